@@ -1,0 +1,175 @@
+//! Command-line definitions: every flag is documented here once, and the man page and completions come from it.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Tells you why this server cannot send mail, and which layer is to blame.
+///
+/// smtp-doctor probes a mail server stage by stage (DNS, TCP connect, greeting, EHLO, TLS, AUTH) on every
+/// port and address at once, then names the one layer that fails: dns, network, ipv6, firewall (this
+/// host), isp_block (between this host and the server), local_mta (a local MTA answers in the server's
+/// place), server, tls or credentials, with the evidence and the fix.
+#[derive(Debug, Parser)]
+#[command(name = "smtp-doctor", version, about, long_about, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Probe a mail server on every port and address and name the failing layer.
+    ///
+    /// Exit status: 0 when every probed path works (warnings allowed), 1 when a problem was diagnosed,
+    /// 2 for bad usage (unknown flag, unreadable --ca-file, no password available for --user).
+    Check(CheckArgs),
+    /// Write the shell completions and the man page (for packagers; the checked-in copies come from here).
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Mail server to probe: a host name (smtp.gmail.com) or an IP address.
+    pub host: String,
+
+    /// Port to probe; repeat for several (default: 25, 465 and 587).
+    ///
+    /// 465 is implicit TLS; 25 and 587 start in plaintext and upgrade with STARTTLS when it is offered.
+    /// Any other port is probed and its mode detected (TLS first, or a plaintext 220 greeting).
+    #[arg(
+        short,
+        long = "port",
+        value_name = "PORT",
+        env = "SMTP_DOCTOR_PORTS",
+        value_delimiter = ','
+    )]
+    pub ports: Vec<u16>,
+
+    /// User name for an AUTH test (PLAIN or LOGIN, only over TLS).
+    ///
+    /// The password is read from the environment variable SMTP_DOCTOR_PASSWORD, or from standard input
+    /// with --password-stdin, or from a prompt without echo when standard input is a terminal. It is
+    /// never taken from the command line, where any user of this machine could read it with ps.
+    #[arg(long, value_name = "USER", env = "SMTP_DOCTOR_USER")]
+    pub user: Option<String>,
+
+    /// Read the password for --user from the first line of standard input.
+    #[arg(long, requires = "user")]
+    pub password_stdin: bool,
+
+    /// Also trust the CA certificates in this PEM file (self-hosted or test servers).
+    ///
+    /// The system trust store is always used as well.
+    #[arg(long, value_name = "PEM", env = "SMTP_DOCTOR_CA_FILE")]
+    pub ca_file: Option<PathBuf>,
+
+    /// Send the password even when the server's certificate fails verification (name, trust, dates).
+    ///
+    /// By default the probe still completes the handshake and EHLO on a bad certificate, so you see
+    /// everything in one run, but it withholds the password: whoever holds that certificate may not be
+    /// your mail server. Reports made with this flag say that verification was overridden.
+    #[arg(long)]
+    pub danger_accept_invalid_certs: bool,
+
+    /// Send the password even over an unencrypted connection (no TLS, or STARTTLS not offered).
+    ///
+    /// Anyone on the path can read a password sent this way. Use it only on a network you control.
+    #[arg(long)]
+    pub danger_allow_cleartext_auth: bool,
+
+    /// Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query.
+    #[arg(long, value_name = "SECS", default_value = "10", env = "SMTP_DOCTOR_TIMEOUT",
+          value_parser = parse_timeout)]
+    pub timeout: f64,
+
+    /// Probe IPv4 addresses only.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// Probe IPv6 addresses only.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+
+    /// Also probe port 25 on every MX host of the target's domain.
+    #[arg(long)]
+    pub mx: bool,
+
+    /// Ask this DNS server instead of the ones in /etc/resolv.conf.
+    #[arg(long, value_name = "IP", env = "SMTP_DOCTOR_RESOLVER")]
+    pub resolver: Option<IpAddr>,
+
+    /// Name to send in EHLO (default: this host's name).
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+
+    /// Print the report as JSON on standard output (schema_version 1), and nothing else there.
+    #[arg(long)]
+    pub json: bool,
+
+    /// When to colour the human report; NO_COLOR in the environment also turns colour off.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Also show each SMTP conversation (AUTH lines redacted) and the certificate chain.
+    #[arg(short, long)]
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// What to write.
+    #[arg(value_enum)]
+    pub what: GenerateWhat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GenerateWhat {
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+    Powershell,
+    Elvish,
+}
+
+fn parse_timeout(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds (try 10 or 2.5)"))?;
+    if !(v.is_finite() && v > 0.0 && v <= 600.0) {
+        return Err(format!(
+            "{s} seconds is out of range: give more than 0 and at most 600"
+        ));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn timeout_rejects_nonsense() {
+        assert!(parse_timeout("0").is_err());
+        assert!(parse_timeout("-1").is_err());
+        assert!(parse_timeout("NaN").is_err());
+        assert!(parse_timeout("abc").is_err());
+        assert_eq!(parse_timeout("2.5"), Ok(2.5));
+    }
+}

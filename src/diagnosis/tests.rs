@@ -1,0 +1,1 @@
+//! Table tests of the diagnosis over hand-built reports.

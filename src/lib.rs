@@ -1,0 +1,11 @@
+//! smtp-doctor: probes a mail server stage by stage and names the layer that keeps this host from sending mail.
+
+pub mod app;
+pub mod cli;
+pub mod diagnosis;
+pub mod generate;
+pub mod plan;
+pub mod probes;
+pub mod redact;
+pub mod render;
+pub mod report;

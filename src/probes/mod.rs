@@ -1,0 +1,197 @@
+//! Runs every probe of a plan concurrently and gathers the facts into one report; nothing here prints.
+
+pub mod dns;
+pub mod host;
+pub mod smtp;
+pub mod tcp;
+pub mod tls;
+pub mod wire;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use rustls::pki_types::ServerName;
+
+use crate::plan::{Family, Plan, Target};
+use crate::redact::Redactor;
+use crate::report::{DnsLookup, DnsOutcome, DnsReport, PortMode, PortReport, Report};
+
+/// The port probed on MX hosts (--mx): server-to-server SMTP.
+const MX_PORT: u16 = 25;
+
+/// Probes everything the plan asks for; every port and address runs at the same time.
+pub async fn run(plan: &Plan) -> Report {
+    let start = Instant::now();
+    let host = host::gather();
+    let local_addrs = host::local_addresses();
+    let trust = tls::Trust::load(&plan.extra_roots);
+    let redactor = plan
+        .credentials
+        .as_ref()
+        .map(|c| Redactor::new(&c.user, c.password()))
+        .unwrap_or_else(Redactor::none);
+
+    let (dns_report, addresses, dns) = resolve_target(plan).await;
+
+    // One chain per (host, port, address); MX hosts join with port 25 when --mx is given.
+    let mut targets: Vec<(String, u16, PortMode, Vec<IpAddr>)> = plan
+        .ports
+        .iter()
+        .map(|&(port, mode)| (plan.target.to_string(), port, mode, addresses.clone()))
+        .collect();
+    if plan.mx {
+        if let Some(dns) = &dns {
+            for record in &dns_report.mx {
+                let (a, aaaa) = dns.lookup_addresses(&record.host, plan.family).await;
+                let addrs = dns::addresses(&a, &aaaa);
+                targets.push((record.host.clone(), MX_PORT, PortMode::Starttls, addrs));
+            }
+        }
+    }
+
+    let base = smtp::Ctx {
+        server_name: ServerName::try_from("invalid.invalid")
+            .map(|n| n.to_owned())
+            .unwrap_or(ServerName::IpAddress(IpAddr::from([0, 0, 0, 0]).into())),
+        helo: plan.helo.clone(),
+        timeout: plan.timeout,
+        credentials: plan.credentials.clone(),
+        redactor,
+        trust,
+        accept_invalid_certs: plan.accept_invalid_certs,
+        allow_cleartext_auth: plan.allow_cleartext_auth,
+        local_addrs,
+    };
+    let mut tasks = Vec::new();
+    for (host_name, port, mode, addrs) in &targets {
+        let mut ctx = base.clone();
+        ctx.server_name = server_name_for(host_name);
+        let ctx = Arc::new(ctx);
+        let handles: Vec<_> = addrs
+            .iter()
+            .filter(|ip| plan.family.allows(ip))
+            .map(|&ip| {
+                let ctx = ctx.clone();
+                let mode = *mode;
+                let port = *port;
+                tokio::spawn(
+                    async move { smtp::probe(&ctx, SocketAddr::new(ip, port), mode).await },
+                )
+            })
+            .collect();
+        tasks.push((host_name.clone(), *port, *mode, handles));
+    }
+    let mut ports = Vec::new();
+    for (host_name, port, mode, handles) in tasks {
+        let mut attempts = Vec::new();
+        for h in handles {
+            if let Ok(a) = h.await {
+                attempts.push(a);
+            }
+        }
+        ports.push(PortReport {
+            host: host_name,
+            port,
+            mode,
+            attempts,
+        });
+    }
+
+    Report {
+        target: plan.target.to_string(),
+        host,
+        dns: dns_report,
+        ports,
+        tls_verification: !plan.accept_invalid_certs,
+        elapsed_ms: tcp::elapsed_ms(start),
+    }
+}
+
+fn server_name_for(host: &str) -> ServerName<'static> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return ServerName::IpAddress(ip.into());
+    }
+    ServerName::try_from(host.to_string())
+        .unwrap_or_else(|_| ServerName::IpAddress(IpAddr::from([0, 0, 0, 0]).into()))
+}
+
+/// Resolves the target (or takes its IP literal) and looks up the MX records of its domain.
+async fn resolve_target(plan: &Plan) -> (DnsReport, Vec<IpAddr>, Option<dns::Dns>) {
+    let name = match &plan.target {
+        Target::Ip(ip) => {
+            let report = DnsReport {
+                queried: false,
+                resolver: String::new(),
+                a: DnsLookup::not_asked(),
+                aaaa: DnsLookup::not_asked(),
+                mx_domain: None,
+                mx: Vec::new(),
+                mx_lookup: DnsLookup::not_asked(),
+            };
+            return (report, vec![*ip], None);
+        }
+        Target::Name(n) => n.clone(),
+    };
+    let server = plan.resolver.map(|ip| SocketAddr::new(ip, 53));
+    let dns = match dns::Dns::new(server, plan.timeout) {
+        Ok(d) => d,
+        Err(outcome) => {
+            let failed = DnsLookup {
+                outcome,
+                records: Vec::new(),
+                elapsed_ms: 0.0,
+            };
+            let (a, aaaa) = match plan.family {
+                Family::V4 => (failed, DnsLookup::not_asked()),
+                Family::V6 => (DnsLookup::not_asked(), failed),
+                Family::Any => (failed.clone(), failed),
+            };
+            let report = DnsReport {
+                queried: true,
+                resolver: server
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "system".into()),
+                a,
+                aaaa,
+                mx_domain: None,
+                mx: Vec::new(),
+                mx_lookup: DnsLookup::not_asked(),
+            };
+            return (report, Vec::new(), None);
+        }
+    };
+    let addrs_fut = dns.lookup_addresses(&name, plan.family);
+    let mx_fut = async {
+        let mut last = (None, DnsLookup::not_asked(), Vec::new());
+        for candidate in dns::mx_candidates(&name) {
+            let (lookup, records) = dns.lookup_mx(&candidate).await;
+            let answered = lookup.outcome == DnsOutcome::Answered;
+            last = (Some(candidate), lookup, records);
+            // Stop at the first answer, and at a dead resolver: asking the parent would only wait again.
+            if answered || lookup_is_transport_failure(&last.1) {
+                break;
+            }
+        }
+        last
+    };
+    let ((a, aaaa), (mx_domain, mx_lookup, mx_records)) = tokio::join!(addrs_fut, mx_fut);
+    let addresses = dns::addresses(&a, &aaaa);
+    let report = DnsReport {
+        queried: true,
+        resolver: dns.describe(),
+        a,
+        aaaa,
+        mx_domain,
+        mx: mx_records
+            .into_iter()
+            .map(|(preference, host)| crate::report::MxRecord { preference, host })
+            .collect(),
+        mx_lookup,
+    };
+    (report, addresses, Some(dns))
+}
+
+fn lookup_is_transport_failure(l: &DnsLookup) -> bool {
+    matches!(l.outcome, DnsOutcome::Timeout | DnsOutcome::NoResolver)
+}

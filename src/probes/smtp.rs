@@ -1,0 +1,909 @@
+//! One probe chain against one address: connect, greeting, EHLO, TLS, EHLO again, AUTH, QUIT — each stage timed and recorded.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use lettre::transport::smtp::authentication::{Credentials as LettreCredentials, Mechanism};
+use lettre::transport::smtp::commands::{Auth, Ehlo, Quit, Starttls};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::plan::Credentials;
+use crate::probes::tcp::{self, elapsed_ms};
+use crate::probes::tls::{self, Trust};
+use crate::probes::wire::{self, Reply, ReplyError};
+use crate::redact::{Redactor, MARK};
+use crate::report::{
+    Attempt, AuthFacts, AuthOutcome, ConnectOutcome, EhloFacts, HandshakeError, HopOutcome,
+    PathFacts, PortMode, ReplyFacts, ReplyOutcome, Stage, StageName, StageStatus, TlsFacts,
+    TlsOutcome, TranscriptLine,
+};
+
+/// Most transcript lines kept per attempt; a hostile server cannot grow the report without bound.
+const MAX_TRANSCRIPT: usize = 400;
+/// TTL-limited SYNs sent when a connect is slow: enough to pass this host and the first routers.
+const PATH_TTLS: [u8; 3] = [1, 2, 3];
+/// How long a plaintext greeting is awaited on a port of unknown mode before trying TLS on it.
+const DETECT_GREETING_WAIT: Duration = Duration::from_millis(1500);
+
+/// What every chain of one run shares.
+#[derive(Clone)]
+pub struct Ctx {
+    pub server_name: ServerName<'static>,
+    pub helo: String,
+    pub timeout: Duration,
+    pub credentials: Option<Credentials>,
+    pub redactor: Redactor,
+    pub trust: Trust,
+    pub accept_invalid_certs: bool,
+    pub allow_cleartext_auth: bool,
+    pub local_addrs: Vec<IpAddr>,
+}
+
+/// Runs the whole chain against one address and port; never fails, every problem becomes a fact.
+pub async fn probe(ctx: &Ctx, addr: SocketAddr, mode: PortMode) -> Attempt {
+    let mut a = Attempt::new(addr.ip());
+    let Some(stream) = connect_stage(ctx, addr, &mut a).await else {
+        return a;
+    };
+    let mut conn = Conn::new(stream, ctx);
+    match mode {
+        PortMode::Implicit => implicit_chain(ctx, conn, &mut a).await,
+        PortMode::Starttls | PortMode::Detect => {
+            let wait = if mode == PortMode::Detect {
+                ctx.timeout.min(DETECT_GREETING_WAIT)
+            } else {
+                ctx.timeout
+            };
+            let (greeting, _) = conn.reply_within(&mut a, wait).await;
+            if greeting.outcome == ReplyOutcome::Silent {
+                // A port that stays silent may be waiting for a TLS ClientHello: try one on the same connection.
+                implicit_after_silence(ctx, conn, &mut a, greeting, mode).await;
+            } else {
+                plaintext_chain(ctx, conn, &mut a, greeting).await;
+            }
+        }
+    }
+    a
+}
+
+async fn connect_stage(ctx: &Ctx, addr: SocketAddr, a: &mut Attempt) -> Option<TcpStream> {
+    let main = tcp::connect(addr, None, ctx.timeout, &ctx.local_addrs);
+    tokio::pin!(main);
+    // Only a slow connect pays for path probes; they start early enough to end with the connect's own deadline.
+    let delay = (ctx.timeout / 5).min(Duration::from_millis(800));
+    let ((facts, stream), path) = tokio::select! {
+        r = &mut main => (r, None),
+        _ = tokio::time::sleep(delay) => {
+            let budget = ctx.timeout.saturating_sub(delay);
+            let hops = futures_join_all(PATH_TTLS.iter().map(|&ttl| tcp::hop(addr, ttl, budget)));
+            let (r, hops) = tokio::join!(main, hops);
+            (r, Some(PathFacts { hops }))
+        }
+    };
+    let (status, detail) = match facts.outcome {
+        ConnectOutcome::Connected => (StageStatus::Ok, format!("connected to {}", fmt_addr(addr))),
+        other => (
+            StageStatus::Failed,
+            connect_detail(other, facts.errno, ctx.timeout),
+        ),
+    };
+    stage(a, StageName::Connect, status, facts.elapsed_ms, detail);
+    a.connect = facts;
+    if let Some(p) = &path {
+        for h in &p.hops {
+            let who = h.router.map(|r| format!(" from {r}")).unwrap_or_default();
+            let what = match h.outcome {
+                HopOutcome::TimeExceeded => "time exceeded",
+                HopOutcome::Reached => "reached the server",
+                HopOutcome::Silent => "no answer",
+                HopOutcome::Error => "error",
+            };
+            note(
+                a,
+                format!(
+                    "path probe ttl={}: {what}{who} after {:.1} ms",
+                    h.ttl, h.elapsed_ms
+                ),
+            );
+        }
+    }
+    a.path = path;
+    stream
+}
+
+/// A tiny join_all so the crate needs no futures dependency for three futures.
+async fn futures_join_all<F, T>(futs: impl Iterator<Item = F>) -> Vec<T>
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        if let Ok(v) = h.await {
+            out.push(v);
+        }
+    }
+    out
+}
+
+fn connect_detail(o: ConnectOutcome, errno: Option<i32>, timeout: Duration) -> String {
+    let e = errno.map(|n| format!(" (errno {n})")).unwrap_or_default();
+    match o {
+        ConnectOutcome::Refused => format!("connection refused{e}"),
+        ConnectOutcome::TimedOut => format!("no answer within {:.1}s", timeout.as_secs_f64()),
+        ConnectOutcome::HostUnreachable => format!("host unreachable{e}"),
+        ConnectOutcome::NetworkUnreachable => format!("network unreachable{e}"),
+        ConnectOutcome::PermissionDenied => format!("not permitted{e}"),
+        ConnectOutcome::NoLocalAddress => format!("this host has no address of that family{e}"),
+        ConnectOutcome::Other | ConnectOutcome::NotTried | ConnectOutcome::Connected => {
+            format!("connect failed{e}")
+        }
+    }
+}
+
+fn fmt_addr(addr: SocketAddr) -> String {
+    addr.to_string()
+}
+
+/// The plaintext start of a STARTTLS (or detected plaintext) port, from the greeting on.
+async fn plaintext_chain<S>(ctx: &Ctx, mut conn: Conn<S>, a: &mut Attempt, greeting: ReplyFacts)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    if greeting.outcome == ReplyOutcome::Reply {
+        a.speaks = Some(PortMode::Starttls);
+    }
+    if !record_greeting(a, greeting) {
+        return;
+    }
+    let Some(ehlo) = ehlo_stage(&mut conn, a, StageName::Ehlo, &ctx.helo).await else {
+        return;
+    };
+    let offers_tls = ehlo.offers("STARTTLS");
+    if !offers_tls {
+        a.tls = Some(not_offered());
+        stage(
+            a,
+            StageName::Tls,
+            StageStatus::Failed,
+            0.0,
+            "STARTTLS not offered: mail and passwords on this port would travel unencrypted".into(),
+        );
+        if ctx.credentials.is_some() {
+            auth_stage(ctx, &mut conn, a, &ehlo, false).await;
+        }
+        quit_stage(&mut conn, a).await;
+        return;
+    }
+    let start = Instant::now();
+    if conn.send(a, &Starttls.to_string(), None).await.is_err() {
+        closed_stage(a, StageName::Tls, start);
+        return;
+    }
+    let (reply, parsed) = conn.reply(a).await;
+    if parsed.as_ref().map(|r| r.code) != Some(220) {
+        let detail = format!("STARTTLS refused: {}", describe_reply(&reply));
+        let mut facts = not_offered();
+        facts.outcome = TlsOutcome::Refused;
+        facts.starttls_reply = Some(reply);
+        a.tls = Some(facts);
+        stage(
+            a,
+            StageName::Tls,
+            StageStatus::Failed,
+            elapsed_ms(start),
+            detail,
+        );
+        quit_stage(&mut conn, a).await;
+        return;
+    }
+    // Bytes already buffered after the 220 came before our ClientHello: STARTTLS response injection.
+    let injected = conn.io.buffer().len();
+    if injected > 0 {
+        note(a, format!("{injected} bytes arrived after \"220\" to STARTTLS, before the TLS handshake (response injection)"));
+    }
+    let raw = conn.io.into_inner();
+    let hs = tls::handshake(raw, &ctx.trust, ctx.server_name.clone(), ctx.timeout).await;
+    let mut facts = hs.facts;
+    facts.starttls_reply = Some(reply);
+    facts.injected_bytes = injected;
+    facts.elapsed_ms = elapsed_ms(start);
+    let ok = tls_stage(ctx, a, facts);
+    let Some(stream) = hs.stream.filter(|_| ok) else {
+        return;
+    };
+    let mut conn = Conn::new(stream, ctx);
+    let Some(ehlo2) = ehlo_stage(&mut conn, a, StageName::EhloTls, &ctx.helo).await else {
+        return;
+    };
+    if ctx.credentials.is_some() {
+        auth_stage(ctx, &mut conn, a, &ehlo2, true).await;
+    }
+    quit_stage(&mut conn, a).await;
+}
+
+/// Implicit TLS (465): handshake first, then the greeting inside TLS.
+async fn implicit_chain(ctx: &Ctx, conn: Conn<TcpStream>, a: &mut Attempt) {
+    let raw = conn.io.into_inner();
+    let start = Instant::now();
+    let hs = tls::handshake(raw, &ctx.trust, ctx.server_name.clone(), ctx.timeout).await;
+    let mut facts = hs.facts;
+    facts.elapsed_ms = elapsed_ms(start);
+    if facts.handshake_error == Some(HandshakeError::PlaintextReply) {
+        // The port greeted in plaintext: show that greeting, the wrong-mode finding needs it.
+        a.speaks = Some(PortMode::Starttls);
+        a.greeting = Some(greeting_from_bytes(&hs.peer_first_bytes, &ctx.redactor));
+    } else if facts.outcome == TlsOutcome::Established {
+        a.speaks = Some(PortMode::Implicit);
+    }
+    let ok = tls_stage(ctx, a, facts);
+    let Some(stream) = hs.stream.filter(|_| ok) else {
+        return;
+    };
+    tls_session(ctx, Conn::new(stream, ctx), a).await;
+}
+
+/// A STARTTLS or unknown port stayed silent: a TLS handshake on the same socket tells "speaks TLS first" from "stalls".
+async fn implicit_after_silence(
+    ctx: &Ctx,
+    conn: Conn<TcpStream>,
+    a: &mut Attempt,
+    silent: ReplyFacts,
+    mode: PortMode,
+) {
+    if mode == PortMode::Starttls {
+        note(
+            a,
+            "no greeting: trying a TLS handshake in case the port expects TLS first".into(),
+        );
+    }
+    let raw = conn.io.into_inner();
+    let start = Instant::now();
+    let hs = tls::handshake(raw, &ctx.trust, ctx.server_name.clone(), ctx.timeout).await;
+    let mut facts = hs.facts;
+    facts.elapsed_ms = elapsed_ms(start);
+    match (facts.outcome, facts.handshake_error) {
+        (TlsOutcome::Established, _) => {
+            a.speaks = Some(PortMode::Implicit);
+            note(a, "the port answered a TLS ClientHello: it speaks TLS from the first byte (implicit TLS)".into());
+            let ok = tls_stage(ctx, a, facts);
+            if let Some(stream) = hs.stream.filter(|_| ok) {
+                tls_session(ctx, Conn::new(stream, ctx), a).await;
+            }
+        }
+        (_, Some(HandshakeError::PlaintextReply)) => {
+            // A slow greeter: the greeting arrived while we were starting TLS. Report it; the socket is spoilt.
+            a.speaks = Some(PortMode::Starttls);
+            let mut greeting = greeting_from_bytes(&hs.peer_first_bytes, &ctx.redactor);
+            greeting.elapsed_ms = silent.elapsed_ms + facts.elapsed_ms;
+            let d = format!(
+                "slow greeting ({:.1}s): {}",
+                greeting.elapsed_ms / 1000.0,
+                describe_reply(&greeting)
+            );
+            stage(
+                a,
+                StageName::Greeting,
+                StageStatus::Warning,
+                greeting.elapsed_ms,
+                d,
+            );
+            a.greeting = Some(greeting);
+        }
+        _ => {
+            let d = format!(
+                "nothing received in {:.1}s, and no answer to TLS either",
+                silent.elapsed_ms / 1000.0
+            );
+            stage(
+                a,
+                StageName::Greeting,
+                StageStatus::Failed,
+                silent.elapsed_ms,
+                d,
+            );
+            a.greeting = Some(silent);
+        }
+    }
+}
+
+/// Greeting, EHLO, AUTH and QUIT inside an established TLS session.
+async fn tls_session<S>(ctx: &Ctx, mut conn: Conn<S>, a: &mut Attempt)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let (greeting, _) = conn.reply(a).await;
+    if !record_greeting(a, greeting) {
+        return;
+    }
+    let Some(ehlo) = ehlo_stage(&mut conn, a, StageName::EhloTls, &ctx.helo).await else {
+        return;
+    };
+    if ctx.credentials.is_some() {
+        auth_stage(ctx, &mut conn, a, &ehlo, true).await;
+    }
+    quit_stage(&mut conn, a).await;
+}
+
+fn not_offered() -> TlsFacts {
+    TlsFacts {
+        outcome: TlsOutcome::NotOffered,
+        starttls_reply: None,
+        injected_bytes: 0,
+        version: None,
+        cipher: None,
+        chain: Vec::new(),
+        chain_verified: false,
+        chain_error: None,
+        name_matches: false,
+        handshake_error: None,
+        elapsed_ms: 0.0,
+    }
+}
+
+/// Records the TLS stage; true when the session can go on (established, even with a bad certificate).
+fn tls_stage(ctx: &Ctx, a: &mut Attempt, facts: TlsFacts) -> bool {
+    let (status, detail, go_on) = match facts.outcome {
+        TlsOutcome::Established => {
+            let what = format!(
+                "{} {}",
+                facts.version.as_deref().unwrap_or("TLS"),
+                facts.cipher.as_deref().unwrap_or("")
+            );
+            let mut problems = Vec::new();
+            if let Some(p) = facts.chain_error {
+                problems.push(format!(
+                    "certificate not trusted ({})",
+                    cert_problem_words(p)
+                ));
+            }
+            if !facts.name_matches {
+                problems.push(format!(
+                    "certificate does not name {}",
+                    server_name_text(&ctx.server_name)
+                ));
+            }
+            if facts.injected_bytes > 0 {
+                problems.push("STARTTLS response injection".into());
+            }
+            if problems.is_empty() {
+                (StageStatus::Ok, what.trim().to_string(), true)
+            } else {
+                (
+                    StageStatus::Failed,
+                    format!("{}; {}", what.trim(), problems.join("; ")),
+                    true,
+                )
+            }
+        }
+        _ => {
+            let why = match facts.handshake_error {
+                Some(HandshakeError::PlaintextReply) => {
+                    "the server answered in plaintext SMTP, not TLS"
+                }
+                Some(HandshakeError::Alert) => "the server sent a TLS alert",
+                Some(HandshakeError::Garbage) => {
+                    "the server sent bytes that are neither TLS nor SMTP"
+                }
+                Some(HandshakeError::NoCommonParameters) => "no TLS version or cipher in common",
+                Some(HandshakeError::Closed) => {
+                    "the server closed the connection during the handshake"
+                }
+                Some(HandshakeError::Timeout) => "the handshake did not finish in time",
+                Some(HandshakeError::Other) | None => "the handshake failed",
+            };
+            (
+                StageStatus::Failed,
+                format!("TLS handshake failed: {why}"),
+                false,
+            )
+        }
+    };
+    let ms = facts.elapsed_ms;
+    a.tls = Some(facts);
+    stage(a, StageName::Tls, status, ms, detail);
+    go_on
+}
+
+pub fn cert_problem_words(p: crate::report::CertProblem) -> &'static str {
+    use crate::report::CertProblem::*;
+    match p {
+        UnknownIssuer => "issuer unknown",
+        SelfSigned => "self-signed",
+        Expired => "expired",
+        NotYetValid => "not valid yet",
+        NameMismatch => "wrong name",
+        Revoked => "revoked",
+        BadSignature => "bad signature",
+        BadEncoding => "malformed",
+        WrongUsage => "not for server use",
+        Other => "rejected",
+    }
+}
+
+pub fn server_name_text(n: &ServerName<'_>) -> String {
+    match n {
+        ServerName::DnsName(d) => d.as_ref().to_string(),
+        ServerName::IpAddress(ip) => IpAddr::from(*ip).to_string(),
+        _ => "the target".to_string(),
+    }
+}
+
+/// Records the greeting; true when it is a 220 and the session can go on.
+fn record_greeting(a: &mut Attempt, greeting: ReplyFacts) -> bool {
+    let (status, go_on) = match (greeting.outcome, greeting.code) {
+        (ReplyOutcome::Reply, Some(220)) => (StageStatus::Ok, true),
+        _ => (StageStatus::Failed, false),
+    };
+    let detail = describe_reply(&greeting);
+    stage(a, StageName::Greeting, status, greeting.elapsed_ms, detail);
+    a.greeting = Some(greeting);
+    go_on
+}
+
+fn greeting_from_bytes(bytes: &[u8], redactor: &Redactor) -> ReplyFacts {
+    let text = wire::printable(bytes);
+    let first = text
+        .split('\u{fffd}')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_string();
+    let code = first.get(..3).and_then(|c| c.parse::<u16>().ok());
+    let rest = first.get(4..).unwrap_or("").to_string();
+    ReplyFacts {
+        outcome: ReplyOutcome::Reply,
+        code,
+        enhanced: None,
+        lines: vec![redactor.clean(&rest)],
+        elapsed_ms: 0.0,
+    }
+}
+
+/// EHLO, falling back to HELO when EHLO is refused.
+async fn ehlo_stage<S>(
+    conn: &mut Conn<S>,
+    a: &mut Attempt,
+    name: StageName,
+    helo: &str,
+) -> Option<EhloFacts>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let start = Instant::now();
+    let ehlo = Ehlo::new(client_id(helo)).to_string();
+    if conn.send(a, &ehlo, None).await.is_err() {
+        closed_stage(a, name, start);
+        return None;
+    }
+    let (reply, parsed) = conn.reply(a).await;
+    let facts = match parsed {
+        Some(r) if r.code == 250 => EhloFacts {
+            keywords: r.lines.iter().skip(1).cloned().collect(),
+            reply,
+            helo_fallback: false,
+        },
+        Some(r) if (500..=504).contains(&r.code) || r.code == 550 => {
+            // Old or minimal servers: RFC 5321 says fall back to HELO when EHLO is not recognised.
+            let helo_cmd = format!("HELO {}\r\n", client_id(helo));
+            if conn.send(a, &helo_cmd, None).await.is_err() {
+                closed_stage(a, name, start);
+                return None;
+            }
+            let (reply2, parsed2) = conn.reply(a).await;
+            if parsed2.as_ref().map(|r| r.code) != Some(250) {
+                let d = format!("EHLO and HELO refused: {}", describe_reply(&reply2));
+                stage(a, name, StageStatus::Failed, elapsed_ms(start), d);
+                set_ehlo(
+                    a,
+                    name,
+                    EhloFacts {
+                        reply: reply2,
+                        helo_fallback: true,
+                        keywords: Vec::new(),
+                    },
+                );
+                return None;
+            }
+            EhloFacts {
+                keywords: Vec::new(),
+                reply: reply2,
+                helo_fallback: true,
+            }
+        }
+        _ => {
+            let d = format!("EHLO refused: {}", describe_reply(&reply));
+            stage(a, name, StageStatus::Failed, elapsed_ms(start), d);
+            set_ehlo(
+                a,
+                name,
+                EhloFacts {
+                    reply,
+                    helo_fallback: false,
+                    keywords: Vec::new(),
+                },
+            );
+            return None;
+        }
+    };
+    let detail = if facts.helo_fallback {
+        "EHLO refused; HELO accepted (no extensions)".to_string()
+    } else {
+        let mut k: Vec<&str> = facts
+            .keywords
+            .iter()
+            .map(|k| k.split_whitespace().next().unwrap_or(""))
+            .filter(|k| !k.is_empty())
+            .collect();
+        k.truncate(12);
+        format!("{} keywords: {}", facts.keywords.len(), k.join(" "))
+    };
+    let status = if facts.helo_fallback {
+        StageStatus::Warning
+    } else {
+        StageStatus::Ok
+    };
+    stage(a, name, status, elapsed_ms(start), detail);
+    set_ehlo(a, name, facts.clone());
+    Some(facts)
+}
+
+fn set_ehlo(a: &mut Attempt, name: StageName, facts: EhloFacts) {
+    if name == StageName::EhloTls {
+        a.ehlo_tls = Some(facts);
+    } else {
+        a.ehlo = Some(facts);
+    }
+}
+
+fn client_id(helo: &str) -> ClientId {
+    let inner = helo.trim_start_matches('[').trim_end_matches(']');
+    let inner = inner.strip_prefix("IPv6:").unwrap_or(inner);
+    match inner.parse::<IpAddr>() {
+        Ok(IpAddr::V4(v4)) => ClientId::Ipv4(v4),
+        Ok(IpAddr::V6(v6)) => ClientId::Ipv6(v6),
+        Err(_) => ClientId::Domain(helo.to_string()),
+    }
+}
+
+/// AUTH with PLAIN or LOGIN; `encrypted` says whether the channel is TLS.
+async fn auth_stage<S>(
+    ctx: &Ctx,
+    conn: &mut Conn<S>,
+    a: &mut Attempt,
+    ehlo: &EhloFacts,
+    encrypted: bool,
+) where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let Some(creds) = &ctx.credentials else {
+        return;
+    };
+    let start = Instant::now();
+    let offered = ehlo.auth_mechanisms();
+    let mechanism = if offered.iter().any(|m| m == "PLAIN") {
+        Some(Mechanism::Plain)
+    } else if offered.iter().any(|m| m == "LOGIN") {
+        Some(Mechanism::Login)
+    } else {
+        None
+    };
+    let mut facts = AuthFacts {
+        outcome: AuthOutcome::NotOffered,
+        mechanism: mechanism.map(|m| m.to_string()),
+        offered: offered.clone(),
+        reply: None,
+    };
+    if !encrypted && !ctx.allow_cleartext_auth {
+        facts.outcome = AuthOutcome::RefusedCleartext;
+        a.auth = Some(facts);
+        stage(
+            a,
+            StageName::Auth,
+            StageStatus::Skipped,
+            0.0,
+            "password not sent: the connection is not encrypted".into(),
+        );
+        return;
+    }
+    let cert_ok = a
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.chain_verified && t.name_matches);
+    if encrypted && !cert_ok && !ctx.accept_invalid_certs {
+        facts.outcome = AuthOutcome::RefusedUnverified;
+        a.auth = Some(facts);
+        stage(
+            a,
+            StageName::Auth,
+            StageStatus::Skipped,
+            0.0,
+            "password not sent: the certificate failed verification".into(),
+        );
+        return;
+    }
+    let Some(mech) = mechanism else {
+        let d = if offered.is_empty() {
+            "the server offers no AUTH here".to_string()
+        } else {
+            format!("no usable mechanism: server offers {}", offered.join(" "))
+        };
+        a.auth = Some(facts);
+        stage(a, StageName::Auth, StageStatus::Failed, 0.0, d);
+        return;
+    };
+    let lettre_creds = LettreCredentials::new(creds.user.clone(), creds.password().to_string());
+    let shown = format!("AUTH {mech} {MARK}");
+    let first = match Auth::new(mech, lettre_creds.clone(), None) {
+        Ok(cmd) => cmd.to_string(),
+        Err(_) => return,
+    };
+    let shown_first = if mech == Mechanism::Login {
+        format!("AUTH {mech}")
+    } else {
+        shown
+    };
+    if conn.send(a, &first, Some(&shown_first)).await.is_err() {
+        closed_stage(a, StageName::Auth, start);
+        return;
+    }
+    let mut last: Option<(ReplyFacts, Option<Reply>)> = None;
+    // LOGIN asks for the user name and the password: two challenges, a third is a protocol error.
+    for _ in 0..3 {
+        let (reply, parsed) = conn.reply(a).await;
+        let code = parsed.as_ref().map(|r| r.code);
+        if code != Some(334) {
+            last = Some((reply, parsed));
+            break;
+        }
+        let answer = parsed
+            .as_ref()
+            .map(|r| {
+                Response::new(
+                    lettre::transport::smtp::response::Code::new(
+                        lettre::transport::smtp::response::Severity::PositiveIntermediate,
+                        lettre::transport::smtp::response::Category::Unspecified3,
+                        lettre::transport::smtp::response::Detail::Four,
+                    ),
+                    r.lines.clone(),
+                )
+            })
+            .and_then(|resp| Auth::new_from_response(mech, lettre_creds.clone(), &resp).ok());
+        let (wire_text, shown) = match answer {
+            Some(cmd) => (cmd.to_string(), MARK.to_string()),
+            // An unknown challenge: cancel the exchange as RFC 4954 allows.
+            None => ("*\r\n".to_string(), "*".to_string()),
+        };
+        if conn.send(a, &wire_text, Some(&shown)).await.is_err() {
+            closed_stage(a, StageName::Auth, start);
+            return;
+        }
+        last = Some((reply, parsed));
+    }
+    let Some((reply, parsed)) = last else { return };
+    let code = parsed.as_ref().map(|r| r.code);
+    facts.outcome = if code == Some(235) {
+        AuthOutcome::Accepted
+    } else {
+        AuthOutcome::Rejected
+    };
+    let status = if facts.outcome == AuthOutcome::Accepted {
+        StageStatus::Ok
+    } else {
+        StageStatus::Failed
+    };
+    let detail = format!("{mech}: {}", describe_reply(&reply));
+    facts.reply = Some(reply);
+    a.auth = Some(facts);
+    stage(a, StageName::Auth, status, elapsed_ms(start), detail);
+}
+
+async fn quit_stage<S>(conn: &mut Conn<S>, a: &mut Attempt)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let start = Instant::now();
+    if conn.send(a, &Quit.to_string(), None).await.is_err() {
+        stage(
+            a,
+            StageName::Quit,
+            StageStatus::Warning,
+            elapsed_ms(start),
+            "connection already closed".into(),
+        );
+        return;
+    }
+    let (reply, parsed) = conn.reply(a).await;
+    let (status, detail) = match parsed.map(|r| r.code) {
+        Some(221) => (StageStatus::Ok, describe_reply(&reply)),
+        _ => (
+            StageStatus::Warning,
+            format!("no 221: {}", describe_reply(&reply)),
+        ),
+    };
+    stage(a, StageName::Quit, status, elapsed_ms(start), detail);
+    let _ = conn.io.get_mut().shutdown().await;
+}
+
+fn closed_stage(a: &mut Attempt, name: StageName, start: Instant) {
+    stage(
+        a,
+        name,
+        StageStatus::Failed,
+        elapsed_ms(start),
+        "the server closed the connection".into(),
+    );
+}
+
+pub fn describe_reply(r: &ReplyFacts) -> String {
+    match r.outcome {
+        ReplyOutcome::Reply => {
+            let code = r.code.map(|c| c.to_string()).unwrap_or_default();
+            let text = r.lines.first().map(String::as_str).unwrap_or("");
+            let text: String = text.chars().take(160).collect();
+            format!("{code} {text}").trim().to_string()
+        }
+        ReplyOutcome::Silent => format!("nothing received in {:.1}s", r.elapsed_ms / 1000.0),
+        ReplyOutcome::Closed => "the server closed the connection".into(),
+        ReplyOutcome::NotSmtp => format!(
+            "not SMTP: {}",
+            r.lines
+                .first()
+                .map(|l| l.chars().take(80).collect::<String>())
+                .unwrap_or_default()
+        ),
+        ReplyOutcome::TlsRecord => "the server sent TLS where SMTP text was expected".into(),
+        ReplyOutcome::TooLarge => format!(
+            "reply too large ({})",
+            r.lines.first().map(String::as_str).unwrap_or("limit")
+        ),
+        ReplyOutcome::Error => "read error".into(),
+    }
+}
+
+pub fn stage(a: &mut Attempt, name: StageName, status: StageStatus, ms: f64, detail: String) {
+    a.stages.retain(|s| s.name != name);
+    a.stages.push(Stage {
+        name,
+        status,
+        elapsed_ms: ms,
+        detail,
+    });
+}
+
+fn note(a: &mut Attempt, text: String) {
+    push_line(a, "*", text);
+}
+
+fn push_line(a: &mut Attempt, dir: &str, text: String) {
+    if a.transcript.len() < MAX_TRANSCRIPT {
+        a.transcript.push(TranscriptLine {
+            dir: dir.to_string(),
+            text,
+        });
+    } else if a.transcript.len() == MAX_TRANSCRIPT {
+        a.transcript.push(TranscriptLine {
+            dir: "*".into(),
+            text: "transcript truncated".into(),
+        });
+    }
+}
+
+/// One SMTP connection: a buffered stream, the per-step timeout, and the redactor for what we record.
+struct Conn<S> {
+    io: BufReader<S>,
+    timeout: Duration,
+    redactor: Redactor,
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
+    fn new(stream: S, ctx: &Ctx) -> Self {
+        Conn {
+            io: BufReader::new(stream),
+            timeout: ctx.timeout,
+            redactor: ctx.redactor.clone(),
+        }
+    }
+
+    /// Sends a command; `shown` replaces the wire text in the transcript (AUTH payloads).
+    async fn send(
+        &mut self,
+        a: &mut Attempt,
+        wire: &str,
+        shown: Option<&str>,
+    ) -> std::io::Result<()> {
+        let text = match shown {
+            Some(s) => s.to_string(),
+            None => self.redactor.clean(wire.trim_end()),
+        };
+        push_line(a, "C", text);
+        let fut = async {
+            self.io.get_mut().write_all(wire.as_bytes()).await?;
+            self.io.get_mut().flush().await
+        };
+        match tokio::time::timeout(self.timeout, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+        }
+    }
+
+    async fn reply(&mut self, a: &mut Attempt) -> (ReplyFacts, Option<Reply>) {
+        let t = self.timeout;
+        self.reply_within(a, t).await
+    }
+
+    async fn reply_within(
+        &mut self,
+        a: &mut Attempt,
+        limit: Duration,
+    ) -> (ReplyFacts, Option<Reply>) {
+        let start = Instant::now();
+        let result = tokio::time::timeout(limit, wire::read_reply(&mut self.io)).await;
+        let ms = elapsed_ms(start);
+        let clean = |s: &str| self.redactor.clean(s);
+        let (facts, parsed) = match result {
+            Err(_) => (reply_facts(ReplyOutcome::Silent, ms, Vec::new()), None),
+            Ok(Ok(r)) => {
+                let lines: Vec<String> = r.lines.iter().map(|l| clean(l)).collect();
+                let n = lines.len();
+                for (i, l) in lines.iter().enumerate() {
+                    let sep = if i + 1 == n { ' ' } else { '-' };
+                    push_line(a, "S", format!("{}{sep}{l}", r.code));
+                }
+                if r.bare_lf {
+                    note(
+                        a,
+                        "the server ends lines with a bare LF instead of CRLF".into(),
+                    );
+                }
+                let facts = ReplyFacts {
+                    outcome: ReplyOutcome::Reply,
+                    code: Some(r.code),
+                    enhanced: r.enhanced_code(),
+                    lines: lines.clone(),
+                    elapsed_ms: ms,
+                };
+                let cleaned = Reply { lines, ..r };
+                (facts, Some(cleaned))
+            }
+            Ok(Err(e)) => {
+                let (outcome, line) = match e {
+                    ReplyError::Closed { partial } => (ReplyOutcome::Closed, partial),
+                    ReplyError::NotSmtp { sample } => (ReplyOutcome::NotSmtp, sample),
+                    ReplyError::TlsRecord => (ReplyOutcome::TlsRecord, String::new()),
+                    ReplyError::TooLarge { what } => (ReplyOutcome::TooLarge, what.to_string()),
+                    ReplyError::Io { errno } => (
+                        ReplyOutcome::Error,
+                        errno.map(|e| format!("errno {e}")).unwrap_or_default(),
+                    ),
+                };
+                let line = clean(&line);
+                let lines = if line.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![line]
+                };
+                (reply_facts(outcome, ms, lines), None)
+            }
+        };
+        if facts.outcome != ReplyOutcome::Reply {
+            note(a, describe_reply(&facts));
+        }
+        (facts, parsed)
+    }
+}
+
+fn reply_facts(outcome: ReplyOutcome, ms: f64, lines: Vec<String>) -> ReplyFacts {
+    ReplyFacts {
+        outcome,
+        code: None,
+        enhanced: None,
+        lines,
+        elapsed_ms: ms,
+    }
+}

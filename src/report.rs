@@ -1,0 +1,473 @@
+//! The report model: every fact the probes gathered, serialisable, with no I/O.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+/// How a port expects TLS to start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PortMode {
+    /// Plaintext greeting, then STARTTLS when offered (25, 587).
+    Starttls,
+    /// TLS from the first byte (465, "SMTPS").
+    Implicit,
+    /// Unknown port: the probe finds out which of the two it speaks.
+    Detect,
+}
+
+/// Outcome of one stage of a probe chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageStatus {
+    Ok,
+    Warning,
+    Failed,
+    Skipped,
+}
+
+/// The stages of one chain, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StageName {
+    Dns,
+    Connect,
+    Greeting,
+    Ehlo,
+    Tls,
+    EhloTls,
+    Auth,
+    Quit,
+}
+
+impl StageName {
+    pub fn label(self) -> &'static str {
+        match self {
+            StageName::Dns => "dns",
+            StageName::Connect => "connect",
+            StageName::Greeting => "greeting",
+            StageName::Ehlo => "ehlo",
+            StageName::Tls => "tls",
+            StageName::EhloTls => "ehlo-tls",
+            StageName::Auth => "auth",
+            StageName::Quit => "quit",
+        }
+    }
+}
+
+/// One timed stage, as shown to people and in JSON.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stage {
+    pub name: StageName,
+    pub status: StageStatus,
+    pub elapsed_ms: f64,
+    pub detail: String,
+}
+
+/// Everything a single run found out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    pub target: String,
+    pub host: HostFacts,
+    pub dns: DnsReport,
+    pub ports: Vec<PortReport>,
+    /// Whether certificate verification was switched off by the user.
+    pub tls_verification: bool,
+    pub elapsed_ms: f64,
+}
+
+/// Facts about the machine the probe runs on.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HostFacts {
+    pub hostname: String,
+    /// Local TCP listeners on the mail ports (from /proc/net/tcp and tcp6).
+    pub mail_listeners: Vec<Listener>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Listener {
+    pub address: IpAddr,
+    pub port: u16,
+}
+
+/// Name resolution of the target and of its mail domain.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DnsReport {
+    /// False when the target is an IP literal and nothing was looked up.
+    pub queried: bool,
+    /// The resolver that was asked ("system" or an address).
+    pub resolver: String,
+    pub a: DnsLookup,
+    pub aaaa: DnsLookup,
+    /// The domain whose MX records were looked up (the target, else its parent).
+    pub mx_domain: Option<String>,
+    /// MX records of that domain, by preference; shown, probed only with --mx.
+    pub mx: Vec<MxRecord>,
+    pub mx_lookup: DnsLookup,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MxRecord {
+    pub preference: u16,
+    pub host: String,
+}
+
+/// One DNS question and what came back.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DnsLookup {
+    pub outcome: DnsOutcome,
+    pub records: Vec<String>,
+    pub elapsed_ms: f64,
+}
+
+impl DnsLookup {
+    pub fn not_asked() -> Self {
+        DnsLookup {
+            outcome: DnsOutcome::NotAsked,
+            records: Vec::new(),
+            elapsed_ms: 0.0,
+        }
+    }
+}
+
+/// What a DNS question returned, told apart by response code and transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DnsOutcome {
+    NotAsked,
+    Answered,
+    /// The name does not exist (NXDOMAIN).
+    NxDomain,
+    /// The name exists but has no record of this type (NOERROR, empty).
+    NoRecords,
+    ServFail,
+    Refused,
+    /// The resolver never answered.
+    Timeout,
+    /// No name server is configured on this host.
+    NoResolver,
+    /// Any other failure (malformed answer, I/O error).
+    Error,
+}
+
+/// One port of one host, with an attempt per resolved address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortReport {
+    pub host: String,
+    pub port: u16,
+    pub mode: PortMode,
+    pub attempts: Vec<Attempt>,
+}
+
+/// The whole probe chain against one address.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attempt {
+    pub address: IpAddr,
+    pub stages: Vec<Stage>,
+    /// What the port was seen to speak: a plaintext greeting (starttls) or TLS first (implicit).
+    pub speaks: Option<PortMode>,
+    pub connect: ConnectFacts,
+    /// TTL-limited probes that locate where a silent drop happens.
+    pub path: Option<PathFacts>,
+    pub greeting: Option<ReplyFacts>,
+    pub ehlo: Option<EhloFacts>,
+    pub tls: Option<TlsFacts>,
+    pub ehlo_tls: Option<EhloFacts>,
+    pub auth: Option<AuthFacts>,
+    /// The conversation, with every AUTH payload redacted.
+    pub transcript: Vec<TranscriptLine>,
+}
+
+impl Attempt {
+    pub fn new(address: IpAddr) -> Self {
+        Attempt {
+            address,
+            stages: Vec::new(),
+            speaks: None,
+            connect: ConnectFacts {
+                outcome: ConnectOutcome::NotTried,
+                errno: None,
+                elapsed_ms: 0.0,
+                icmp: None,
+            },
+            path: None,
+            greeting: None,
+            ehlo: None,
+            tls: None,
+            ehlo_tls: None,
+            auth: None,
+            transcript: Vec::new(),
+        }
+    }
+
+    pub fn stage(&self, name: StageName) -> Option<&Stage> {
+        self.stages.iter().find(|s| s.name == name)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TranscriptLine {
+    /// "C" for what we sent, "S" for what the server sent, "*" for events.
+    pub dir: String,
+    pub text: String,
+}
+
+/// What the TCP connect did, from the errno and the clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConnectFacts {
+    pub outcome: ConnectOutcome,
+    pub errno: Option<i32>,
+    pub elapsed_ms: f64,
+    /// The ICMP error queued on the socket (IP_RECVERR), if any.
+    pub icmp: Option<IcmpFacts>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnectOutcome {
+    NotTried,
+    Connected,
+    /// ECONNREFUSED: a RST (or an ICMP port-unreachable) came back.
+    Refused,
+    /// No answer at all within the timeout.
+    TimedOut,
+    /// EHOSTUNREACH.
+    HostUnreachable,
+    /// ENETUNREACH: no route from this host.
+    NetworkUnreachable,
+    /// EACCES / EPERM: refused by policy (often this host's firewall).
+    PermissionDenied,
+    /// EADDRNOTAVAIL / EAFNOSUPPORT: this host has no address of this family.
+    NoLocalAddress,
+    Other,
+}
+
+/// An ICMP error read from the socket's error queue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IcmpFacts {
+    pub icmp_type: u8,
+    pub icmp_code: u8,
+    /// Who sent the error: this host, a router, or the server.
+    pub offender: Option<IpAddr>,
+    /// Whether the offender is one of this host's own addresses.
+    pub offender_is_local: bool,
+}
+
+/// Where a SYN dies, learnt by raising the IP TTL one hop at a time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PathFacts {
+    /// Per TTL: what happened to a SYN sent with that TTL.
+    pub hops: Vec<HopFacts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HopFacts {
+    pub ttl: u8,
+    pub outcome: HopOutcome,
+    /// The router that answered "time exceeded", if one did.
+    pub router: Option<IpAddr>,
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HopOutcome {
+    /// A router on the way answered: the SYN left this host and got that far.
+    TimeExceeded,
+    /// The server itself answered (connected or RST).
+    Reached,
+    /// Nothing came back.
+    Silent,
+    /// Some other error (unreachable, refused by policy).
+    Error,
+}
+
+/// A server reply, or what came instead of one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReplyFacts {
+    pub outcome: ReplyOutcome,
+    pub code: Option<u16>,
+    /// Enhanced status code such as "5.7.8", when the server sent one.
+    pub enhanced: Option<String>,
+    pub lines: Vec<String>,
+    pub elapsed_ms: f64,
+}
+
+impl ReplyFacts {
+    pub fn text(&self) -> String {
+        self.lines.join(" / ")
+    }
+    /// The first word after the code of the first line: the server's name in a greeting or EHLO.
+    pub fn announced_name(&self) -> Option<&str> {
+        self.lines
+            .first()
+            .and_then(|l| l.split_whitespace().next())
+            .filter(|w| !w.is_empty())
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReplyOutcome {
+    /// A well-formed reply arrived (any code).
+    Reply,
+    /// Nothing arrived within the timeout.
+    Silent,
+    /// The server closed the connection.
+    Closed,
+    /// Bytes arrived that are not an SMTP reply.
+    NotSmtp,
+    /// The bytes look like a TLS record: the port speaks TLS first.
+    TlsRecord,
+    /// The reply broke a size limit (line, lines or bytes).
+    TooLarge,
+    /// Reading failed (connection reset and similar).
+    Error,
+}
+
+/// The EHLO (or HELO fallback) exchange.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EhloFacts {
+    pub reply: ReplyFacts,
+    /// True when EHLO was refused and HELO was used instead.
+    pub helo_fallback: bool,
+    /// Keywords as sent, one per line after the first ("STARTTLS", "AUTH PLAIN LOGIN", "SIZE 35882577").
+    pub keywords: Vec<String>,
+}
+
+impl EhloFacts {
+    /// Whether a keyword (case-insensitive, first word) was offered.
+    pub fn offers(&self, keyword: &str) -> bool {
+        self.keywords.iter().any(|k| {
+            k.split_whitespace()
+                .next()
+                .is_some_and(|w| w.eq_ignore_ascii_case(keyword))
+        })
+    }
+
+    /// AUTH mechanisms offered, upper-cased (also the old "AUTH=" form).
+    pub fn auth_mechanisms(&self) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        for k in &self.keywords {
+            let mut words = k.split_whitespace();
+            let Some(first) = words.next() else { continue };
+            let upper = first.to_ascii_uppercase();
+            let rest: Vec<&str> = if upper == "AUTH" {
+                words.collect()
+            } else if let Some(m) = upper.strip_prefix("AUTH=") {
+                let mut v = vec![m];
+                v.extend(words);
+                out.extend(v.iter().map(|s| s.to_ascii_uppercase()));
+                continue;
+            } else {
+                continue;
+            };
+            out.extend(rest.iter().map(|s| s.to_ascii_uppercase()));
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// The TLS handshake and the certificate it showed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TlsFacts {
+    pub outcome: TlsOutcome,
+    /// The reply to STARTTLS (None on implicit TLS).
+    pub starttls_reply: Option<ReplyFacts>,
+    /// Bytes the server sent after its STARTTLS 220, before the handshake (response injection).
+    pub injected_bytes: usize,
+    pub version: Option<String>,
+    pub cipher: Option<String>,
+    pub chain: Vec<CertFacts>,
+    /// The webpki verdict on the chain (trust, dates, usage), ignoring the name.
+    pub chain_verified: bool,
+    pub chain_error: Option<CertProblem>,
+    /// Whether the leaf certificate names the target.
+    pub name_matches: bool,
+    /// What the handshake failure was, when it failed.
+    pub handshake_error: Option<HandshakeError>,
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TlsOutcome {
+    /// Handshake done (the certificate may still be bad; see chain_verified, name_matches).
+    Established,
+    /// STARTTLS was not offered in EHLO.
+    NotOffered,
+    /// STARTTLS was offered but the server refused the command.
+    Refused,
+    /// The handshake failed.
+    HandshakeFailed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CertProblem {
+    UnknownIssuer,
+    SelfSigned,
+    Expired,
+    NotYetValid,
+    NameMismatch,
+    Revoked,
+    BadSignature,
+    BadEncoding,
+    WrongUsage,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandshakeError {
+    /// The peer answered in plaintext SMTP ("220 ...") where TLS was expected.
+    PlaintextReply,
+    /// The peer sent a TLS alert.
+    Alert,
+    /// The peer sent bytes that are neither TLS nor SMTP.
+    Garbage,
+    /// No version or cipher in common.
+    NoCommonParameters,
+    /// The peer closed the connection during the handshake.
+    Closed,
+    Timeout,
+    Other,
+}
+
+/// One certificate of the chain the server sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CertFacts {
+    pub subject: String,
+    pub issuer: String,
+    pub sans: Vec<String>,
+    pub not_before: String,
+    pub not_after: String,
+    pub days_left: i64,
+    pub self_signed: bool,
+}
+
+/// The AUTH exchange.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuthFacts {
+    pub outcome: AuthOutcome,
+    pub mechanism: Option<String>,
+    pub offered: Vec<String>,
+    pub reply: Option<ReplyFacts>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthOutcome {
+    Accepted,
+    Rejected,
+    /// The server offers no AUTH, or none of PLAIN/LOGIN.
+    NotOffered,
+    /// Not attempted because the channel is not encrypted.
+    RefusedCleartext,
+    /// Not attempted because the certificate failed verification.
+    RefusedUnverified,
+    /// Not attempted because an earlier stage failed.
+    NotReached,
+}

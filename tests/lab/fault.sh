@@ -1,0 +1,220 @@
+#!/usr/bin/env bash
+# Apply or remove faults in a running lab.
+#   fault.sh NAME [NAME...]   apply faults (they stack; applying one twice is a no-op)
+#   fault.sh clear            remove every fault: the lab is back to its state after up.sh
+#   fault.sh list             print the fault names
+#   fault.sh status           print the active faults
+# PORT below is 25, 465 or 587. Names:
+#   client-drop-PORT       client OUTPUT DROP tcp dport PORT (v4+v6): connect times out
+#   client-reject-PORT     client OUTPUT REJECT icmp-port-unreachable: ECONNREFUSED at once
+#   client-reset-PORT      client OUTPUT REJECT --reject-with tcp-reset: ECONNREFUSED at once
+#   client-prohibit-PORT   client OUTPUT REJECT icmp-admin-prohibited: EHOSTUNREACH (v4) / EACCES (v6) at once
+#   router-drop-PORT       router FORWARD DROP tcp dport PORT (ISP silently blocks): times out
+#   router-reject-PORT     router FORWARD REJECT icmp-port-unreachable (offender = router)
+#   router-reset-PORT      router FORWARD REJECT tcp-reset (RST forged by the provider)
+#   router-prohibit-PORT   router FORWARD REJECT icmp-admin-prohibited / icmp6-adm-prohibited
+#   server-drop-PORT       server INPUT DROP tcp dport PORT (server's firewall): times out
+#   server-reject-PORT     server INPUT REJECT icmp-port-unreachable (offender = server)
+#   server-prohibit-PORT   server INPUT REJECT icmp-admin-prohibited
+#   stop-PORT              mail.lab.example.com (v4+v6) stops listening on PORT (Postfix reload):
+#                          connect gets a plain RST from the server; variants are unaffected
+#   redirect-PORT-local    client nat OUTPUT REDIRECT tcp dport PORT -> local MTA on the same
+#                          port (127.0.0.1 / ::1; v4+v6): smtp-doctor talks to client.lab.example.com
+#   redirect4-PORT-local   the same, IPv4 only
+#   dnat-PORT-local        client nat OUTPUT DNAT to 127.0.0.1:PORT / [::1]:PORT (v4+v6)
+#   local-mta-off          stop the client's local MTA (nothing listens on loopback 25/465/587)
+#   router-drop-v6         router ip6tables FORWARD DROP everything: IPv6 black hole
+#   router-reject-v6       router ip6tables FORWARD REJECT icmp6-no-route: IPv6 fails at once
+#   no-v6-route            client has no IPv6 default route: ENETUNREACH at once
+#   no-default-route       client has no default route, v4 nor v6: ENETUNREACH at once
+#   router-drop-all        router FORWARD DROP everything (v4+v6): server unreachable, times out
+#   router-unreach-all     router FORWARD REJECT icmp-host-unreachable / icmp6-addr-unreachable
+#   resolver-silent        resolver (router INPUT) DROPs DNS from the client: lookups time out
+#   resolver-refuse        resolver host REJECTs DNS with icmp-port-unreachable: lookups fail at once
+#   client-drop-dns        client OUTPUT DROP udp/tcp 53: the local firewall (sendto gets EPERM)
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+require_root
+
+ACTIVE=$SDLAB_DIR/faults.active
+
+list_faults() {
+    local p a
+    for a in drop reject reset prohibit; do for p in 25 465 587; do echo "client-$a-$p"; done; done
+    for a in drop reject reset prohibit; do for p in 25 465 587; do echo "router-$a-$p"; done; done
+    for a in drop reject prohibit; do for p in 25 465 587; do echo "server-$a-$p"; done; done
+    for p in 25 465 587; do echo "stop-$p"; done
+    for p in 25 465 587; do echo "redirect-$p-local"; echo "redirect4-$p-local"; echo "dnat-$p-local"; done
+    printf '%s\n' local-mta-off router-drop-v6 router-reject-v6 no-v6-route no-default-route \
+        router-drop-all router-unreach-all resolver-silent resolver-refuse client-drop-dns
+}
+
+require_lab() {
+    local ns
+    for ns in "${ALL_NS[@]}"; do ns_exists "$ns" || die "namespace $ns missing (run tests/lab/up.sh)"; done
+    [[ -f $SDLAB_DIR/lab.env ]] || die "$SDLAB_DIR/lab.env missing (run tests/lab/up.sh)"
+    touch "$ACTIVE"
+}
+
+# Rules for both families: $1=ns $2=chain $3=table, then the v4 rule and the v6 rule as strings.
+rule46() {
+    local ns=$1 chain=$2 table=$3 r4=$4 r6=$5
+    # shellcheck disable=SC2086
+    ipt4 "$ns" -t "$table" -A "$chain" $r4
+    # shellcheck disable=SC2086
+    ipt6 "$ns" -t "$table" -A "$chain" $r6
+}
+
+# REJECT targets: $1=kind -> "v4target|v6target"
+reject_with() {
+    case $1 in
+        drop) echo "-j DROP|-j DROP" ;;
+        reject) echo "-j REJECT --reject-with icmp-port-unreachable|-j REJECT --reject-with icmp6-port-unreachable" ;;
+        reset) echo "-j REJECT --reject-with tcp-reset|-j REJECT --reject-with tcp-reset" ;;
+        prohibit) echo "-j REJECT --reject-with icmp-admin-prohibited|-j REJECT --reject-with icmp6-adm-prohibited" ;;
+    esac
+}
+
+server_master_reload() { # closed ports on mail...
+    write_server_master_cf "$@"
+    postfix_ctl "$NS_SERVER" "$PF_SERVER_DIR" reload ||
+        { tail_log "$SDLAB_DIR/log/postfix-ctl.log"; die "postfix reload failed"; }
+}
+
+stopped_ports() { grep -E '^stop-(25|465|587)$' "$ACTIVE" 2>/dev/null | sed 's/^stop-//' | tr '\n' ' ' || true; }
+
+apply() {
+    local f=$1 kind port t4 t6 target
+    if grep -qxF -- "$f" "$ACTIVE"; then
+        log "fault $f already active"
+        return 0
+    fi
+    case $f in
+        client-drop-25 | client-drop-465 | client-drop-587 | client-reject-25 | client-reject-465 | \
+            client-reject-587 | client-reset-25 | client-reset-465 | client-reset-587 | \
+            client-prohibit-25 | client-prohibit-465 | client-prohibit-587)
+            kind=${f#client-}; port=${kind#*-}; kind=${kind%-*}
+            target=$(reject_with "$kind"); t4=${target%|*}; t6=${target#*|}
+            rule46 "$NS_CLIENT" SDLAB-OUT filter "-p tcp --dport $port $t4" "-p tcp --dport $port $t6"
+            ;;
+        router-drop-25 | router-drop-465 | router-drop-587 | router-reject-25 | router-reject-465 | \
+            router-reject-587 | router-reset-25 | router-reset-465 | router-reset-587 | \
+            router-prohibit-25 | router-prohibit-465 | router-prohibit-587)
+            kind=${f#router-}; port=${kind#*-}; kind=${kind%-*}
+            target=$(reject_with "$kind"); t4=${target%|*}; t6=${target#*|}
+            rule46 "$NS_ROUTER" SDLAB-FWD filter "-p tcp --dport $port $t4" "-p tcp --dport $port $t6"
+            ;;
+        server-drop-25 | server-drop-465 | server-drop-587 | server-reject-25 | server-reject-465 | \
+            server-reject-587 | server-prohibit-25 | server-prohibit-465 | server-prohibit-587)
+            kind=${f#server-}; port=${kind#*-}; kind=${kind%-*}
+            target=$(reject_with "$kind"); t4=${target%|*}; t6=${target#*|}
+            rule46 "$NS_SERVER" SDLAB-IN filter "-p tcp --dport $port $t4" "-p tcp --dport $port $t6"
+            ;;
+        stop-25 | stop-465 | stop-587)
+            port=${f#stop-}
+            # shellcheck disable=SC2046
+            server_master_reload $(stopped_ports) "$port"
+            wait_closed "$NS_SERVER" "$MAIL4" "$port" 50 && wait_closed "$NS_SERVER" "$MAIL6" "$port" 50 ||
+                die "mail.$ZONE still listens on $port after reload"
+            ;;
+        redirect-25-local | redirect-465-local | redirect-587-local)
+            port=${f#redirect-}; port=${port%-local}
+            rule46 "$NS_CLIENT" SDLAB-NAT nat "-p tcp --dport $port ! -d 127.0.0.0/8 -j REDIRECT --to-ports $port" \
+                "-p tcp --dport $port ! -d ::1/128 -j REDIRECT --to-ports $port"
+            ;;
+        redirect4-25-local | redirect4-465-local | redirect4-587-local)
+            port=${f#redirect4-}; port=${port%-local}
+            ipt4 "$NS_CLIENT" -t nat -A SDLAB-NAT -p tcp --dport "$port" ! -d 127.0.0.0/8 -j REDIRECT --to-ports "$port"
+            ;;
+        dnat-25-local | dnat-465-local | dnat-587-local)
+            port=${f#dnat-}; port=${port%-local}
+            rule46 "$NS_CLIENT" SDLAB-NAT nat "-p tcp --dport $port ! -d 127.0.0.0/8 -j DNAT --to-destination 127.0.0.1:$port" \
+                "-p tcp --dport $port ! -d ::1/128 -j DNAT --to-destination [::1]:$port"
+            ;;
+        local-mta-off)
+            postfix_ctl "$NS_CLIENT" "$PF_LOCAL_DIR" stop || true
+            wait_closed "$NS_CLIENT" 127.0.0.1 25 50 && wait_closed "$NS_CLIENT" 127.0.0.1 587 50 ||
+                die "local MTA still listening after stop"
+            ;;
+        router-drop-v6)
+            ipt6 "$NS_ROUTER" -A SDLAB-FWD -j DROP
+            ;;
+        router-reject-v6)
+            ipt6 "$NS_ROUTER" -A SDLAB-FWD -j REJECT --reject-with icmp6-no-route
+            ;;
+        no-v6-route)
+            ip -n "$NS_CLIENT" -6 route del default 2>/dev/null || true
+            ;;
+        no-default-route)
+            ip -n "$NS_CLIENT" route del default 2>/dev/null || true
+            ip -n "$NS_CLIENT" -6 route del default 2>/dev/null || true
+            ;;
+        router-drop-all)
+            rule46 "$NS_ROUTER" SDLAB-FWD filter "-j DROP" "-j DROP"
+            ;;
+        router-unreach-all)
+            rule46 "$NS_ROUTER" SDLAB-FWD filter "-j REJECT --reject-with icmp-host-unreachable" \
+                "-j REJECT --reject-with icmp6-addr-unreachable"
+            ;;
+        resolver-silent | resolver-refuse)
+            if [[ $f == resolver-silent ]]; then t4="-j DROP"; t6="-j DROP"; else
+                t4="-j REJECT --reject-with icmp-port-unreachable"; t6="-j REJECT --reject-with icmp6-port-unreachable"; fi
+            for proto in udp tcp; do
+                rule46 "$NS_ROUTER" SDLAB-IN filter "-s $CLIENT4 -p $proto --dport 53 $t4" "-s $CLIENT6 -p $proto --dport 53 $t6"
+            done
+            ;;
+        client-drop-dns)
+            for proto in udp tcp; do
+                rule46 "$NS_CLIENT" SDLAB-OUT filter "-p $proto --dport 53 -j DROP" "-p $proto --dport 53 -j DROP"
+            done
+            ;;
+        *)
+            die "unknown fault '$f' (see: fault.sh list)"
+            ;;
+    esac
+    echo "$f" >> "$ACTIVE"
+    log "fault $f applied"
+}
+
+clear_all() {
+    local ns ipt chain table had_stop=0 had_local=0
+    grep -qE '^stop-' "$ACTIVE" 2>/dev/null && had_stop=1
+    grep -qxF local-mta-off "$ACTIVE" 2>/dev/null && had_local=1
+    for ipt in ipt4 ipt6; do
+        $ipt "$NS_CLIENT" -F SDLAB-OUT
+        $ipt "$NS_CLIENT" -t nat -F SDLAB-NAT
+        $ipt "$NS_ROUTER" -F SDLAB-FWD
+        $ipt "$NS_ROUTER" -F SDLAB-IN
+        $ipt "$NS_SERVER" -F SDLAB-IN
+    done
+    ip -n "$NS_CLIENT" route replace default via "$RTR_C4"
+    ip -n "$NS_CLIENT" -6 route replace default via "$RTR_C6"
+    if ((had_stop)) || ! grep -qF "$MAIL4:587 inet" "$PF_SERVER_DIR/etc/master.cf"; then
+        server_master_reload
+        local p a
+        for p in 25 465 587; do
+            for a in "$MAIL4" "$MAIL6"; do
+                wait_listen "$NS_SERVER" "$a" "$p" 50 || die "mail.$ZONE not listening on $a:$p after clear"
+            done
+        done
+    fi
+    if ((had_local)) || ! wait_listen "$NS_CLIENT" 127.0.0.1 25 1; then
+        postfix_ctl "$NS_CLIENT" "$PF_LOCAL_DIR" start || true
+        wait_listen "$NS_CLIENT" 127.0.0.1 25 50 && wait_listen "$NS_CLIENT" 127.0.0.1 587 50 &&
+            wait_listen "$NS_CLIENT" ::1 465 50 ||
+            { tail_log "$SDLAB_DIR/log/postfix-local.log"; die "local MTA did not come back"; }
+    fi
+    : > "$ACTIVE"
+    log "faults cleared"
+}
+
+(($# > 0)) || { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
+case $1 in
+    list) list_faults; exit 0 ;;
+    status) require_lab; cat "$ACTIVE"; exit 0 ;;
+    clear) require_lab; clear_all; exit 0 ;;
+esac
+require_lab
+for f in "$@"; do apply "$f"; done

@@ -1,0 +1,315 @@
+# shellcheck shell=bash
+# Shared definitions for the smtp-doctor fault lab. Sourced by up.sh, down.sh,
+# fault.sh and run-client.sh; not meant to be run on its own.
+#
+# Environment:
+#   SDLAB_PREFIX  prefix of the namespace names (default: sdlab)
+#   SDLAB_DIR     runtime state: configs, certs, logs, pid files (default: /tmp/$SDLAB_PREFIX,
+#                 i.e. /tmp/sdlab). Two labs at once need different prefixes AND dirs; with
+#                 only SDLAB_PREFIX set the dir follows it.
+
+SDLAB_PREFIX=${SDLAB_PREFIX:-sdlab}
+SDLAB_DIR=${SDLAB_DIR:-/tmp/$SDLAB_PREFIX}
+export SDLAB_PREFIX SDLAB_DIR
+
+if [[ ! $SDLAB_PREFIX =~ ^[a-z][a-z0-9]{0,7}$ ]]; then
+    echo "lab: SDLAB_PREFIX must be 1-8 lowercase letters/digits, starting with a letter" >&2
+    exit 2
+fi
+# Postfix, socat and dnsmasq configs embed this path: keep it plain and absolute.
+if [[ ! $SDLAB_DIR =~ ^/[A-Za-z0-9._/-]+$ || $SDLAB_DIR == / || $SDLAB_DIR =~ (^|/)\.\.(/|$) ]]; then
+    echo "lab: SDLAB_DIR must be an absolute path of [A-Za-z0-9._/-] (got '$SDLAB_DIR')" >&2
+    exit 2
+fi
+SDLAB_DIR=${SDLAB_DIR%/}
+
+NS_CLIENT=$SDLAB_PREFIX-client
+NS_ROUTER=$SDLAB_PREFIX-router
+NS_SERVER=$SDLAB_PREFIX-server
+ALL_NS=("$NS_CLIENT" "$NS_ROUTER" "$NS_SERVER")
+
+ZONE=lab.example.com
+CLIENT_NAME=client.$ZONE
+MAIL_NAME=mail.$ZONE
+
+# Addresses (documentation ranges only: 198.51.100.0/24, 203.0.113.0/24, 2001:db8::/32).
+CLIENT4=198.51.100.10   CLIENT6=2001:db8:1::10
+RTR_C4=198.51.100.1     RTR_C6=2001:db8:1::1      # router, client side; also the DNS resolver
+RTR_S4=203.0.113.1      RTR_S6=2001:db8:2::1      # router, server side
+MAIL4=203.0.113.10      MAIL6=2001:db8:2::10      # main Postfix: 25 STARTTLS, 587 STARTTLS+AUTH, 465 TLS+AUTH
+NOTLS4=203.0.113.11     NOTLS6=2001:db8:2::11     # no TLS at all: 25, 587 (AUTH in clear)
+SELF4=203.0.113.12      SELF6=2001:db8:2::12      # self-signed certificate: 25, 587, 465
+EXPIRED4=203.0.113.13   EXPIRED6=2001:db8:2::13   # CA-signed but expired certificate: 25, 587, 465
+BUSY4=203.0.113.20      BUSY6=2001:db8:2::20      # socat: greets "421" and closes, on 25 and 587
+SILENT4=203.0.113.21    SILENT6=2001:db8:2::21    # socat: accepts, never greets, on 25, 465 and 587
+DEAD6=2001:db8:2::99                              # on the server link, nobody home (AAAA of deadv6)
+
+# Interfaces (created directly inside the namespaces, never visible on the host).
+IF_CLIENT=eth0          # in client
+IF_RTR_C=eth-client     # in router, towards client
+IF_RTR_S=eth-server     # in router, towards server
+IF_SERVER=eth0          # in server
+
+PF_SERVER_DIR=$SDLAB_DIR/postfix/server   # Postfix instance on the server (all server variants)
+PF_LOCAL_DIR=$SDLAB_DIR/postfix/local     # Postfix "local MTA" on the client (127.0.0.1, ::1)
+PF_INSTANCES=("$PF_SERVER_DIR" "$PF_LOCAL_DIR")
+
+NETNS_MARK="# written by smtp-doctor tests/lab/up.sh"   # first line of /etc/netns/<ns>/resolv.conf
+
+SASL_USER=app@$ZONE
+PASSWORD_FILE=$SDLAB_DIR/auth/password    # mode 600; the password of $SASL_USER
+
+ns_exec() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
+ns_exists() { [[ -e /run/netns/$1 ]]; }
+
+# iptables in a namespace; -w waits for the xtables lock.
+ipt4() { local ns=$1; shift; ip netns exec "$ns" iptables -w 5 "$@"; }
+ipt6() { local ns=$1; shift; ip netns exec "$ns" ip6tables -w 5 "$@"; }
+
+die() { echo "lab: error: $*" >&2; exit 1; }
+log() { echo "lab: $*" >&2; }
+
+require_root() { [[ $(id -u) -eq 0 ]] || die "must run as root"; }
+
+require_tools() {
+    local t missing=()
+    for t in ip iptables ip6tables postfix postconf dnsmasq saslpasswd2 openssl socat unshare ss flock timeout; do
+        command -v "$t" >/dev/null || missing+=("$t")
+    done
+    ((${#missing[@]} == 0)) || die "missing tools: ${missing[*]} (run tests/lab/install-deps.sh)"
+}
+
+# Edit alternate_config_directories of the default /etc/postfix/main.cf under a lock.
+# $1 = add|remove, rest = directories.
+postfix_alt_dirs() {
+    local op=$1; shift
+    [[ -e /etc/postfix/main.cf ]] || die "/etc/postfix/main.cf missing (run tests/lab/install-deps.sh)"
+    (
+        flock -w 10 9 || die "cannot lock /run/sdlab-postfix-main-cf.lock"
+        local cur d out=() keep
+        cur=$(postconf -h alternate_config_directories 2>/dev/null || true)
+        for d in ${cur//,/ }; do
+            keep=1
+            for x in "$@"; do [[ $d == "$x" ]] && keep=0; done
+            ((keep)) && out+=("$d")
+        done
+        if [[ $op == add ]]; then out+=("$@"); fi
+        local joined
+        joined=$(IFS=' '; echo "${out[*]}")
+        if [[ $joined != "$cur" ]]; then
+            postconf -e "alternate_config_directories = $joined"
+        fi
+    ) 9>/run/sdlab-postfix-main-cf.lock
+}
+
+# Wait (bounded) until a TCP listener exists in a namespace. $1=ns $2=addr $3=port $4=tries(0.1 s each)
+wait_listen() {
+    local ns=$1 addr=$2 port=$3 tries=${4:-50} i pat
+    if [[ $addr == *:* ]]; then pat="[$addr]:$port"; else pat="$addr:$port"; fi
+    for ((i = 0; i < tries; i++)); do
+        if ip netns exec "$ns" ss -Htln 2>/dev/null | awk '{print $4}' | grep -qxF -- "$pat"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# Wait (bounded) until no TCP listener. Same arguments.
+wait_closed() {
+    local ns=$1 addr=$2 port=$3 tries=${4:-50} i pat
+    if [[ $addr == *:* ]]; then pat="[$addr]:$port"; else pat="$addr:$port"; fi
+    for ((i = 0; i < tries; i++)); do
+        if ! ip netns exec "$ns" ss -Htln 2>/dev/null | awk '{print $4}' | grep -qxF -- "$pat"; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# Print the last lines of a file to stderr, labelled.
+tail_log() {
+    local f=$1 n=${2:-30}
+    if [[ -f $f ]]; then
+        echo "----- last $n lines of $f -----" >&2
+        tail -n "$n" "$f" >&2
+        echo "-----" >&2
+    else
+        echo "(no log file $f)" >&2
+    fi
+}
+
+# ---------------------------------------------------------------------------
+# Postfix configuration
+# ---------------------------------------------------------------------------
+
+# Write main.cf for an instance.
+# $1=instance dir $2=name (for syslog/log) $3=myhostname $4=inet_interfaces $5=key $6=cert $7=sasl dir
+write_postfix_main_cf() {
+    local dir=$1 name=$2 host=$3 ifaces=$4 key=$5 cert=$6 sasl=$7
+    cat > "$dir/etc/main.cf" <<EOC
+# Generated by smtp-doctor tests/lab/up.sh -- instance "$name"
+compatibility_level = 3.6
+config_directory = $dir/etc
+queue_directory = $dir/queue
+data_directory = $dir/data
+meta_directory = /etc/postfix
+mail_owner = postfix
+setgid_group = postdrop
+syslog_name = $SDLAB_PREFIX-$name
+maillog_file = $SDLAB_DIR/log/postfix-$name.log
+maillog_file_prefixes = /var, /dev/stdout, $SDLAB_DIR/log
+myhostname = $host
+mydomain = $ZONE
+myorigin = \$myhostname
+smtpd_banner = \$myhostname ESMTP
+biff = no
+append_dot_mydomain = no
+readme_directory = no
+inet_interfaces = $ifaces
+inet_protocols = all
+mynetworks = 127.0.0.0/8 [::1]/128
+# Accept mail for the lab zone (and, after AUTH, anywhere) and throw it away.
+mydestination =
+local_recipient_maps =
+alias_maps =
+alias_database =
+relay_domains = $ZONE
+relay_recipient_maps =
+default_transport = discard:lab
+relay_transport = discard:lab
+local_transport = discard:lab
+smtpd_relay_restrictions = permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination
+smtpd_peername_lookup = no
+smtpd_tls_chain_files = $key, $cert
+smtpd_tls_security_level = may
+smtpd_tls_auth_only = yes
+smtpd_tls_loglevel = 1
+smtp_tls_security_level = none
+smtpd_sasl_auth_enable = no
+smtpd_sasl_type = cyrus
+smtpd_sasl_path = smtpd
+cyrus_sasl_config_path = $sasl
+smtpd_sasl_security_options = noanonymous
+smtpd_sasl_tls_security_options = noanonymous
+smtpd_sasl_local_domain =
+broken_sasl_auth_clients = no
+smtpd_timeout = 30s
+smtpd_error_sleep_time = 0
+smtpd_soft_error_limit = 100
+smtpd_hard_error_limit = 100
+smtpd_client_connection_rate_limit = 0
+anvil_rate_time_unit = 60s
+EOC
+}
+
+# The fixed (non-smtpd) part of master.cf; chroot "n" everywhere.
+postfix_master_base() {
+    cat <<'EOC'
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+local     unix  -       n       n       -       -       local
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+EOC
+}
+
+# smtpd services for one address. $1=addr $2=tag (for syslog_name) $3=ports ("25 587 465")
+# $4=tls mode (tls|notls) $5... extra "-o" options applied to every service of this address.
+postfix_smtpd_services() {
+    local addr=$1 tag=$2 ports=$3 mode=$4; shift 4
+    local extra="" o port listen
+    for o in "$@"; do extra+="
+  -o $o"; done
+    if [[ $addr == *:* ]]; then listen="[$addr]"; else listen=$addr; fi
+    for port in $ports; do
+        echo "$listen:$port inet n - n - - smtpd"
+        echo "  -o syslog_name=$SDLAB_PREFIX-$tag/$port$extra"
+        case $port/$mode in
+            25/tls) ;;
+            25/notls) echo "  -o smtpd_tls_security_level=none" ;;
+            587/tls)
+                echo "  -o smtpd_tls_security_level=encrypt"
+                echo "  -o smtpd_tls_auth_only=yes"
+                echo "  -o smtpd_sasl_auth_enable=yes"
+                echo "  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject" ;;
+            587/notls)
+                echo "  -o smtpd_tls_security_level=none"
+                echo "  -o smtpd_tls_auth_only=no"
+                echo "  -o smtpd_sasl_auth_enable=yes"
+                echo "  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject" ;;
+            465/tls)
+                echo "  -o smtpd_tls_wrappermode=yes"
+                echo "  -o smtpd_tls_auth_only=yes"
+                echo "  -o smtpd_sasl_auth_enable=yes"
+                echo "  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject" ;;
+            *) die "bad smtpd service $port/$mode" ;;
+        esac
+    done
+}
+
+# master.cf of the server instance. Arguments: ports to leave closed on mail.lab.example.com
+# (the stop-PORT faults), e.g. "587".
+write_server_master_cf() {
+    local closed=" $* " mail_ports="" p c=$SDLAB_DIR/certs
+    for p in 25 587 465; do [[ $closed == *" $p "* ]] || mail_ports+=" $p"; done
+    {
+        echo "# Generated by smtp-doctor tests/lab -- server instance (closed on mail: ${*:-none})"
+        local a
+        for a in "$MAIL4" "$MAIL6"; do
+            [[ -n ${mail_ports// /} ]] && postfix_smtpd_services "$a" mail "$mail_ports" tls
+        done
+        for a in "$NOTLS4" "$NOTLS6"; do
+            postfix_smtpd_services "$a" notls "25 587" notls "myhostname=notls.$ZONE"
+        done
+        for a in "$SELF4" "$SELF6"; do
+            postfix_smtpd_services "$a" selfsigned "25 587 465" tls "myhostname=selfsigned.$ZONE" \
+                "smtpd_tls_chain_files=$c/selfsigned.key,$c/selfsigned.pem"
+        done
+        for a in "$EXPIRED4" "$EXPIRED6"; do
+            postfix_smtpd_services "$a" expired "25 587 465" tls "myhostname=expired.$ZONE" \
+                "smtpd_tls_chain_files=$c/expired.key,$c/expired.pem"
+        done
+        postfix_master_base
+    } > "$PF_SERVER_DIR/etc/master.cf.new"
+    mv -f "$PF_SERVER_DIR/etc/master.cf.new" "$PF_SERVER_DIR/etc/master.cf"
+}
+
+write_local_master_cf() {
+    {
+        echo "# Generated by smtp-doctor tests/lab -- client-side local MTA"
+        local a
+        for a in 127.0.0.1 ::1; do
+            postfix_smtpd_services "$a" local "25 587 465" tls
+        done
+        postfix_master_base
+    } > "$PF_LOCAL_DIR/etc/master.cf"
+}
+
+# Start/stop/reload a Postfix instance in a namespace. Output goes to the instance's start log.
+postfix_ctl() {
+    local ns=$1 dir=$2 action=$3
+    if ns_exists "$ns"; then
+        ip netns exec "$ns" postfix -c "$dir/etc" "$action" </dev/null >>"$SDLAB_DIR/log/postfix-ctl.log" 2>&1
+    else
+        postfix -c "$dir/etc" "$action" </dev/null >>"$SDLAB_DIR/log/postfix-ctl.log" 2>&1
+    fi
+}

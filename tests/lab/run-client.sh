@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Run a command inside the lab's client namespace, in a private UTS namespace whose
+# hostname is client.lab.example.com. stdin/stdout/stderr and the exit status pass through.
+#   tests/lab/run-client.sh /path/to/smtp-doctor check mail.lab.example.com --json \
+#       --timeout 2 --ca-file "$SDLAB_DIR/ca.pem"
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+(($# > 0)) || { echo "usage: run-client.sh COMMAND [ARGS...]" >&2; exit 2; }
+ns_exists "$NS_CLIENT" || die "namespace $NS_CLIENT does not exist (run tests/lab/up.sh)"
+# `ip netns exec` bind-mounts /etc/netns/$NS_CLIENT/{resolv.conf,hosts}; unshare --uts gives a
+# hostname of our own without touching the host's.
+exec ip netns exec "$NS_CLIENT" unshare --uts -- /bin/sh -c \
+    'echo "$0" > /proc/sys/kernel/hostname && exec "$@"' "$CLIENT_NAME" "$@"

@@ -1,0 +1,390 @@
+#!/usr/bin/env bash
+# Build the smtp-doctor fault lab: three network namespaces (client, router, server),
+# real Postfix with Cyrus SASL on the server, a Postfix "local MTA" on the client,
+# dnsmasq as the client's resolver, socat responders, and empty iptables chains for
+# fault.sh. Starts from a clean slate (runs down.sh first), so it is idempotent.
+# Exits non-zero naming what did not come up.
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+require_root
+require_tools
+
+t0=$(date +%s.%N)
+"$HERE/down.sh" >/dev/null 2>&1 || "$HERE/down.sh" || true
+
+mkdir -p "$SDLAB_DIR"
+touch "$SDLAB_DIR/.sdlab"   # marker: down.sh only deletes a directory carrying it
+mkdir -p "$SDLAB_DIR"/{log,run,bin,certs,auth,sasl/server,sasl/local,postfix}
+chmod 755 "$SDLAB_DIR" "$SDLAB_DIR/log"
+chmod 700 "$SDLAB_DIR/auth"
+
+fail() {
+    echo "lab: up FAILED: $1" >&2
+    shift
+    local f
+    for f in "$@"; do tail_log "$f"; done
+    echo "lab: the lab is left as it is for inspection; run tests/lab/down.sh to remove it" >&2
+    exit 1
+}
+
+# ---------------------------------------------------------------------------
+# Namespaces, links, addresses, routes
+# ---------------------------------------------------------------------------
+for ns in "${ALL_NS[@]}"; do
+    ip netns add "$ns"
+    ns_exec "$ns" sysctl -qw \
+        net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
+        net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 \
+        net.ipv6.conf.default.autoconf=0 \
+        net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
+    ip -n "$ns" link set lo up
+done
+ns_exec "$NS_ROUTER" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+
+ip link add "$IF_CLIENT" netns "$NS_CLIENT" type veth peer name "$IF_RTR_C" netns "$NS_ROUTER"
+ip link add "$IF_SERVER" netns "$NS_SERVER" type veth peer name "$IF_RTR_S" netns "$NS_ROUTER"
+
+ip -n "$NS_CLIENT" addr add "$CLIENT4/24" dev "$IF_CLIENT"
+ip -n "$NS_CLIENT" addr add "$CLIENT6/64" dev "$IF_CLIENT" nodad
+ip -n "$NS_ROUTER" addr add "$RTR_C4/24" dev "$IF_RTR_C"
+ip -n "$NS_ROUTER" addr add "$RTR_C6/64" dev "$IF_RTR_C" nodad
+ip -n "$NS_ROUTER" addr add "$RTR_S4/24" dev "$IF_RTR_S"
+ip -n "$NS_ROUTER" addr add "$RTR_S6/64" dev "$IF_RTR_S" nodad
+for a in "$MAIL4" "$NOTLS4" "$SELF4" "$EXPIRED4" "$BUSY4" "$SILENT4"; do
+    ip -n "$NS_SERVER" addr add "$a/24" dev "$IF_SERVER"
+done
+for a in "$MAIL6" "$NOTLS6" "$SELF6" "$EXPIRED6" "$BUSY6" "$SILENT6"; do
+    ip -n "$NS_SERVER" addr add "$a/64" dev "$IF_SERVER" nodad
+done
+for ns in "${ALL_NS[@]}"; do
+    for l in $(ip -n "$ns" -o link show | awk -F': ' '{print $2}' | cut -d@ -f1); do
+        ip -n "$ns" link set "$l" up
+    done
+done
+# Source address of the server's own traffic is its main address.
+ip -n "$NS_CLIENT" route add default via "$RTR_C4"
+ip -n "$NS_CLIENT" -6 route add default via "$RTR_C6"
+ip -n "$NS_SERVER" route add default via "$RTR_S4" src "$MAIL4"
+ip -n "$NS_SERVER" -6 route add default via "$RTR_S6" src "$MAIL6"
+
+# /etc/netns/<ns>/ files are bind-mounted over /etc/ by `ip netns exec`.
+mkdir -p "/etc/netns/$NS_CLIENT" "/etc/netns/$NS_SERVER"
+# (every file there is bind-mounted, so the "made by the lab" marker is a comment line)
+printf '%s\nnameserver %s\n' "$NETNS_MARK" "$RTR_C4" > "/etc/netns/$NS_CLIENT/resolv.conf"
+printf '%s\nnameserver %s\n' "$NETNS_MARK" "$RTR_S4" > "/etc/netns/$NS_SERVER/resolv.conf"
+cat > "/etc/netns/$NS_CLIENT/hosts" <<EOF
+127.0.0.1	localhost
+::1	localhost ip6-localhost ip6-loopback
+$CLIENT4	$CLIENT_NAME client
+$CLIENT6	$CLIENT_NAME client
+EOF
+cat > "/etc/netns/$NS_SERVER/hosts" <<EOF
+127.0.0.1	localhost
+::1	localhost ip6-localhost ip6-loopback
+$MAIL4	$MAIL_NAME mail
+$MAIL6	$MAIL_NAME mail
+EOF
+
+# ---------------------------------------------------------------------------
+# iptables: empty lab chains, hooked in once; fault.sh only fills/flushes them
+# ---------------------------------------------------------------------------
+for ipt in ipt4 ipt6; do
+    $ipt "$NS_CLIENT" -N SDLAB-OUT
+    $ipt "$NS_CLIENT" -A OUTPUT -j SDLAB-OUT
+    $ipt "$NS_CLIENT" -t nat -N SDLAB-NAT
+    $ipt "$NS_CLIENT" -t nat -A OUTPUT -j SDLAB-NAT
+    $ipt "$NS_ROUTER" -N SDLAB-FWD
+    $ipt "$NS_ROUTER" -A FORWARD -j SDLAB-FWD
+    $ipt "$NS_ROUTER" -N SDLAB-IN
+    $ipt "$NS_ROUTER" -A INPUT -j SDLAB-IN
+    $ipt "$NS_SERVER" -N SDLAB-IN
+    $ipt "$NS_SERVER" -A INPUT -j SDLAB-IN
+done
+
+# ---------------------------------------------------------------------------
+# Certificates (EC P-256): test CA, CA-signed mail + expired, self-signed selfsigned + client
+# ---------------------------------------------------------------------------
+C=$SDLAB_DIR/certs
+cat > "$C/openssl.cnf" <<EOF
+[req]
+distinguished_name = req_dn
+prompt = no
+[req_dn]
+CN = unused
+[ca_ext]
+basicConstraints = critical,CA:TRUE
+keyUsage = critical,keyCertSign,cRLSign
+subjectKeyIdentifier = hash
+EOF
+for n in mail expired selfsigned client; do
+    case $n in client) fqdn=$CLIENT_NAME ;; *) fqdn=$n.$ZONE ;; esac
+    cat >> "$C/openssl.cnf" <<EOF
+[leaf_$n]
+basicConstraints = critical,CA:FALSE
+keyUsage = critical,digitalSignature
+extendedKeyUsage = serverAuth
+subjectAltName = DNS:$fqdn
+subjectKeyIdentifier = hash
+EOF
+done
+cat >> "$C/openssl.cnf" <<EOF
+[ca]
+default_ca = lab_ca
+[lab_ca]
+database = $C/index.txt
+new_certs_dir = $C
+serial = $C/serial
+default_md = sha256
+policy = policy_any
+unique_subject = no
+copy_extensions = none
+[policy_any]
+commonName = supplied
+organizationName = optional
+EOF
+: > "$C/index.txt"
+echo 1000 > "$C/serial"
+ossl() { openssl "$@" >>"$SDLAB_DIR/log/openssl.log" 2>&1 || fail "openssl $1 failed" "$SDLAB_DIR/log/openssl.log"; }
+newkey() { ossl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"; }
+
+newkey "$C/ca.key"
+ossl req -config "$C/openssl.cnf" -x509 -new -key "$C/ca.key" -sha256 -days 30 \
+    -subj "/O=smtp-doctor lab/CN=smtp-doctor lab test CA" -extensions ca_ext -out "$C/ca.pem"
+cp "$C/ca.pem" "$SDLAB_DIR/ca.pem"
+# mail.lab.example.com: signed by the CA, valid now.
+newkey "$C/mail.key"
+ossl req -config "$C/openssl.cnf" -new -key "$C/mail.key" -subj "/O=smtp-doctor lab/CN=$MAIL_NAME" -out "$C/mail.csr"
+ossl x509 -req -in "$C/mail.csr" -CA "$C/ca.pem" -CAkey "$C/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
+    -days 30 -sha256 -extfile "$C/openssl.cnf" -extensions leaf_mail -out "$C/mail.pem"
+# expired.lab.example.com: signed by the CA, valid 2024-01-01..2024-02-01 only.
+newkey "$C/expired.key"
+ossl req -config "$C/openssl.cnf" -new -key "$C/expired.key" -subj "/O=smtp-doctor lab/CN=expired.$ZONE" -out "$C/expired.csr"
+ossl ca -batch -config "$C/openssl.cnf" -cert "$C/ca.pem" -keyfile "$C/ca.key" -in "$C/expired.csr" \
+    -startdate 20240101000000Z -enddate 20240201000000Z -extensions leaf_expired -notext -out "$C/expired.pem"
+# self-signed: selfsigned.lab.example.com (server variant), client.lab.example.com (local MTA).
+for n in selfsigned client; do
+    case $n in client) fqdn=$CLIENT_NAME ;; *) fqdn=$n.$ZONE ;; esac
+    newkey "$C/$n.key"
+    ossl req -config "$C/openssl.cnf" -x509 -new -key "$C/$n.key" -sha256 -days 30 \
+        -subj "/O=smtp-doctor lab/CN=$fqdn" -extensions "leaf_$n" -out "$C/$n.pem"
+done
+chmod 644 "$C"/*.pem
+chmod 640 "$C"/*.key
+chgrp postfix "$C"/*.key
+
+# ---------------------------------------------------------------------------
+# SASL: sasldb with app@lab.example.com (server) and a user the app does not know (local MTA)
+# ---------------------------------------------------------------------------
+umask 077
+openssl rand -hex 12 > "$PASSWORD_FILE.tmp"
+tr -d '\n' < "$PASSWORD_FILE.tmp" > "$PASSWORD_FILE"
+rm -f "$PASSWORD_FILE.tmp"
+chmod 600 "$PASSWORD_FILE"
+printf '%s\n' "$SASL_USER" > "$SDLAB_DIR/auth/user"
+umask 022
+chmod 644 "$SDLAB_DIR/auth/user"
+chmod 711 "$SDLAB_DIR/auth"
+for inst in server local; do
+    S=$SDLAB_DIR/sasl/$inst
+    rm -f "$S/sasldb2"
+    cat > "$S/smtpd.conf" <<EOF
+pwcheck_method: auxprop
+auxprop_plugin: sasldb
+mech_list: PLAIN LOGIN
+sasldb_path: $S/sasldb2
+EOF
+    if [[ $inst == server ]]; then
+        saslpasswd2 -p -f "$S/sasldb2" -c -u "$ZONE" "${SASL_USER%@*}" < "$PASSWORD_FILE" \
+            || fail "saslpasswd2 (server) failed"
+    else
+        openssl rand -hex 12 | tr -d '\n' | saslpasswd2 -p -f "$S/sasldb2" -c -u "$CLIENT_NAME" cpanel \
+            || fail "saslpasswd2 (local) failed"
+    fi
+    chown root:postfix "$S/sasldb2"
+    chmod 640 "$S/sasldb2"
+done
+
+# ---------------------------------------------------------------------------
+# Postfix instances
+# ---------------------------------------------------------------------------
+for dir in "${PF_INSTANCES[@]}"; do
+    mkdir -p "$dir/etc" "$dir/queue" "$dir/data"
+done
+write_postfix_main_cf "$PF_SERVER_DIR" server "$MAIL_NAME" all "$C/mail.key" "$C/mail.pem" "$SDLAB_DIR/sasl/server"
+write_server_master_cf
+write_postfix_main_cf "$PF_LOCAL_DIR" local "$CLIENT_NAME" "127.0.0.1, [::1]" "$C/client.key" "$C/client.pem" "$SDLAB_DIR/sasl/local"
+write_local_master_cf
+postfix_alt_dirs add "$PF_SERVER_DIR/etc" "$PF_LOCAL_DIR/etc"
+for dir in "${PF_INSTANCES[@]}"; do
+    chown root:root "$dir" "$dir/etc" "$dir/queue"
+    chown postfix "$dir/data"
+    # create queue subdirectories with the right owners, then check the configuration
+    postfix -c "$dir/etc" set-permissions </dev/null >>"$SDLAB_DIR/log/postfix-ctl.log" 2>&1 ||
+        fail "postfix set-permissions for $dir" "$SDLAB_DIR/log/postfix-ctl.log"
+    postfix -c "$dir/etc" check </dev/null >>"$SDLAB_DIR/log/postfix-ctl.log" 2>&1 ||
+        fail "postfix check for $dir" "$SDLAB_DIR/log/postfix-ctl.log"
+done
+postfix_ctl "$NS_SERVER" "$PF_SERVER_DIR" start ||
+    fail "postfix start (server)" "$SDLAB_DIR/log/postfix-ctl.log" "$SDLAB_DIR/log/postfix-server.log"
+postfix_ctl "$NS_CLIENT" "$PF_LOCAL_DIR" start ||
+    fail "postfix start (local MTA)" "$SDLAB_DIR/log/postfix-ctl.log" "$SDLAB_DIR/log/postfix-local.log"
+
+# ---------------------------------------------------------------------------
+# dnsmasq on the router: the only resolver, authoritative-ish for lab.example.com, no upstreams
+# ---------------------------------------------------------------------------
+cat > "$SDLAB_DIR/dnsmasq.conf" <<EOF
+# Generated by smtp-doctor tests/lab/up.sh
+no-resolv
+no-hosts
+no-poll
+bind-interfaces
+listen-address=$RTR_C4,$RTR_C6,$RTR_S4,$RTR_S6
+port=53
+user=root
+pid-file=$SDLAB_DIR/run/dnsmasq.pid
+log-facility=$SDLAB_DIR/log/dnsmasq.log
+log-queries
+cache-size=0
+local-ttl=60
+# Never forward anything: unknown names in these zones are NXDOMAIN.
+local=/$ZONE/
+local=/100.51.198.in-addr.arpa/
+local=/113.0.203.in-addr.arpa/
+local=/8.b.d.0.1.0.0.2.ip6.arpa/
+domain-needed
+bogus-priv
+mx-host=$ZONE,$MAIL_NAME,10
+mx-host=brokenmx.$ZONE,nothere.$ZONE,10
+host-record=$MAIL_NAME,$MAIL4,$MAIL6
+host-record=notls.$ZONE,$NOTLS4,$NOTLS6
+host-record=selfsigned.$ZONE,$SELF4,$SELF6
+host-record=expired.$ZONE,$EXPIRED4,$EXPIRED6
+host-record=busy.$ZONE,$BUSY4,$BUSY6
+host-record=silent.$ZONE,$SILENT4,$SILENT6
+host-record=$CLIENT_NAME,$CLIENT4,$CLIENT6
+host-record=gw.$ZONE,$RTR_C4,$RTR_C6
+host-record=gw-server.$ZONE,$RTR_S4,$RTR_S6
+# Extra names without PTR records:
+# wrongname: the main server under a name its certificate does not carry
+address=/wrongname.$ZONE/$MAIL4
+address=/wrongname.$ZONE/$MAIL6
+# v4only / v6only: one address family only
+address=/v4only.$ZONE/$MAIL4
+address=/v6only.$ZONE/$MAIL6
+# deadv6: A works, AAAA is an unused address on the server's link
+address=/deadv6.$ZONE/$MAIL4
+address=/deadv6.$ZONE/$DEAD6
+# noaddr: the name exists (TXT) but has no A/AAAA
+txt-record=noaddr.$ZONE,"no addresses here"
+EOF
+: > "$SDLAB_DIR/log/dnsmasq.log"
+ns_exec "$NS_ROUTER" dnsmasq --conf-file="$SDLAB_DIR/dnsmasq.conf" </dev/null >>"$SDLAB_DIR/log/dnsmasq.log" 2>&1 ||
+    fail "dnsmasq did not start" "$SDLAB_DIR/log/dnsmasq.log"
+
+# ---------------------------------------------------------------------------
+# socat responders on the server: busy (421 greeting) and silent (never greets)
+# ---------------------------------------------------------------------------
+cat > "$SDLAB_DIR/bin/busy.sh" <<EOF
+#!/bin/sh
+printf '421 4.3.2 busy.$ZONE Service not available, closing transmission channel\r\n'
+EOF
+cat > "$SDLAB_DIR/bin/silent.sh" <<'EOF'
+#!/bin/sh
+exec cat >/dev/null
+EOF
+chmod 755 "$SDLAB_DIR/bin/"*.sh
+start_socat() { # $1=name $2=listen address spec $3=script
+    ns_exec "$NS_SERVER" setsid socat -T 60 "$2,reuseaddr,fork" "EXEC:$3" \
+        </dev/null >>"$SDLAB_DIR/log/socat.log" 2>&1 &
+    echo $! > "$SDLAB_DIR/run/socat-$1.pid"
+}
+for p in 25 587; do
+    start_socat "busy4-$p" "TCP4-LISTEN:$p,bind=$BUSY4" "$SDLAB_DIR/bin/busy.sh"
+    start_socat "busy6-$p" "TCP6-LISTEN:$p,bind=[$BUSY6],ipv6only=1" "$SDLAB_DIR/bin/busy.sh"
+done
+for p in 25 465 587; do
+    start_socat "silent4-$p" "TCP4-LISTEN:$p,bind=$SILENT4" "$SDLAB_DIR/bin/silent.sh"
+    start_socat "silent6-$p" "TCP6-LISTEN:$p,bind=[$SILENT6],ipv6only=1" "$SDLAB_DIR/bin/silent.sh"
+done
+
+# ---------------------------------------------------------------------------
+# Wait (bounded) for every listener, then check the client's view end to end
+# ---------------------------------------------------------------------------
+check_listen() { # ns addr port what log...
+    local ns=$1 addr=$2 port=$3 what=$4; shift 4
+    wait_listen "$ns" "$addr" "$port" 100 || fail "$what is not listening on $addr port $port" "$@"
+}
+PFS=("$SDLAB_DIR/log/postfix-server.log" "$SDLAB_DIR/log/postfix-ctl.log")
+for a in "$MAIL4" "$MAIL6" "$SELF4" "$SELF6" "$EXPIRED4" "$EXPIRED6"; do
+    for p in 25 587 465; do check_listen "$NS_SERVER" "$a" "$p" "server Postfix" "${PFS[@]}"; done
+done
+for a in "$NOTLS4" "$NOTLS6"; do
+    for p in 25 587; do check_listen "$NS_SERVER" "$a" "$p" "server Postfix (notls)" "${PFS[@]}"; done
+done
+for a in 127.0.0.1 ::1; do
+    for p in 25 587 465; do
+        check_listen "$NS_CLIENT" "$a" "$p" "local MTA Postfix" "$SDLAB_DIR/log/postfix-local.log" "$SDLAB_DIR/log/postfix-ctl.log"
+    done
+done
+for a in "$BUSY4" "$BUSY6"; do for p in 25 587; do check_listen "$NS_SERVER" "$a" "$p" "socat busy responder" "$SDLAB_DIR/log/socat.log"; done; done
+for a in "$SILENT4" "$SILENT6"; do for p in 25 465 587; do check_listen "$NS_SERVER" "$a" "$p" "socat silent responder" "$SDLAB_DIR/log/socat.log"; done; done
+
+ok=0
+for ((i = 0; i < 50; i++)); do
+    if ns_exec "$NS_ROUTER" ss -Hluln | awk '{print $4}' | grep -qxF "$RTR_C4:53"; then ok=1; break; fi
+    sleep 0.1
+done
+((ok)) || fail "dnsmasq is not listening on $RTR_C4:53" "$SDLAB_DIR/log/dnsmasq.log"
+
+# From the client: DNS answers, and the main server greets over IPv4 and IPv6.
+got=$(timeout 5 ip netns exec "$NS_CLIENT" getent ahostsv4 "$MAIL_NAME" 2>/dev/null | awk 'NR==1{print $1}') || true
+[[ $got == "$MAIL4" ]] || fail "client cannot resolve $MAIL_NAME via dnsmasq (got '$got')" "$SDLAB_DIR/log/dnsmasq.log"
+banner() { # ns addr port -> first line of the greeting
+    timeout 5 ip netns exec "$1" bash -c 'exec 3<>"/dev/tcp/$0/$1" && IFS= read -r -t 4 line <&3 && printf "%s\n" "${line%$'"'"'\r'"'"'}"' "$2" "$3" 2>/dev/null || true
+}
+for a in "$MAIL4" "$MAIL6"; do
+    g=$(banner "$NS_CLIENT" "$a" 25)
+    [[ $g == "220 $MAIL_NAME ESMTP" ]] || fail "client does not get the Postfix greeting from $a:25 (got '$g')" "${PFS[@]}"
+done
+g=$(banner "$NS_CLIENT" 127.0.0.1 587)
+[[ $g == "220 $CLIENT_NAME ESMTP" ]] || fail "local MTA greeting on 127.0.0.1:587 wrong (got '$g')" "$SDLAB_DIR/log/postfix-local.log"
+g=$(banner "$NS_CLIENT" "$BUSY4" 587)
+[[ $g == "421 "* ]] || fail "busy responder does not greet 421 (got '$g')" "$SDLAB_DIR/log/socat.log"
+
+# A file the test harness can source (no secrets in it).
+cat > "$SDLAB_DIR/lab.env" <<EOF
+SDLAB_PREFIX=$SDLAB_PREFIX
+SDLAB_DIR=$SDLAB_DIR
+SDLAB_NS_CLIENT=$NS_CLIENT
+SDLAB_NS_ROUTER=$NS_ROUTER
+SDLAB_NS_SERVER=$NS_SERVER
+SDLAB_ZONE=$ZONE
+SDLAB_CLIENT_NAME=$CLIENT_NAME
+SDLAB_MAIL_NAME=$MAIL_NAME
+SDLAB_CA_FILE=$SDLAB_DIR/ca.pem
+SDLAB_SASL_USER=$SASL_USER
+SDLAB_PASSWORD_FILE=$PASSWORD_FILE
+SDLAB_CLIENT4=$CLIENT4
+SDLAB_CLIENT6=$CLIENT6
+SDLAB_RESOLVER4=$RTR_C4
+SDLAB_ROUTER4=$RTR_C4
+SDLAB_ROUTER6=$RTR_C6
+SDLAB_MAIL4=$MAIL4
+SDLAB_MAIL6=$MAIL6
+SDLAB_NOTLS4=$NOTLS4
+SDLAB_NOTLS6=$NOTLS6
+SDLAB_SELF4=$SELF4
+SDLAB_SELF6=$SELF6
+SDLAB_EXPIRED4=$EXPIRED4
+SDLAB_EXPIRED6=$EXPIRED6
+SDLAB_BUSY4=$BUSY4
+SDLAB_BUSY6=$BUSY6
+SDLAB_SILENT4=$SILENT4
+SDLAB_SILENT6=$SILENT6
+SDLAB_DEAD6=$DEAD6
+EOF
+: > "$SDLAB_DIR/faults.active"
+t1=$(date +%s.%N)
+log "up in $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s (prefix $SDLAB_PREFIX, state in $SDLAB_DIR)"
