@@ -16,6 +16,14 @@ pub const EXIT_USAGE: u8 = 2;
 /// smtp-doctor itself could not run (no async runtime, output closed with an error).
 pub const EXIT_INTERNAL: u8 = 3;
 
+/// Each exit status with its meaning, for the man page and README.
+pub const EXIT_CODES: [(u8, &str); 4] = [
+    (EXIT_OK, "Every probed path works (warnings allowed): the report's ok is true."),
+    (EXIT_PROBLEM, "A problem was diagnosed: the report's ok is false and verdict.layer names the layer."),
+    (EXIT_USAGE, "Bad usage: unknown flag, bad host name, unreadable \\-\\-ca\\-file, no password for \\-\\-user."),
+    (EXIT_INTERNAL, "smtp\\-doctor itself could not run (no async runtime, report could not be written)."),
+];
+
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Generate(g) => {

@@ -37,8 +37,9 @@ pub struct CheckArgs {
 
     /// Port to probe; repeat for several (default: 25, 465 and 587).
     ///
-    /// 465 is implicit TLS; 25 and 587 start in plaintext and upgrade with STARTTLS when it is offered.
-    /// Any other port is probed and its mode detected (TLS first, or a plaintext 220 greeting).
+    /// 465 is implicit TLS; 25, 587 and 2525 start in plaintext and upgrade with STARTTLS when it is
+    /// offered. Any other port is probed and its mode detected (TLS first, or a plaintext 220 greeting);
+    /// --mode sets the mode for every port instead.
     #[arg(
         short,
         long = "port",
@@ -47,6 +48,14 @@ pub struct CheckArgs {
         value_delimiter = ','
     )]
     pub ports: Vec<u16>,
+
+    /// How TLS starts on every given port, instead of the mode that follows from the port number.
+    ///
+    /// starttls: a plaintext greeting, then STARTTLS (as on 25 and 587); implicit: TLS from the first
+    /// byte (as on 465); detect: find out which of the two the port speaks. Use it for a server on a
+    /// custom port whose mode you know, so a wrong mode is diagnosed rather than detected.
+    #[arg(long, value_enum, value_name = "MODE", env = "SMTP_DOCTOR_MODE")]
+    pub mode: Option<ModeChoice>,
 
     /// User name for an AUTH test (PLAIN or LOGIN, only over TLS).
     ///
@@ -116,6 +125,14 @@ pub struct CheckArgs {
     /// Also show each SMTP conversation (AUTH lines redacted) and the certificate chain.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// The values of --mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ModeChoice {
+    Starttls,
+    Implicit,
+    Detect,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -10,7 +10,7 @@ use crate::cli::{Cli, GenerateWhat};
 pub fn write(what: GenerateWhat, out: &mut dyn Write) -> io::Result<()> {
     let mut cmd = Cli::command();
     let shell = match what {
-        GenerateWhat::Man => return clap_mangen::Man::new(cmd).render(out),
+        GenerateWhat::Man => return man_page(cmd, out),
         GenerateWhat::Bash => Shell::Bash,
         GenerateWhat::Zsh => Shell::Zsh,
         GenerateWhat::Fish => Shell::Fish,
@@ -19,6 +19,50 @@ pub fn write(what: GenerateWhat, out: &mut dyn Write) -> io::Result<()> {
     };
     clap_complete::generate(shell, &mut cmd, "smtp-doctor", out);
     Ok(())
+}
+
+/// The top-level page, then the `check` subcommand's synopsis and flags, exit status and environment.
+fn man_page(mut cmd: clap::Command, out: &mut dyn Write) -> io::Result<()> {
+    cmd.build();
+    let top = clap_mangen::Man::new(cmd.clone());
+    top.render_title(out)?;
+    top.render_name_section(out)?;
+    top.render_synopsis_section(out)?;
+    top.render_description_section(out)?;
+    top.render_subcommands_section(out)?;
+    if let Some(check) = cmd.find_subcommand("check") {
+        let check = check.clone().bin_name("smtp-doctor check");
+        let page = clap_mangen::Man::new(check);
+        let mut synopsis = Vec::new();
+        page.render_synopsis_section(&mut synopsis)?;
+        let mut options = Vec::new();
+        page.render_options_section(&mut options)?;
+        writeln!(out, ".SH \"CHECK\"")?;
+        out.write_all(&without_heading(&synopsis))?;
+        writeln!(out, ".SH \"CHECK OPTIONS\"")?;
+        out.write_all(&without_heading(&options))?;
+    }
+    writeln!(out, ".SH \"EXIT STATUS\"")?;
+    for (code, meaning) in crate::app::EXIT_CODES {
+        writeln!(out, ".TP\n{code}\n{meaning}")?;
+    }
+    writeln!(out, ".SH ENVIRONMENT")?;
+    writeln!(
+        out,
+        ".TP\n{}\nThe password for \\-\\-user. Prefer it to any command-line form: argv is visible to every user in ps.",
+        crate::plan::PASSWORD_ENV
+    )?;
+    writeln!(out, ".TP\nNO_COLOR\nWhen set and not empty, the human report has no colour (unless \\-\\-color always).")?;
+    top.render_version_section(out)
+}
+
+/// A rendered section without its own `.SH` heading, so it can sit under ours.
+fn without_heading(bytes: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8_lossy(bytes);
+    let kept: Vec<&str> = text.lines().filter(|l| !l.starts_with(".SH")).collect();
+    let mut out = kept.join("\n").into_bytes();
+    out.push(b'\n');
+    out
 }
 
 /// Every generated file: its path in the repository and what produces it.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-use crate::cli::{CheckArgs, ColorChoice};
+use crate::cli::{CheckArgs, ColorChoice, ModeChoice};
 use crate::report::PortMode;
 
 /// Environment variable that carries the password for --user.
@@ -187,7 +187,13 @@ impl Plan {
                 return Err(PlanError::PortZero);
             }
             if !ports.iter().any(|(q, _)| *q == p) {
-                ports.push((p, mode_for_port(p)));
+                let mode = match args.mode {
+                    Some(ModeChoice::Starttls) => PortMode::Starttls,
+                    Some(ModeChoice::Implicit) => PortMode::Implicit,
+                    Some(ModeChoice::Detect) => PortMode::Detect,
+                    None => mode_for_port(p),
+                };
+                ports.push((p, mode));
             }
         }
         let family = match (args.ipv4, args.ipv6) {
@@ -338,6 +344,53 @@ mod tests {
         assert_eq!(mode_for_port(587), PortMode::Starttls);
         assert_eq!(mode_for_port(25), PortMode::Starttls);
         assert_eq!(mode_for_port(10025), PortMode::Detect);
+    }
+
+    #[test]
+    fn mode_flag_overrides_every_port() {
+        use crate::cli::{Cli, Command};
+        use clap::Parser;
+        let plan_for = |argv: &[&str]| {
+            let cli = Cli::try_parse_from(argv).expect("valid command line");
+            let Command::Check(args) = cli.command else {
+                panic!("expected check");
+            };
+            let mut empty: &[u8] = b"";
+            let sources = PasswordSources {
+                env: None,
+                stdin: &mut empty,
+                stdin_is_terminal: false,
+            };
+            Plan::build(&args, sources, false).expect("valid plan")
+        };
+        let p = plan_for(&["smtp-doctor", "check", "h.test", "-p", "465,2600"]);
+        assert_eq!(
+            p.ports,
+            vec![(465, PortMode::Implicit), (2600, PortMode::Detect)]
+        );
+        let p = plan_for(&[
+            "smtp-doctor",
+            "check",
+            "h.test",
+            "-p",
+            "465,2600",
+            "--mode",
+            "starttls",
+        ]);
+        assert_eq!(
+            p.ports,
+            vec![(465, PortMode::Starttls), (2600, PortMode::Starttls)]
+        );
+        let p = plan_for(&[
+            "smtp-doctor",
+            "check",
+            "h.test",
+            "-p",
+            "2600",
+            "--mode",
+            "implicit",
+        ]);
+        assert_eq!(p.ports, vec![(2600, PortMode::Implicit)]);
     }
 
     #[test]

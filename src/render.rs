@@ -85,6 +85,9 @@ pub struct Style {
     pub verbose: bool,
 }
 
+/// Visible width of one stage cell in the table.
+const CELL: usize = 11;
+
 const COLUMNS: [StageName; 7] = [
     StageName::Connect,
     StageName::Greeting,
@@ -117,20 +120,11 @@ fn write_human(
     )?;
     dns_line(out, &report.dns)?;
     writeln!(out)?;
-    writeln!(
-        out,
-        "  {:<6} {:<26} {:<11} {:<11} {:<11} {:<11} {:<11} {:<11} {:<9} {}",
-        "PORT",
-        "ADDRESS",
-        "connect",
-        "greeting",
-        "ehlo",
-        "tls",
-        "ehlo-tls",
-        "auth",
-        "quit",
-        "LAYER"
-    )?;
+    write!(out, "  {:<6} {:<26}", "PORT", "ADDRESS")?;
+    for name in COLUMNS {
+        write!(out, " {:<11}", name.label())?;
+    }
+    writeln!(out, " LAYER")?;
     for (p, v) in report.ports.iter().zip(&d.ports) {
         if p.attempts.is_empty() {
             writeln!(
@@ -151,7 +145,7 @@ fn write_human(
             for name in COLUMNS {
                 let cell = match a.stage(name) {
                     Some(s) => stage_cell(s),
-                    None => "·".dimmed().to_string() + &" ".repeat(10),
+                    None => "·".dimmed().to_string() + &" ".repeat(CELL - 1),
                 };
                 write!(out, " {cell}")?;
             }

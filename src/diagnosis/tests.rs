@@ -1,1 +1,775 @@
-//! Table tests of the diagnosis over hand-built reports.
+//! Table tests of the diagnosis over hand-built reports: each row is a situation, its facts, and the layers it must yield.
+
+use std::net::IpAddr;
+
+use super::*;
+use crate::report::*;
+
+const V4: &str = "203.0.113.10";
+const V6: &str = "2001:db8:2::10";
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+fn reply(code: u16, lines: &[&str]) -> ReplyFacts {
+    ReplyFacts {
+        outcome: ReplyOutcome::Reply,
+        code: Some(code),
+        enhanced: lines
+            .first()
+            .and_then(|l| l.split_whitespace().next())
+            .filter(|w| w.matches('.').count() == 2)
+            .map(str::to_string),
+        lines: lines.iter().map(|s| s.to_string()).collect(),
+        elapsed_ms: 5.0,
+    }
+}
+
+fn ehlo(name: &str, keywords: &[&str]) -> EhloFacts {
+    let mut lines = vec![name];
+    lines.extend_from_slice(keywords);
+    EhloFacts {
+        reply: reply(250, &lines),
+        helo_fallback: false,
+        keywords: keywords.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+fn good_tls() -> TlsFacts {
+    TlsFacts {
+        outcome: TlsOutcome::Established,
+        starttls_reply: Some(reply(220, &["2.0.0 Ready to start TLS"])),
+        injected_bytes: 0,
+        version: Some("TLSv1.3".into()),
+        cipher: Some("TLS13_AES_256_GCM_SHA384".into()),
+        chain: vec![CertFacts {
+            subject: "CN=mail.example.com".into(),
+            issuer: "CN=Test CA".into(),
+            sans: vec!["mail.example.com".into()],
+            not_before: "Jan 1 00:00:00 2026 +00:00".into(),
+            not_after: "Jan 1 00:00:00 2027 +00:00".into(),
+            days_left: 200,
+            self_signed: false,
+        }],
+        chain_verified: true,
+        chain_error: None,
+        name_matches: true,
+        handshake_error: None,
+        elapsed_ms: 20.0,
+    }
+}
+
+/// A chain that worked end to end (with AUTH accepted when `auth` is set).
+fn healthy(addr: &str, mode: PortMode, auth: bool) -> Attempt {
+    let mut a = Attempt::new(ip(addr));
+    a.connect = ConnectFacts {
+        outcome: ConnectOutcome::Connected,
+        errno: None,
+        elapsed_ms: 12.0,
+        icmp: None,
+    };
+    a.speaks = Some(mode);
+    a.greeting = Some(reply(220, &["mail.example.com ESMTP Postfix"]));
+    if mode == PortMode::Starttls {
+        a.ehlo = Some(ehlo(
+            "mail.example.com",
+            &["PIPELINING", "STARTTLS", "8BITMIME"],
+        ));
+    }
+    a.tls = Some(good_tls());
+    a.ehlo_tls = Some(ehlo(
+        "mail.example.com",
+        &["PIPELINING", "AUTH PLAIN LOGIN"],
+    ));
+    if auth {
+        a.auth = Some(AuthFacts {
+            outcome: AuthOutcome::Accepted,
+            mechanism: Some("PLAIN".into()),
+            offered: vec!["LOGIN".into(), "PLAIN".into()],
+            reply: Some(reply(235, &["2.7.0 Authentication successful"])),
+        });
+    }
+    a
+}
+
+fn failed_connect(addr: &str, outcome: ConnectOutcome, errno: Option<i32>, ms: f64) -> Attempt {
+    let mut a = Attempt::new(ip(addr));
+    a.connect = ConnectFacts {
+        outcome,
+        errno,
+        elapsed_ms: ms,
+        icmp: None,
+    };
+    a
+}
+
+fn with_icmp(mut a: Attempt, t: u8, c: u8, from: &str, local: bool) -> Attempt {
+    a.connect.icmp = Some(IcmpFacts {
+        icmp_type: t,
+        icmp_code: c,
+        offender: Some(ip(from)),
+        offender_is_local: local,
+    });
+    a
+}
+
+fn with_path(mut a: Attempt, hops: &[(u8, HopOutcome, Option<&str>)]) -> Attempt {
+    a.path = Some(PathFacts {
+        hops: hops
+            .iter()
+            .map(|(ttl, outcome, router)| HopFacts {
+                ttl: *ttl,
+                outcome: *outcome,
+                router: router.map(ip),
+                elapsed_ms: 1.0,
+            })
+            .collect(),
+    });
+    a
+}
+
+fn port(n: u16, attempts: Vec<Attempt>) -> PortReport {
+    PortReport {
+        host: "mail.example.com".into(),
+        port: n,
+        mode: crate::plan::mode_for_port(n),
+        attempts,
+    }
+}
+
+fn answered(records: &[&str]) -> DnsLookup {
+    DnsLookup {
+        outcome: DnsOutcome::Answered,
+        records: records.iter().map(|s| s.to_string()).collect(),
+        elapsed_ms: 3.0,
+    }
+}
+
+fn dns_outcome(o: DnsOutcome) -> DnsLookup {
+    DnsLookup {
+        outcome: o,
+        records: Vec::new(),
+        elapsed_ms: 3.0,
+    }
+}
+
+fn report(target: &str, ports: Vec<PortReport>) -> Report {
+    Report {
+        target: target.into(),
+        host: HostFacts {
+            hostname: "client.example.org".into(),
+            mail_listeners: Vec::new(),
+        },
+        dns: DnsReport {
+            queried: true,
+            resolver: "system (192.0.2.53)".into(),
+            a: answered(&[V4]),
+            aaaa: answered(&[V6]),
+            mx_domain: Some("example.com".into()),
+            mx: vec![MxRecord {
+                preference: 10,
+                host: "mail.example.com".into(),
+            }],
+            mx_lookup: answered(&["10 mail.example.com"]),
+        },
+        ports,
+        tls_verification: true,
+        elapsed_ms: 100.0,
+    }
+}
+
+fn three_ports_v4(p25: Attempt, p465: Attempt, p587: Attempt) -> Vec<PortReport> {
+    vec![
+        port(25, vec![p25]),
+        port(465, vec![p465]),
+        port(587, vec![p587]),
+    ]
+}
+
+fn ok4(mode: PortMode) -> Attempt {
+    healthy(V4, mode, false)
+}
+
+struct Case {
+    name: &'static str,
+    report: Report,
+    ok: bool,
+    verdict: Layer,
+    ports: Vec<(u16, Layer)>,
+    /// Words the verdict's finding must contain (message or remedy).
+    mentions: &'static [&'static str],
+}
+
+fn cases() -> Vec<Case> {
+    let s = PortMode::Starttls;
+    let i = PortMode::Implicit;
+    let mut v = Vec::new();
+
+    v.push(Case {
+        name: "healthy on all three ports",
+        report: report("mail.example.com", three_ports_v4(ok4(s), ok4(i), ok4(s))),
+        ok: true,
+        verdict: Layer::None,
+        ports: vec![(25, Layer::None), (465, Layer::None), (587, Layer::None)],
+        mentions: &[],
+    });
+
+    v.push(Case {
+        name: "plain RST from the server",
+        report: report(
+            "mail.example.com",
+            vec![port(
+                587,
+                vec![failed_connect(V4, ConnectOutcome::Refused, Some(111), 20.0)],
+            )],
+        ),
+        ok: false,
+        verdict: Layer::Server,
+        ports: vec![(587, Layer::Server)],
+        mentions: &["nothing is listening"],
+    });
+
+    v.push(Case {
+        name: "this host rejects with ICMP from its own address",
+        report: report(
+            "mail.example.com",
+            three_ports_v4(
+                ok4(s),
+                with_icmp(
+                    failed_connect(V4, ConnectOutcome::Refused, Some(111), 0.1),
+                    3,
+                    3,
+                    "198.51.100.10",
+                    true,
+                ),
+                ok4(s),
+            ),
+        ),
+        ok: false,
+        verdict: Layer::Firewall,
+        ports: vec![
+            (25, Layer::None),
+            (465, Layer::Firewall),
+            (587, Layer::None),
+        ],
+        mentions: &["iptables"],
+    });
+
+    v.push(Case {
+        name: "silent drop that never leaves this host",
+        report: report(
+            "mail.example.com",
+            three_ports_v4(
+                ok4(s),
+                ok4(i),
+                with_path(
+                    failed_connect(V4, ConnectOutcome::TimedOut, None, 2000.0),
+                    &[
+                        (1, HopOutcome::Silent, None),
+                        (2, HopOutcome::Silent, None),
+                        (3, HopOutcome::Silent, None),
+                    ],
+                ),
+            ),
+        ),
+        ok: false,
+        verdict: Layer::Firewall,
+        ports: vec![
+            (25, Layer::None),
+            (465, Layer::None),
+            (587, Layer::Firewall),
+        ],
+        mentions: &["never leaves this host"],
+    });
+
+    v.push(Case {
+        name: "silent drop past the first router (provider blocks 25)",
+        report: report(
+            "mail.example.com",
+            three_ports_v4(
+                with_path(
+                    failed_connect(V4, ConnectOutcome::TimedOut, None, 2000.0),
+                    &[
+                        (1, HopOutcome::TimeExceeded, Some("198.51.100.1")),
+                        (2, HopOutcome::Silent, None),
+                        (3, HopOutcome::Silent, None),
+                    ],
+                ),
+                ok4(i),
+                ok4(s),
+            ),
+        ),
+        ok: false,
+        verdict: Layer::IspBlock,
+        ports: vec![
+            (25, Layer::IspBlock),
+            (465, Layer::None),
+            (587, Layer::None),
+        ],
+        mentions: &["port 25", "provider"],
+    });
+
+    v.push(Case {
+        name: "a router answers admin-prohibited",
+        report: report(
+            "mail.example.com",
+            vec![port(
+                25,
+                vec![with_icmp(
+                    failed_connect(V4, ConnectOutcome::HostUnreachable, Some(113), 3.0),
+                    3,
+                    13,
+                    "198.51.100.1",
+                    false,
+                )],
+            )],
+        ),
+        ok: false,
+        verdict: Layer::IspBlock,
+        ports: vec![(25, Layer::IspBlock)],
+        mentions: &["198.51.100.1"],
+    });
+
+    v.push(Case {
+        name: "no route at all",
+        report: report(
+            "mail.example.com",
+            vec![port(
+                587,
+                vec![failed_connect(
+                    V4,
+                    ConnectOutcome::NetworkUnreachable,
+                    Some(101),
+                    0.1,
+                )],
+            )],
+        ),
+        ok: false,
+        verdict: Layer::Network,
+        ports: vec![(587, Layer::Network)],
+        mentions: &["no route"],
+    });
+
+    let mut ipv6_ports = Vec::new();
+    for (n, mode) in [(25, s), (465, i), (587, s)] {
+        ipv6_ports.push(port(
+            n,
+            vec![
+                healthy(V4, mode, false),
+                with_path(
+                    failed_connect(V6, ConnectOutcome::TimedOut, None, 2000.0),
+                    &[
+                        (1, HopOutcome::TimeExceeded, Some("2001:db8:1::1")),
+                        (2, HopOutcome::Silent, None),
+                    ],
+                ),
+            ],
+        ));
+    }
+    v.push(Case {
+        name: "IPv6 broken everywhere, IPv4 fine",
+        report: report("mail.example.com", ipv6_ports),
+        ok: true,
+        verdict: Layer::Ipv6,
+        ports: vec![(25, Layer::None), (465, Layer::None), (587, Layer::None)],
+        mentions: &["IPv6", "family: 4"],
+    });
+
+    let mut g421 = ok4(s);
+    g421.greeting = Some(reply(
+        421,
+        &["4.3.2 Service not available, closing channel"],
+    ));
+    g421.ehlo = None;
+    g421.tls = None;
+    g421.ehlo_tls = None;
+    v.push(Case {
+        name: "421 greeting",
+        report: report("mail.example.com", vec![port(587, vec![g421])]),
+        ok: false,
+        verdict: Layer::Server,
+        ports: vec![(587, Layer::Server)],
+        mentions: &["421"],
+    });
+
+    let mut g554 = ok4(s);
+    g554.greeting = Some(reply(554, &["5.7.1 Your IP is listed at zen.spamhaus.org"]));
+    g554.ehlo = None;
+    g554.tls = None;
+    g554.ehlo_tls = None;
+    v.push(Case {
+        name: "554 greeting",
+        report: report("mail.example.com", vec![port(25, vec![g554])]),
+        ok: false,
+        verdict: Layer::Server,
+        ports: vec![(25, Layer::Server)],
+        mentions: &["blocklist"],
+    });
+
+    let mut silent = ok4(s);
+    silent.greeting = Some(ReplyFacts {
+        outcome: ReplyOutcome::Silent,
+        code: None,
+        enhanced: None,
+        lines: Vec::new(),
+        elapsed_ms: 2000.0,
+    });
+    silent.speaks = None;
+    silent.ehlo = None;
+    silent.tls = None;
+    silent.ehlo_tls = None;
+    v.push(Case {
+        name: "accepts and never greets",
+        report: report("mail.example.com", vec![port(587, vec![silent])]),
+        ok: false,
+        verdict: Layer::Server,
+        ports: vec![(587, Layer::Server)],
+        mentions: &["never sends a greeting"],
+    });
+
+    let mut local = ok4(s);
+    local.greeting = Some(reply(220, &["client.example.org ESMTP Exim 4.96"]));
+    local.ehlo = Some(ehlo("client.example.org", &["STARTTLS"]));
+    local.connect.elapsed_ms = 0.05;
+    v.push(Case {
+        name: "a local MTA answers in the server's place",
+        report: report("mail.example.com", vec![port(587, vec![local])]),
+        ok: false,
+        verdict: Layer::LocalMta,
+        ports: vec![(587, Layer::LocalMta)],
+        mentions: &["client.example.org", "iptables -t nat"],
+    });
+
+    let mut own = ok4(s);
+    own.greeting = Some(reply(220, &["client.example.org ESMTP"]));
+    v.push(Case {
+        name: "probing this host itself is not interception",
+        report: report("client.example.org", vec![port(587, vec![own])]),
+        ok: true,
+        verdict: Layer::None,
+        ports: vec![(587, Layer::None)],
+        mentions: &[],
+    });
+
+    let mut selfsigned = ok4(s);
+    if let Some(t) = selfsigned.tls.as_mut() {
+        t.chain_verified = false;
+        t.chain_error = Some(CertProblem::SelfSigned);
+    }
+    v.push(Case {
+        name: "self-signed certificate",
+        report: report("mail.example.com", vec![port(587, vec![selfsigned])]),
+        ok: false,
+        verdict: Layer::Tls,
+        ports: vec![(587, Layer::Tls)],
+        mentions: &["self-signed"],
+    });
+
+    let mut mismatch = ok4(s);
+    if let Some(t) = mismatch.tls.as_mut() {
+        t.name_matches = false;
+        t.chain[0].sans = vec!["other.example.net".into()];
+    }
+    v.push(Case {
+        name: "certificate for another name",
+        report: report("mail.example.com", vec![port(587, vec![mismatch])]),
+        ok: false,
+        verdict: Layer::Tls,
+        ports: vec![(587, Layer::Tls)],
+        mentions: &["other.example.net"],
+    });
+
+    let mut expired = ok4(i);
+    if let Some(t) = expired.tls.as_mut() {
+        t.chain_verified = false;
+        t.chain_error = Some(CertProblem::Expired);
+        t.chain[0].days_left = -3;
+    }
+    v.push(Case {
+        name: "expired certificate",
+        report: report("mail.example.com", vec![port(465, vec![expired])]),
+        ok: false,
+        verdict: Layer::Tls,
+        ports: vec![(465, Layer::Tls)],
+        mentions: &["expired", "renew"],
+    });
+
+    let mut soon = ok4(i);
+    if let Some(t) = soon.tls.as_mut() {
+        t.chain[0].days_left = 5;
+    }
+    v.push(Case {
+        name: "certificate about to expire is a warning",
+        report: report("mail.example.com", vec![port(465, vec![soon])]),
+        ok: true,
+        verdict: Layer::Tls,
+        ports: vec![(465, Layer::None)],
+        mentions: &["5 days"],
+    });
+
+    let mut notls587 = ok4(s);
+    notls587.ehlo = Some(ehlo("mail.example.com", &["PIPELINING", "AUTH PLAIN"]));
+    notls587.tls = Some(TlsFacts {
+        outcome: TlsOutcome::NotOffered,
+        ..good_tls()
+    });
+    notls587.ehlo_tls = None;
+    let notls25 = PortReport {
+        port: 25,
+        ..port(587, vec![notls587.clone()])
+    };
+    v.push(Case {
+        name: "587 without STARTTLS",
+        report: report("mail.example.com", vec![port(587, vec![notls587])]),
+        ok: false,
+        verdict: Layer::Tls,
+        ports: vec![(587, Layer::Tls)],
+        mentions: &["STARTTLS"],
+    });
+    v.push(Case {
+        name: "25 without STARTTLS is only a warning",
+        report: report("mail.example.com", vec![notls25]),
+        ok: true,
+        verdict: Layer::Tls,
+        ports: vec![(25, Layer::None)],
+        mentions: &["unencrypted"],
+    });
+
+    let mut implicit_on_587 = ok4(s);
+    implicit_on_587.speaks = Some(PortMode::Implicit);
+    implicit_on_587.ehlo = None;
+    v.push(Case {
+        name: "TLS spoken on a STARTTLS port",
+        report: report("mail.example.com", vec![port(587, vec![implicit_on_587])]),
+        ok: false,
+        verdict: Layer::Tls,
+        ports: vec![(587, Layer::Tls)],
+        mentions: &["secure: true"],
+    });
+
+    let mut plain_on_465 = Attempt::new(ip(V4));
+    plain_on_465.connect = ok4(i).connect;
+    plain_on_465.speaks = Some(PortMode::Starttls);
+    plain_on_465.greeting = Some(reply(220, &["mail.example.com ESMTP"]));
+    plain_on_465.tls = Some(TlsFacts {
+        outcome: TlsOutcome::HandshakeFailed,
+        handshake_error: Some(HandshakeError::PlaintextReply),
+        chain: Vec::new(),
+        ..good_tls()
+    });
+    v.push(Case {
+        name: "plaintext on 465",
+        report: report("mail.example.com", vec![port(465, vec![plain_on_465])]),
+        ok: false,
+        verdict: Layer::Tls,
+        ports: vec![(465, Layer::Tls)],
+        mentions: &["wrong version number", "secure: false"],
+    });
+
+    let mut injected = ok4(s);
+    if let Some(t) = injected.tls.as_mut() {
+        t.injected_bytes = 24;
+    }
+    v.push(Case {
+        name: "STARTTLS response injection",
+        report: report("mail.example.com", vec![port(587, vec![injected])]),
+        ok: false,
+        verdict: Layer::Tls,
+        ports: vec![(587, Layer::Tls)],
+        mentions: &["injection"],
+    });
+
+    let mut gmail = healthy(V4, s, true);
+    if let Some(auth) = gmail.auth.as_mut() {
+        auth.outcome = AuthOutcome::Rejected;
+        auth.reply = Some(reply(
+            535,
+            &[
+                "5.7.8 Username and Password not accepted. For more information, go to",
+                "5.7.8  https://support.google.com/mail/?p=BadCredentials",
+            ],
+        ));
+    }
+    let mut gmail_report = report("smtp.gmail.com", vec![port(587, vec![gmail])]);
+    gmail_report.ports[0].host = "smtp.gmail.com".into();
+    v.push(Case {
+        name: "Gmail 535 5.7.8",
+        report: gmail_report,
+        ok: false,
+        verdict: Layer::Credentials,
+        ports: vec![(587, Layer::Credentials)],
+        mentions: &["App Password"],
+    });
+
+    let mut m365 = healthy(V4, s, true);
+    if let Some(auth) = m365.auth.as_mut() {
+        auth.outcome = AuthOutcome::Rejected;
+        auth.reply = Some(reply(
+            535,
+            &["5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant."],
+        ));
+    }
+    let mut m365_report = report("smtp.office365.com", vec![port(587, vec![m365])]);
+    m365_report.ports[0].host = "smtp.office365.com".into();
+    v.push(Case {
+        name: "Microsoft 365 5.7.139",
+        report: m365_report,
+        ok: false,
+        verdict: Layer::Credentials,
+        ports: vec![(587, Layer::Credentials)],
+        mentions: &["Authenticated SMTP"],
+    });
+
+    let mut exim = healthy(V4, i, true);
+    if let Some(auth) = exim.auth.as_mut() {
+        auth.outcome = AuthOutcome::Rejected;
+        auth.reply = Some(reply(535, &["Incorrect authentication data"]));
+    }
+    v.push(Case {
+        name: "Exim's wording",
+        report: report("mail.example.com", vec![port(465, vec![exim])]),
+        ok: false,
+        verdict: Layer::Credentials,
+        ports: vec![(465, Layer::Credentials)],
+        mentions: &["Exim"],
+    });
+
+    let mut tempfail = healthy(V4, s, true);
+    if let Some(auth) = tempfail.auth.as_mut() {
+        auth.outcome = AuthOutcome::Rejected;
+        auth.reply = Some(reply(454, &["4.7.0 Temporary authentication failure"]));
+    }
+    v.push(Case {
+        name: "454 during AUTH is the server, not the password",
+        report: report("mail.example.com", vec![port(587, vec![tempfail])]),
+        ok: false,
+        verdict: Layer::Server,
+        ports: vec![(587, Layer::Server)],
+        mentions: &["temporary"],
+    });
+
+    let mut unverified = healthy(V4, s, true);
+    if let Some(t) = unverified.tls.as_mut() {
+        t.chain_verified = false;
+        t.chain_error = Some(CertProblem::UnknownIssuer);
+    }
+    if let Some(auth) = unverified.auth.as_mut() {
+        auth.outcome = AuthOutcome::RefusedUnverified;
+        auth.reply = None;
+    }
+    v.push(Case {
+        name: "password withheld from an untrusted certificate",
+        report: report("mail.example.com", vec![port(587, vec![unverified])]),
+        ok: false,
+        verdict: Layer::Tls,
+        ports: vec![(587, Layer::Tls)],
+        mentions: &["intermediate"],
+    });
+
+    for (name, outcome, words) in [
+        ("NXDOMAIN", DnsOutcome::NxDomain, "does not exist"),
+        ("SERVFAIL", DnsOutcome::ServFail, "SERVFAIL"),
+        ("resolver silent", DnsOutcome::Timeout, "did not answer"),
+        ("no resolver", DnsOutcome::NoResolver, "no DNS resolver"),
+        ("REFUSED", DnsOutcome::Refused, "REFUSED"),
+    ] {
+        let mut r = report("nope.example.com", vec![port(587, Vec::new())]);
+        r.dns.a = dns_outcome(outcome);
+        r.dns.aaaa = dns_outcome(outcome);
+        v.push(Case {
+            name,
+            report: r,
+            ok: false,
+            verdict: Layer::Dns,
+            ports: vec![(587, Layer::Dns)],
+            mentions: match words {
+                "does not exist" => &["does not exist"],
+                "SERVFAIL" => &["SERVFAIL"],
+                "did not answer" => &["did not answer"],
+                "no DNS resolver" => &["no DNS resolver"],
+                _ => &["REFUSED"],
+            },
+        });
+    }
+
+    let mut r = report("example.com", vec![port(587, Vec::new())]);
+    r.dns.a = dns_outcome(DnsOutcome::NoRecords);
+    r.dns.aaaa = dns_outcome(DnsOutcome::NoRecords);
+    v.push(Case {
+        name: "a mail domain without address records points at its MX",
+        report: r,
+        ok: false,
+        verdict: Layer::Dns,
+        ports: vec![(587, Layer::Dns)],
+        mentions: &["mail.example.com"],
+    });
+
+    v
+}
+
+#[test]
+fn diagnosis_table() {
+    let mut failures = Vec::new();
+    for case in cases() {
+        let d = diagnose(&case.report);
+        let got_ports: Vec<(u16, Layer)> = d.ports.iter().map(|p| (p.port, p.layer)).collect();
+        let verdict_finding = d
+            .findings
+            .iter()
+            .find(|f| f.layer == d.verdict.layer && f.severity != Severity::Info);
+        let text = verdict_finding
+            .map(|f| format!("{} {} {}", f.message, f.remedy, f.evidence.join(" ")))
+            .unwrap_or_default();
+        let missing: Vec<&&str> = case
+            .mentions
+            .iter()
+            .filter(|m| !text.contains(**m))
+            .collect();
+        if d.ok != case.ok
+            || d.verdict.layer != case.verdict
+            || got_ports != case.ports
+            || !missing.is_empty()
+        {
+            failures.push(format!(
+                "{}: ok {} (want {}), verdict {:?} (want {:?}), ports {:?} (want {:?}), missing words {:?} in {:?}",
+                case.name, d.ok, case.ok, d.verdict.layer, case.verdict, got_ports, case.ports, missing, text
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn diagnosis_is_pure() {
+    for case in cases() {
+        assert_eq!(
+            diagnose(&case.report),
+            diagnose(&case.report),
+            "{}",
+            case.name
+        );
+    }
+}
+
+#[test]
+fn layer_names_are_the_json_names() {
+    for (layer, name) in [
+        (Layer::None, "none"),
+        (Layer::Dns, "dns"),
+        (Layer::Network, "network"),
+        (Layer::Ipv6, "ipv6"),
+        (Layer::Firewall, "firewall"),
+        (Layer::IspBlock, "isp_block"),
+        (Layer::LocalMta, "local_mta"),
+        (Layer::Server, "server"),
+        (Layer::Tls, "tls"),
+        (Layer::Credentials, "credentials"),
+    ] {
+        assert_eq!(layer.name(), name);
+        assert_eq!(
+            serde_json::to_value(layer).ok(),
+            Some(serde_json::Value::String(name.into()))
+        );
+    }
+}

@@ -9,7 +9,12 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh"
 require_root
 
-alive() { kill -0 "$1" 2>/dev/null; }
+# A zombie counts as gone: PID 1 on these machines may reap orphans late.
+alive() {
+    local st
+    st=$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null) || return 1
+    [[ -n $st && $st != Z ]]
+}
 # Wait (bounded, 0.1 s steps) for a pid to go away.
 wait_gone() { local pid=$1 tries=${2:-50} i; for ((i = 0; i < tries; i++)); do alive "$pid" || return 0; sleep 0.1; done; return 1; }
 readpid() { [[ -f $1 ]] && tr -dc 0-9 < "$1" || true; }
@@ -74,8 +79,10 @@ for ns in "${ALL_NS[@]}"; do
     fi
 done
 
-# 6. Unregister the Postfix config directories from /etc/postfix/main.cf.
-if [[ -f /etc/postfix/main.cf ]]; then
+# 6. The Postfix config directories stay listed in alternate_config_directories of
+#    /etc/postfix/main.cf (a stale entry is harmless): every edit of main.cf makes each
+#    Postfix command wait ~2 s for the file to "cool down". SDLAB_UNREGISTER=1 removes them.
+if [[ ${SDLAB_UNREGISTER:-0} == 1 && -f /etc/postfix/main.cf ]]; then
     postfix_alt_dirs remove "$PF_SERVER_DIR/etc" "$PF_LOCAL_DIR/etc"
 fi
 

@@ -24,6 +24,7 @@ declare -A PROBE=(
     [libio-socket-ssl-perl]=/usr/share/perl5/IO/Socket/SSL.pm
     [libauthen-sasl-perl]=/usr/share/perl5/Authen/SASL.pm
     [socat]=/usr/bin/socat
+    [bind9-dnsutils]=/usr/bin/dig
     [procps]=/usr/bin/ps
     [util-linux]=/usr/bin/unshare
 )

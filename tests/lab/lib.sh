@@ -86,14 +86,20 @@ postfix_alt_dirs() {
     [[ -e /etc/postfix/main.cf ]] || die "/etc/postfix/main.cf missing (run tests/lab/install-deps.sh)"
     (
         flock -w 10 9 || die "cannot lock /run/sdlab-postfix-main-cf.lock"
-        local cur d out=() keep
+        local cur d x out=() keep
         cur=$(postconf -h alternate_config_directories 2>/dev/null || true)
         for d in ${cur//,/ }; do
             keep=1
-            for x in "$@"; do [[ $d == "$x" ]] && keep=0; done
+            if [[ $op == remove ]]; then for x in "$@"; do [[ $d == "$x" ]] && keep=0; done; fi
             ((keep)) && out+=("$d")
         done
-        if [[ $op == add ]]; then out+=("$@"); fi
+        if [[ $op == add ]]; then
+            for x in "$@"; do
+                keep=1
+                for d in "${out[@]}"; do [[ $d == "$x" ]] && keep=0; done
+                ((keep)) && out+=("$x")
+            done
+        fi
         local joined
         joined=$(IFS=' '; echo "${out[*]}")
         if [[ $joined != "$cur" ]]; then

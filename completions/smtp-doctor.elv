@@ -1,0 +1,69 @@
+
+use builtin;
+use str;
+
+set edit:completion:arg-completer[smtp-doctor] = {|@words|
+    fn spaces {|n|
+        builtin:repeat $n ' ' | str:join ''
+    }
+    fn cand {|text desc|
+        edit:complex-candidate $text &display=$text' '(spaces (- 14 (wcswidth $text)))$desc
+    }
+    var command = 'smtp-doctor'
+    for word $words[1..-1] {
+        if (str:has-prefix $word '-') {
+            break
+        }
+        set command = $command';'$word
+    }
+    var completions = [
+        &'smtp-doctor'= {
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+            cand -V 'Print version'
+            cand --version 'Print version'
+            cand check 'Probe a mail server on every port and address and name the failing layer'
+            cand generate 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'smtp-doctor;check'= {
+            cand -p 'Port to probe; repeat for several (default: 25, 465 and 587)'
+            cand --port 'Port to probe; repeat for several (default: 25, 465 and 587)'
+            cand --user 'User name for an AUTH test (PLAIN or LOGIN, only over TLS)'
+            cand --ca-file 'Also trust the CA certificates in this PEM file (self-hosted or test servers)'
+            cand --timeout 'Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query'
+            cand --resolver 'Ask this DNS server instead of the ones in /etc/resolv.conf'
+            cand --helo 'Name to send in EHLO (default: this host''s name)'
+            cand --color 'When to colour the human report; NO_COLOR in the environment also turns colour off'
+            cand --password-stdin 'Read the password for --user from the first line of standard input'
+            cand --danger-accept-invalid-certs 'Send the password even when the server''s certificate fails verification (name, trust, dates)'
+            cand --danger-allow-cleartext-auth 'Send the password even over an unencrypted connection (no TLS, or STARTTLS not offered)'
+            cand -4 'Probe IPv4 addresses only'
+            cand --ipv4 'Probe IPv4 addresses only'
+            cand -6 'Probe IPv6 addresses only'
+            cand --ipv6 'Probe IPv6 addresses only'
+            cand --mx 'Also probe port 25 on every MX host of the target''s domain'
+            cand --json 'Print the report as JSON on standard output (schema_version 1), and nothing else there'
+            cand -v 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
+            cand --verbose 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'smtp-doctor;generate'= {
+            cand -h 'Print help'
+            cand --help 'Print help'
+        }
+        &'smtp-doctor;help'= {
+            cand check 'Probe a mail server on every port and address and name the failing layer'
+            cand generate 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)'
+            cand help 'Print this message or the help of the given subcommand(s)'
+        }
+        &'smtp-doctor;help;check'= {
+        }
+        &'smtp-doctor;help;generate'= {
+        }
+        &'smtp-doctor;help;help'= {
+        }
+    ]
+    $completions[$command]
+}
