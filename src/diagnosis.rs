@@ -5,8 +5,9 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::report::{
-    Attempt, AuthOutcome, CertProblem, ConnectOutcome, DnsLookup, DnsOutcome, HandshakeError,
-    HopOutcome, PortMode, PortReport, ReplyFacts, ReplyOutcome, Report, TlsOutcome,
+    Attempt, AuthOutcome, CertProblem, ConnectOutcome, DnsLookup, DnsOutcome, FirewallRule,
+    HandshakeError, HopOutcome, PortMode, PortReport, ReplyFacts, ReplyOutcome, Report, RuleAction,
+    TlsOutcome,
 };
 
 /// The closed set of layers a failure can be blamed on.
@@ -841,6 +842,28 @@ fn note(
 
 type Call = (Layer, String, Vec<String>, String, Confidence);
 
+/// This host's rules that stop outgoing TCP to this port and family.
+fn blocking_rules<'a>(
+    report: &'a Report,
+    a: &Attempt,
+    port: u16,
+    actions: &[RuleAction],
+) -> Vec<&'a FirewallRule> {
+    report
+        .host
+        .firewall
+        .iter()
+        .flat_map(|f| f.rules.iter())
+        .filter(|r| {
+            r.v6 == a.address.is_ipv6() && actions.contains(&r.action) && r.matches_port(port)
+        })
+        .collect()
+}
+
+fn rules_were_read(report: &Report) -> bool {
+    report.host.firewall.as_ref().is_some_and(|f| f.read)
+}
+
 fn connect_failure(report: &Report, pr: &PortReport, a: &Attempt, here: &str) -> Call {
     let c = &a.connect;
     let port = pr.port;
@@ -887,6 +910,14 @@ fn connect_failure(report: &Report, pr: &PortReport, a: &Attempt, here: &str) ->
             a.address
         ));
     }
+    let drop_rules = blocking_rules(report, a, port, &[RuleAction::Drop, RuleAction::PolicyDrop]);
+    let reject_rules = blocking_rules(report, a, port, &[RuleAction::Reject]);
+    for r in drop_rules.iter().chain(reject_rules.iter()) {
+        ev.push(format!(
+            "rule on this host ({} {} {}): {}",
+            r.source, r.table, r.chain, r.text
+        ));
+    }
     let local_icmp = c.icmp.as_ref().is_some_and(|i| i.offender_is_local);
     let router_icmp = c
         .icmp
@@ -910,7 +941,7 @@ fn connect_failure(report: &Report, pr: &PortReport, a: &Attempt, here: &str) ->
     };
     match c.outcome {
         ConnectOutcome::Refused => {
-            if local_icmp {
+            if local_icmp || !reject_rules.is_empty() {
                 return (
                     Layer::Firewall,
                     format!("this host's firewall rejects outgoing connections to {here}"),
@@ -943,13 +974,29 @@ fn connect_failure(report: &Report, pr: &PortReport, a: &Attempt, here: &str) ->
             let left_host = hops
                 .iter()
                 .any(|h| h.outcome == HopOutcome::TimeExceeded || h.outcome == HopOutcome::Reached);
+            if !drop_rules.is_empty() && !left_host {
+                return (
+                    Layer::Firewall,
+                    format!("this host's firewall drops outgoing connections to {here}"),
+                    ev,
+                    fw_remedy,
+                    Confidence::High,
+                );
+            }
             match first.map(|h| h.outcome) {
                 Some(HopOutcome::Silent) if !left_host => (
                     Layer::Firewall,
                     format!("connections to {here} time out, and a SYN limited to one hop is not answered either: it never leaves this host"),
                     ev,
                     fw_remedy,
-                    if other_port_works { Confidence::High } else { Confidence::Medium },
+                    // With the rules read and none matching, a first router that ignores TTL expiry is as likely.
+                    if rules_were_read(report) {
+                        Confidence::Low
+                    } else if other_port_works {
+                        Confidence::High
+                    } else {
+                        Confidence::Medium
+                    },
                 ),
                 _ if left_host => {
                     let last = hops.iter().filter(|h| h.outcome == HopOutcome::TimeExceeded).map(|h| h.ttl).max().unwrap_or(0);
@@ -1062,6 +1109,28 @@ fn local_mta_evidence(
                 ));
             }
         }
+    }
+    for r in &report.host.nat_redirects {
+        if r.original_destination == a.address
+            && r.original_port == pr.port
+            && r.answered_by != a.address
+        {
+            ev.push(format!(
+                "the kernel's NAT table shows this connection to {}:{} answered by {}:{}",
+                r.original_destination, r.original_port, r.answered_by, r.answered_port
+            ));
+        }
+    }
+    for r in blocking_rules(
+        report,
+        a,
+        pr.port,
+        &[RuleAction::Redirect, RuleAction::Dnat],
+    ) {
+        ev.push(format!(
+            "rule on this host ({} {} {}): {}",
+            r.source, r.table, r.chain, r.text
+        ));
     }
     if ev.is_empty() {
         return None;

@@ -82,6 +82,53 @@ pub struct HostFacts {
     pub hostname: String,
     /// Local TCP listeners on the mail ports (from /proc/net/tcp and tcp6).
     pub mail_listeners: Vec<Listener>,
+    /// This host's packet-filter and NAT rules that touch the probed ports (root only).
+    pub firewall: Option<FirewallFacts>,
+    /// Probed connections that the kernel's NAT answered from elsewhere (/proc/net/nf_conntrack).
+    pub nat_redirects: Vec<NatRedirect>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FirewallFacts {
+    /// Whether any rule listing could be read.
+    pub read: bool,
+    pub why_not: Option<String>,
+    pub rules: Vec<FirewallRule>,
+}
+
+/// One rule on the outgoing side that drops, rejects or diverts TCP.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FirewallRule {
+    /// "iptables", "ip6tables" or "nft".
+    pub source: String,
+    pub table: String,
+    pub chain: String,
+    pub v6: bool,
+    pub action: RuleAction,
+    /// Destination port ranges the rule matches; empty means every port.
+    pub ports: Vec<(u16, u16)>,
+    /// The rule as listed.
+    pub text: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RuleAction {
+    Drop,
+    Reject,
+    /// The chain's default policy drops what no rule allowed.
+    PolicyDrop,
+    Redirect,
+    Dnat,
+}
+
+/// A connection sent to one place and answered from another (NAT).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NatRedirect {
+    pub original_destination: IpAddr,
+    pub original_port: u16,
+    pub answered_by: IpAddr,
+    pub answered_port: u16,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

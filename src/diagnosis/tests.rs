@@ -160,6 +160,8 @@ fn report(target: &str, ports: Vec<PortReport>) -> Report {
         host: HostFacts {
             hostname: "client.example.org".into(),
             mail_listeners: Vec::new(),
+            firewall: None,
+            nat_redirects: Vec::new(),
         },
         dns: DnsReport {
             queried: true,
@@ -350,6 +352,56 @@ fn cases() -> Vec<Case> {
         verdict: Layer::Network,
         ports: vec![(587, Layer::Network)],
         mentions: &["no route"],
+    });
+
+    let mut with_reject_rule = report(
+        "mail.example.com",
+        three_ports_v4(
+            ok4(s),
+            failed_connect(V4, ConnectOutcome::Refused, Some(111), 0.05),
+            ok4(s),
+        ),
+    );
+    with_reject_rule.host.firewall = Some(FirewallFacts {
+        read: true,
+        why_not: None,
+        rules: vec![FirewallRule {
+            source: "iptables".into(),
+            table: "filter".into(),
+            chain: "OUTPUT".into(),
+            v6: false,
+            action: RuleAction::Reject,
+            ports: vec![(465, 465)],
+            text: "-A OUTPUT -p tcp -m tcp --dport 465 -j REJECT --reject-with tcp-reset".into(),
+        }],
+    });
+    v.push(Case {
+        name: "a local REJECT with tcp-reset, seen in the rules",
+        report: with_reject_rule,
+        ok: false,
+        verdict: Layer::Firewall,
+        ports: vec![
+            (25, Layer::None),
+            (465, Layer::Firewall),
+            (587, Layer::None),
+        ],
+        mentions: &["tcp-reset"],
+    });
+
+    let mut redirected = report("mail.example.com", vec![port(587, vec![ok4(s)])]);
+    redirected.host.nat_redirects = vec![NatRedirect {
+        original_destination: ip(V4),
+        original_port: 587,
+        answered_by: ip("127.0.0.1"),
+        answered_port: 10587,
+    }];
+    v.push(Case {
+        name: "conntrack shows the connection answered locally",
+        report: redirected,
+        ok: false,
+        verdict: Layer::LocalMta,
+        ports: vec![(587, Layer::LocalMta)],
+        mentions: &["127.0.0.1:10587"],
     });
 
     let mut ipv6_ports = Vec::new();

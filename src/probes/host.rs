@@ -62,6 +62,8 @@ pub fn gather() -> HostFacts {
     HostFacts {
         hostname: hostname(),
         mail_listeners: listeners,
+        firewall: None,
+        nat_redirects: Vec::new(),
     }
 }
 

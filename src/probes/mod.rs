@@ -1,6 +1,7 @@
 //! Runs every probe of a plan concurrently and gathers the facts into one report; nothing here prints.
 
 pub mod dns;
+pub mod firewall;
 pub mod host;
 pub mod smtp;
 pub mod tcp;
@@ -23,7 +24,19 @@ const MX_PORT: u16 = 25;
 /// Probes everything the plan asks for; every port and address runs at the same time.
 pub async fn run(plan: &Plan) -> Report {
     let start = Instant::now();
-    let host = host::gather();
+    let mut host = host::gather();
+    let probed_ports: Vec<u16> = plan
+        .ports
+        .iter()
+        .map(|(p, _)| *p)
+        .chain(plan.mx.then_some(MX_PORT))
+        .collect();
+    // The rule listing runs beside DNS and the probes; it costs no wall time of its own.
+    let rules = tokio::spawn({
+        let ports = probed_ports.clone();
+        let timeout = plan.timeout;
+        async move { firewall::read_rules(&ports, timeout).await }
+    });
     let local_addrs = host::local_addresses();
     let trust = tls::Trust::load(&plan.extra_roots);
     let redactor = plan
@@ -98,6 +111,9 @@ pub async fn run(plan: &Plan) -> Report {
         });
     }
 
+    host.firewall = rules.await.ok();
+    // Read after the probes: their own connections are what the NAT table shows.
+    host.nat_redirects = firewall::read_redirects(&probed_ports);
     Report {
         target: plan.target.to_string(),
         host,
