@@ -56,15 +56,44 @@ impl Redactor {
 
     /// The text with every form of the secret replaced by a mark.
     pub fn clean(&self, text: &str) -> String {
+        if self.needles.is_empty() {
+            return text.to_string();
+        }
+        let mark = self.mark();
         let mut out = text.to_string();
-        for n in &self.needles {
-            if out.contains(n.as_str()) {
-                out = out.replace(n.as_str(), MARK);
+        // Replacing can join text around the mark into a new match ("x" + MARK when the secret is "x[redacted]"),
+        // so repeat a few rounds; text that still holds a secret after that is dropped whole.
+        for _ in 0..ROUNDS {
+            let mut changed = false;
+            for n in &self.needles {
+                if out.contains(n.as_str()) {
+                    out = out.replace(n.as_str(), mark);
+                    changed = true;
+                }
             }
+            if !changed {
+                return out;
+            }
+        }
+        if self.needles.iter().any(|n| out.contains(n.as_str())) {
+            return mark.to_string();
         }
         out
     }
+
+    /// The first mark that no form of the secret is part of, so marking cannot re-create the secret.
+    fn mark(&self) -> &'static str {
+        MARKS
+            .iter()
+            .find(|m| !self.needles.iter().any(|n| m.contains(n.as_str())))
+            .copied()
+            .unwrap_or("")
+    }
 }
+
+const ROUNDS: usize = 8;
+/// "***" and "###" share no character, and base64 has neither, so one of them always fits.
+const MARKS: [&str; 4] = [MARK, "<redacted>", "***", "###"];
 
 #[cfg(test)]
 mod tests {
@@ -90,6 +119,21 @@ mod tests {
             );
         }
         assert_eq!(r.clean("250 OK"), "250 OK");
+    }
+
+    #[test]
+    fn marking_never_recreates_the_secret() {
+        for (pw, text) in [
+            ("x[redacted]", "xx[redacted]"),
+            ("red", "tired of red"),
+            ("e", "eee"),
+            ("][", "a][b]["),
+            ("*", "***"),
+        ] {
+            let r = Redactor::new("u", pw);
+            let out = r.clean(text);
+            assert!(!out.contains(pw), "{pw:?} survives in {out:?}");
+        }
     }
 
     #[test]
