@@ -3,6 +3,8 @@
 pub mod app;
 pub mod cli;
 pub mod diagnosis;
+#[doc(hidden)]
+pub mod fuzz_checks;
 pub mod generate;
 pub mod plan;
 pub mod probes;

@@ -1,0 +1,108 @@
+//! Invariants checked on arbitrary bytes, shared by the cargo-fuzz targets and the corpus replay in the test suite.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+use crate::probes::wire::{self, MAX_LINE, MAX_LINES};
+use crate::redact::Redactor;
+use crate::report::{EhloFacts, ReplyFacts, ReplyOutcome};
+
+fn block_on<F: std::future::Future>(f: F) -> Option<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread().build().ok()?;
+    Some(rt.block_on(f))
+}
+
+/// Reads replies from the bytes until they run out; every reply must respect the limits.
+pub fn check_reply(data: &[u8]) {
+    let _ = block_on(async {
+        let mut reader = tokio::io::BufReader::new(data);
+        // Each reply consumes at least one byte, so this ends; the cap keeps a run short.
+        for _ in 0..64 {
+            match wire::read_reply(&mut reader).await {
+                Ok(r) => {
+                    assert!((200..600).contains(&r.code), "code {} accepted", r.code);
+                    assert!(
+                        r.lines.len() <= MAX_LINES,
+                        "{} lines accepted",
+                        r.lines.len()
+                    );
+                    for l in &r.lines {
+                        assert!(
+                            l.len() <= 4 * MAX_LINE,
+                            "line of {} bytes accepted",
+                            l.len()
+                        );
+                        assert!(
+                            !l.chars().any(|c| c.is_control() && c != '\t'),
+                            "control character kept"
+                        );
+                    }
+                    if let Some(e) = r.enhanced_code() {
+                        assert!(e.split('.').count() == 3, "enhanced code {e:?}");
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+    });
+}
+
+/// Parses the bytes as an EHLO reply and queries its keywords the way the probe does.
+pub fn check_ehlo(data: &[u8]) {
+    let parsed = block_on(async {
+        let mut reader = tokio::io::BufReader::new(data);
+        wire::read_reply(&mut reader).await
+    });
+    let Some(Ok(reply)) = parsed else { return };
+    let facts = EhloFacts {
+        keywords: reply.lines.iter().skip(1).cloned().collect(),
+        reply: ReplyFacts {
+            outcome: ReplyOutcome::Reply,
+            code: Some(reply.code),
+            enhanced: reply.enhanced_code(),
+            lines: reply.lines.clone(),
+            elapsed_ms: 0.0,
+        },
+        helo_fallback: false,
+    };
+    let mechs = facts.auth_mechanisms();
+    assert!(
+        mechs.windows(2).all(|w| w[0] < w[1]),
+        "mechanisms not sorted and unique"
+    );
+    for m in &mechs {
+        assert!(!m.is_empty() && !m.contains(' '), "mechanism {m:?}");
+    }
+    let _ = facts.offers("STARTTLS");
+    let _ = facts.reply.announced_name();
+}
+
+/// Splits the bytes into user, password and text; the cleaned text must hold no form of the password.
+pub fn check_redact(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let mut parts = text.splitn(3, '\u{1}');
+    let (Some(user), Some(password), Some(body)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return;
+    };
+    if password.is_empty() {
+        return;
+    }
+    let r = Redactor::new(user, password);
+    let cleaned = r.clean(body);
+    assert!(!cleaned.contains(password), "password survives redaction");
+    let b64 = STANDARD.encode(password);
+    assert!(
+        !cleaned.contains(&b64),
+        "base64 password survives redaction"
+    );
+    let plain = STANDARD.encode(format!("\0{user}\0{password}"));
+    assert!(
+        !cleaned.contains(&plain),
+        "AUTH PLAIN blob survives redaction"
+    );
+    assert!(
+        cleaned.len() <= body.len().saturating_mul(12) + 16,
+        "redaction blew up the text"
+    );
+}
