@@ -53,7 +53,13 @@ fn check(plan: &Plan) -> ExitCode {
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
-    let report = runtime.block_on(probes::run(plan));
+    let report = match runtime.block_on(probes::run(plan)) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("smtp-doctor: {e}");
+            return ExitCode::from(EXIT_INTERNAL);
+        }
+    };
     let diagnosis = diagnosis::diagnose(&report);
     let code = if diagnosis.ok { EXIT_OK } else { EXIT_PROBLEM };
     let stdout = io::stdout();

@@ -21,8 +21,43 @@ use crate::report::{DnsLookup, DnsOutcome, DnsReport, PortMode, PortReport, Repo
 /// The port probed on MX hosts (--mx): server-to-server SMTP.
 const MX_PORT: u16 = 25;
 
-/// Probes everything the plan asks for; every port and address runs at the same time.
-pub async fn run(plan: &Plan) -> Report {
+/// Descriptors one chain may hold at once: its socket and the TTL-limited path probes, each with a duplicate.
+const FDS_PER_CHAIN: u64 = 2 * (1 + smtp::PATH_TTLS.len() as u64);
+/// Descriptors kept for everything else: stdio, the runtime, the resolver, rule listings.
+const FD_RESERVE: u64 = 64;
+
+/// Why a run could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("this process may open only {soft} files (RLIMIT_NOFILE) but needs at least {needed}; raise the limit, e.g. `ulimit -n 4096`, and run again")]
+    TooFewFiles { soft: u64, needed: u64 },
+}
+
+/// How many chains may run at once within RLIMIT_NOFILE, raising the soft limit towards the hard one if needed.
+fn chain_slots(chains: usize) -> Result<usize, RunError> {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let wanted = chains as u64 * FDS_PER_CHAIN + FD_RESERVE;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return Ok(chains.max(1));
+    };
+    let mut soft = soft;
+    if soft < wanted {
+        let raised = wanted.min(hard);
+        if setrlimit(Resource::RLIMIT_NOFILE, raised, hard).is_ok() {
+            soft = raised;
+        }
+    }
+    if soft < FD_RESERVE + FDS_PER_CHAIN {
+        return Err(RunError::TooFewFiles {
+            soft,
+            needed: FD_RESERVE + FDS_PER_CHAIN,
+        });
+    }
+    Ok((((soft - FD_RESERVE) / FDS_PER_CHAIN) as usize).clamp(1, chains.max(1)))
+}
+
+/// Probes everything the plan asks for; every port and address runs at the same time (within RLIMIT_NOFILE).
+pub async fn run(plan: &Plan) -> Result<Report, RunError> {
     let start = Instant::now();
     let mut host = host::gather();
     let probed_ports: Vec<u16> = plan
@@ -76,6 +111,11 @@ pub async fn run(plan: &Plan) -> Report {
         allow_cleartext_auth: plan.allow_cleartext_auth,
         local_addrs,
     };
+    let chains: usize = targets
+        .iter()
+        .map(|(_, _, _, addrs)| addrs.iter().filter(|ip| plan.family.allows(ip)).count())
+        .sum();
+    let slots = Arc::new(tokio::sync::Semaphore::new(chain_slots(chains)?));
     let mut tasks = Vec::new();
     for (host_name, port, mode, addrs) in &targets {
         let mut ctx = base.clone();
@@ -88,9 +128,12 @@ pub async fn run(plan: &Plan) -> Report {
                 let ctx = ctx.clone();
                 let mode = *mode;
                 let port = *port;
-                tokio::spawn(
-                    async move { smtp::probe(&ctx, SocketAddr::new(ip, port), mode).await },
-                )
+                let slots = slots.clone();
+                tokio::spawn(async move {
+                    // The semaphore is never closed, so acquire only fails if it were; run unthrottled then.
+                    let _permit = slots.acquire_owned().await.ok();
+                    smtp::probe(&ctx, SocketAddr::new(ip, port), mode).await
+                })
             })
             .collect();
         tasks.push((host_name.clone(), *port, *mode, handles));
@@ -114,14 +157,14 @@ pub async fn run(plan: &Plan) -> Report {
     host.firewall = rules.await.ok();
     // Read after the probes: their own connections are what the NAT table shows.
     host.nat_redirects = firewall::read_redirects(&probed_ports);
-    Report {
+    Ok(Report {
         target: plan.target.to_string(),
         host,
         dns: dns_report,
         ports,
         tls_verification: !plan.accept_invalid_certs,
         elapsed_ms: tcp::elapsed_ms(start),
-    }
+    })
 }
 
 fn server_name_for(host: &str) -> ServerName<'static> {

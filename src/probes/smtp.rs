@@ -25,7 +25,7 @@ use crate::report::{
 /// Most transcript lines kept per attempt; a hostile server cannot grow the report without bound.
 const MAX_TRANSCRIPT: usize = 400;
 /// TTL-limited SYNs sent when a connect is slow: enough to pass this host and the first routers.
-const PATH_TTLS: [u8; 3] = [1, 2, 3];
+pub const PATH_TTLS: [u8; 3] = [1, 2, 3];
 /// How long a plaintext greeting is awaited on a port of unknown mode before trying TLS on it.
 const DETECT_GREETING_WAIT: Duration = Duration::from_millis(1500);
 

@@ -127,7 +127,11 @@ fn cert_problem(e: &rustls::Error) -> CertProblem {
                 CertificateError::NotValidForName
                 | CertificateError::NotValidForNameContext { .. } => CertProblem::NameMismatch,
                 CertificateError::Revoked => CertProblem::Revoked,
-                CertificateError::BadSignature => CertProblem::BadSignature,
+                // The candidate issuer's key cannot have made this signature: for a chain, the same as a bad one.
+                CertificateError::BadSignature
+                | CertificateError::UnsupportedSignatureAlgorithmForPublicKeyContext { .. } => {
+                    CertProblem::BadSignature
+                }
                 CertificateError::BadEncoding => CertProblem::BadEncoding,
                 CertificateError::InvalidPurpose
                 | CertificateError::InvalidPurposeContext { .. } => CertProblem::WrongUsage,
@@ -266,8 +270,10 @@ where
             facts.chain_verified = v.chain_error.is_none();
             facts.name_matches = v.name_matches;
             facts.chain_error = match v.chain_error {
-                // A lone self-signed leaf is the usual case of an unknown issuer; name it plainly.
-                Some(CertProblem::UnknownIssuer)
+                // A lone self-signed leaf is the usual case of an unknown issuer; name it plainly. When a trust
+                // anchor merely shares its name (Debian's snakeoil "CN=localhost" in /etc/ssl/certs), webpki
+                // tries that anchor's key and reports a bad signature instead: still a self-signed leaf.
+                Some(CertProblem::UnknownIssuer | CertProblem::BadSignature)
                     if facts.chain.len() == 1 && facts.chain[0].self_signed =>
                 {
                     Some(CertProblem::SelfSigned)
