@@ -959,6 +959,29 @@ fn connect_failure(report: &Report, pr: &PortReport, a: &Attempt, here: &str) ->
                     Confidence::High,
                 );
             }
+            let ttl1 = a.path.as_ref().and_then(|p| {
+                let first = p.hops.iter().find(|h| h.ttl == 1)?;
+                Some((first.outcome, p.on_link))
+            });
+            if let Some((HopOutcome::Reached, false)) = ttl1 {
+                // The server is at least one router away, yet a SYN that could not pass the first router was answered.
+                let mut ev = ev;
+                ev.push(
+                    "a SYN limited to one hop was refused too, so the refusal comes from this host"
+                        .into(),
+                );
+                return (
+                    Layer::Firewall,
+                    format!("this host's firewall resets outgoing connections to {here}"),
+                    ev,
+                    fw_remedy,
+                    Confidence::Medium,
+                );
+            }
+            let mut ev = ev;
+            if let Some((HopOutcome::TimeExceeded, _)) = ttl1 {
+                ev.push("a SYN limited to one hop left this host (the first router answered), so the refusal comes from further away".into());
+            }
             (
                 Layer::Server,
                 format!("{here} refused the connection: nothing is listening on port {port}"),

@@ -305,6 +305,8 @@ pub struct IcmpFacts {
 pub struct PathFacts {
     /// Per TTL: what happened to a SYN sent with that TTL.
     pub hops: Vec<HopFacts>,
+    /// The server is on a network this host is directly attached to (a TTL-1 SYN reaches it).
+    pub on_link: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

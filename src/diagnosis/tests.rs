@@ -125,6 +125,7 @@ fn with_path(mut a: Attempt, hops: &[(u8, HopOutcome, Option<&str>)]) -> Attempt
                 elapsed_ms: 1.0,
             })
             .collect(),
+        on_link: false,
     });
     a
 }
@@ -386,6 +387,47 @@ fn cases() -> Vec<Case> {
             (587, Layer::None),
         ],
         mentions: &["tcp-reset"],
+    });
+
+    v.push(Case {
+        name: "a TTL-1 SYN is reset too: the reset is local",
+        report: report(
+            "mail.example.com",
+            three_ports_v4(
+                ok4(s),
+                with_path(
+                    failed_connect(V4, ConnectOutcome::Refused, Some(111), 0.05),
+                    &[(1, HopOutcome::Reached, None)],
+                ),
+                ok4(s),
+            ),
+        ),
+        ok: false,
+        verdict: Layer::Firewall,
+        ports: vec![
+            (25, Layer::None),
+            (465, Layer::Firewall),
+            (587, Layer::None),
+        ],
+        mentions: &["comes from this host"],
+    });
+
+    v.push(Case {
+        name: "a TTL-1 SYN meets the first router: the refusal is the server's",
+        report: report(
+            "mail.example.com",
+            vec![port(
+                587,
+                vec![with_path(
+                    failed_connect(V4, ConnectOutcome::Refused, Some(111), 0.4),
+                    &[(1, HopOutcome::TimeExceeded, Some("198.51.100.1"))],
+                )],
+            )],
+        ),
+        ok: false,
+        verdict: Layer::Server,
+        ports: vec![(587, Layer::Server)],
+        mentions: &["further away"],
     });
 
     let mut redirected = report("mail.example.com", vec![port(587, vec![ok4(s)])]);

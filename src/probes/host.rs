@@ -48,6 +48,42 @@ pub fn local_addresses() -> Vec<IpAddr> {
     out
 }
 
+/// Whether `ip` is loopback or inside a network of one of this host's interfaces (no router in between).
+pub fn on_link(ip: &IpAddr) -> bool {
+    if ip.is_loopback() {
+        return true;
+    }
+    let Ok(ifaddrs) = nix::ifaddrs::getifaddrs() else {
+        return false;
+    };
+    for ifa in ifaddrs {
+        let (Some(addr), Some(mask)) = (ifa.address, ifa.netmask) else {
+            continue;
+        };
+        let inside = match (
+            ip,
+            addr.as_sockaddr_in(),
+            mask.as_sockaddr_in(),
+            addr.as_sockaddr_in6(),
+            mask.as_sockaddr_in6(),
+        ) {
+            (IpAddr::V4(t), Some(a), Some(m), _, _) => {
+                let m = u32::from(m.ip());
+                (u32::from(*t) & m) == (u32::from(a.ip()) & m)
+            }
+            (IpAddr::V6(t), _, _, Some(a), Some(m)) => {
+                let m = u128::from(m.ip());
+                (u128::from(*t) & m) == (u128::from(a.ip()) & m)
+            }
+            _ => false,
+        };
+        if inside {
+            return true;
+        }
+    }
+    false
+}
+
 pub fn gather() -> HostFacts {
     let mut listeners = Vec::new();
     for (path, v6) in [("/proc/net/tcp", false), ("/proc/net/tcp6", true)] {
@@ -142,6 +178,16 @@ mod tests {
                 port: 587
             }]
         );
+    }
+
+    #[test]
+    fn loopback_is_on_link_and_documentation_space_is_not() {
+        assert!(on_link(&IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        assert!(!on_link(
+            &"203.0.113.200"
+                .parse()
+                .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+        ));
     }
 
     #[test]

@@ -81,9 +81,30 @@ async fn connect_stage(ctx: &Ctx, addr: SocketAddr, a: &mut Attempt) -> Option<T
             let budget = ctx.timeout.saturating_sub(delay);
             let hops = futures_join_all(PATH_TTLS.iter().map(|&ttl| tcp::hop(addr, ttl, budget)));
             let (r, hops) = tokio::join!(main, hops);
-            (r, Some(PathFacts { hops }))
+            (r, Some(PathFacts { hops, on_link: false }))
         }
     };
+    // A fast refusal: one SYN with TTL 1 tells whether the refusal came from beyond the first router
+    // (time exceeded) or from this host itself (a local REJECT --reject-with tcp-reset answers even a TTL-1 SYN).
+    let path = match (path, facts.outcome) {
+        (
+            None,
+            ConnectOutcome::Refused
+            | ConnectOutcome::HostUnreachable
+            | ConnectOutcome::PermissionDenied,
+        ) => {
+            let hop = tcp::hop(addr, 1, ctx.timeout.min(Duration::from_secs(2))).await;
+            Some(PathFacts {
+                hops: vec![hop],
+                on_link: false,
+            })
+        }
+        (p, _) => p,
+    };
+    let path = path.map(|mut p| {
+        p.on_link = crate::probes::host::on_link(&addr.ip());
+        p
+    });
     let (status, detail) = match facts.outcome {
         ConnectOutcome::Connected => (StageStatus::Ok, format!("connected to {}", fmt_addr(addr))),
         other => (
