@@ -711,6 +711,22 @@ fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> AttemptCall {
             }
             TlsOutcome::Refused => {
                 let r = t.starttls_reply.as_ref();
+                // 421 is the server closing the session (overload, shutdown), whatever command it answers.
+                if let Some(r) =
+                    r.filter(|r| r.code == Some(421) || r.outcome != ReplyOutcome::Reply)
+                {
+                    return AttemptCall {
+                        error: Some(fail(
+                            Layer::Server,
+                            format!("{here} dropped the session at STARTTLS: {}", reply_short(r)),
+                            vec![format!("STARTTLS reply: {}", reply_evidence(r))],
+                            reply_remedy(r),
+                            Confidence::High,
+                        )),
+                        notes,
+                        progress: 3,
+                    };
+                }
                 return AttemptCall {
                     error: Some(fail(Layer::Tls,
                         format!("{here} offered STARTTLS but refused it: {}", r.map(reply_short).unwrap_or_default()),

@@ -430,6 +430,23 @@ fn cases() -> Vec<Case> {
         mentions: &["further away"],
     });
 
+    let mut busy_tls = ok4(s);
+    busy_tls.tls = Some(TlsFacts {
+        outcome: TlsOutcome::Refused,
+        starttls_reply: Some(reply(421, &["4.7.0 Too many connections, try later"])),
+        chain: Vec::new(),
+        ..good_tls()
+    });
+    busy_tls.ehlo_tls = None;
+    v.push(Case {
+        name: "421 in answer to STARTTLS is the server, not TLS",
+        report: report("mail.example.com", vec![port(587, vec![busy_tls])]),
+        ok: false,
+        verdict: Layer::Server,
+        ports: vec![(587, Layer::Server)],
+        mentions: &["421"],
+    });
+
     let mut redirected = report("mail.example.com", vec![port(587, vec![ok4(s)])]);
     redirected.host.nat_redirects = vec![NatRedirect {
         original_destination: ip(V4),
