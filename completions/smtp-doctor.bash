@@ -55,7 +55,7 @@ _smtp__doctor() {
             return 0
             ;;
         smtp__subcmd__doctor__subcmd__check)
-            opts="-p -4 -6 -v -h --port --user --password-stdin --ca-file --danger-accept-invalid-certs --danger-allow-cleartext-auth --timeout --ipv4 --ipv6 --mx --resolver --helo --json --color --verbose --help"
+            opts="-p -4 -6 -v -h --port --mode --user --password-stdin --ca-file --danger-accept-invalid-certs --danger-allow-cleartext-auth --timeout --ipv4 --ipv6 --mx --resolver --helo --json --color --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -67,6 +67,10 @@ _smtp__doctor() {
                     ;;
                 -p)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --mode)
+                    COMPREPLY=($(compgen -W "starttls implicit detect" -- "${cur}"))
                     return 0
                     ;;
                 --user)

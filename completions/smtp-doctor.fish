@@ -30,6 +30,9 @@ complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -f -a "check" -d '
 complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -f -a "generate" -d 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)'
 complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s p -l port -d 'Port to probe; repeat for several (default: 25, 465 and 587)' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l mode -d 'How TLS starts on every given port, instead of the mode that follows from the port number' -r -f -a "starttls\t''
+implicit\t''
+detect\t''"
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l user -d 'User name for an AUTH test (PLAIN or LOGIN, only over TLS)' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l ca-file -d 'Also trust the CA certificates in this PEM file (self-hosted or test servers)' -r -F
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l timeout -d 'Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query' -r

@@ -1,0 +1,647 @@
+//! End to end: `smtp-doctor check` against scripted SMTP servers on loopback, one scenario per test.
+//!
+//! Every test targets `localhost -4` on the port of a server it starts (and stops when it returns), with
+//! `--timeout 2` and `--ca-file` of a CA made at test time, and reads the `--json` report as typed structs.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+
+use common::{
+    run_doctor, AuthResult, Behaviour, ClosedPort, Limits, Pki, Run, Script, Server, OTHER_NAME,
+};
+use smtp_doctor::diagnosis::{Finding, Layer};
+use smtp_doctor::render::{JsonPort, JsonReport};
+use smtp_doctor::report::{
+    AuthOutcome, CertProblem, HandshakeError, PortMode, ReplyOutcome, StageName, StageStatus,
+    TlsOutcome,
+};
+
+/// Seconds per network step given to the binary.
+const TIMEOUT: &str = "2";
+const TIMEOUT_S: f64 = 2.0;
+const USER: &str = "alice@scripted.test";
+const PASSWORD: &str = "Tr0ub4dor&3-correct-horse";
+
+/// `check localhost -4 -p PORT... --timeout 2 --ca-file CA --json` plus `extra`.
+fn check(ports: &[u16], pki: &Pki, extra: &[&str], password: Option<&str>) -> (Run, JsonReport) {
+    let ca = pki.ca_arg();
+    let port_list = ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut args = vec![
+        "check",
+        "localhost",
+        "-4",
+        "-p",
+        &port_list,
+        "--timeout",
+        TIMEOUT,
+        "--ca-file",
+        &ca,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let run = run_doctor(&args, password);
+    assert!(!run.timed_out, "smtp-doctor ran past the limit: {run:?}");
+    let report = run.report();
+    (run, report)
+}
+
+/// Verdict layer, the port's layer, ok and the exit code agree with what the scenario expects.
+fn assert_outcome(run: &Run, r: &JsonReport, layer: Layer, ok: bool) {
+    let ctx = || {
+        format!(
+            "verdict: {:?}\nfindings: {:#?}\nstages: {:#?}\nstderr: {}",
+            r.verdict,
+            r.findings,
+            r.ports.iter().map(|p| &p.stages).collect::<Vec<_>>(),
+            run.stderr
+        )
+    };
+    assert_eq!(r.verdict.layer, layer, "verdict layer\n{}", ctx());
+    assert_eq!(r.ports.len(), 1, "one port probed\n{}", ctx());
+    assert_eq!(r.ports[0].layer, layer, "port layer\n{}", ctx());
+    assert_eq!(r.ok, ok, "report ok\n{}", ctx());
+    assert_eq!(r.ports[0].ok, ok, "port ok\n{}", ctx());
+    assert_eq!(
+        run.code,
+        Some(if ok { 0 } else { 1 }),
+        "exit code\n{}",
+        ctx()
+    );
+}
+
+fn port(r: &JsonReport) -> &JsonPort {
+    &r.ports[0]
+}
+
+fn stage(p: &JsonPort, name: StageName) -> &smtp_doctor::report::Stage {
+    p.stages
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no {name:?} stage in {:#?}", p.stages))
+}
+
+/// The error finding that carries the verdict.
+fn main_finding(r: &JsonReport) -> &Finding {
+    r.findings
+        .iter()
+        .find(|f| f.layer == r.verdict.layer && f.message == r.verdict.summary)
+        .unwrap_or_else(|| panic!("no finding for the verdict in {:#?}", r.findings))
+}
+
+fn healthy(pki: &Pki) -> Script {
+    Script::new().starttls(pki.trusted.clone())
+}
+
+fn checked_auth() -> AuthResult {
+    AuthResult::Check {
+        user: USER.into(),
+        password: PASSWORD.into(),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Working servers
+
+#[test]
+fn healthy_starttls_server_is_ok() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::Smtp(healthy(&pki)));
+    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    assert_outcome(&run, &r, Layer::None, true);
+    let p = port(&r);
+    assert_eq!(p.mode, PortMode::Starttls);
+    for name in [
+        StageName::Connect,
+        StageName::Greeting,
+        StageName::Ehlo,
+        StageName::Tls,
+        StageName::EhloTls,
+        StageName::Quit,
+    ] {
+        assert_eq!(stage(p, name).status, StageStatus::Ok, "{name:?}");
+    }
+    let tls = p.attempts[0].tls.as_ref().expect("tls facts");
+    assert_eq!(tls.outcome, TlsOutcome::Established);
+    assert!(tls.chain_verified && tls.name_matches, "{tls:?}");
+    assert!(tls
+        .starttls_reply
+        .as_ref()
+        .is_some_and(|r| r.code == Some(220)));
+    assert_eq!(tls.injected_bytes, 0);
+    assert!(
+        r.findings.iter().all(|f| f.layer != Layer::Tls),
+        "{:#?}",
+        r.findings
+    );
+    assert_eq!(server.log().tls_sessions, 1);
+}
+
+#[test]
+fn implicit_tls_server_is_ok() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::ImplicitTls {
+        tls: pki.trusted.clone(),
+        script: Script::new(),
+    });
+    let (run, r) = check(&[server.port()], &pki, &["--mode", "implicit"], None);
+    assert_outcome(&run, &r, Layer::None, true);
+    let p = port(&r);
+    assert_eq!(p.mode, PortMode::Implicit);
+    assert_eq!(p.attempts[0].speaks, Some(PortMode::Implicit));
+    assert_eq!(stage(p, StageName::Tls).status, StageStatus::Ok);
+    assert_eq!(stage(p, StageName::Greeting).status, StageStatus::Ok);
+    assert_eq!(stage(p, StageName::EhloTls).status, StageStatus::Ok);
+    // No plaintext EHLO on an implicit-TLS port.
+    assert!(p.stages.iter().all(|s| s.name != StageName::Ehlo));
+}
+
+#[test]
+fn auth_plain_accepted_with_password_from_env() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::Smtp(
+        healthy(&pki).auth(&["PLAIN", "LOGIN"], checked_auth()),
+    ));
+    let (run, r) = check(
+        &[server.port()],
+        &pki,
+        &["--mode", "starttls", "--user", USER],
+        Some(PASSWORD),
+    );
+    assert_outcome(&run, &r, Layer::None, true);
+    let p = port(&r);
+    assert_eq!(stage(p, StageName::Auth).status, StageStatus::Ok);
+    let auth = p.attempts[0].auth.as_ref().expect("auth facts");
+    assert_eq!(auth.outcome, AuthOutcome::Accepted);
+    assert_eq!(auth.mechanism.as_deref(), Some("PLAIN"));
+    assert_eq!(auth.reply.as_ref().and_then(|r| r.code), Some(235));
+    // The server checked the credentials it got: the password reached it from the environment.
+    assert_eq!(server.log().auth, vec![("PLAIN".to_string(), true)]);
+}
+
+#[test]
+fn auth_login_only_accepted() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::Smtp(
+        healthy(&pki).auth(&["LOGIN"], checked_auth()),
+    ));
+    let (run, r) = check(
+        &[server.port()],
+        &pki,
+        &["--mode", "starttls", "--user", USER],
+        Some(PASSWORD),
+    );
+    assert_outcome(&run, &r, Layer::None, true);
+    let auth = port(&r).attempts[0].auth.as_ref().expect("auth facts");
+    assert_eq!(auth.outcome, AuthOutcome::Accepted);
+    assert_eq!(auth.mechanism.as_deref(), Some("LOGIN"));
+    assert_eq!(auth.offered, vec!["LOGIN".to_string()]);
+    assert_eq!(server.log().auth, vec![("LOGIN".to_string(), true)]);
+}
+
+#[test]
+fn detect_mode_finds_starttls() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::Smtp(healthy(&pki)));
+    // No --mode: an unregistered port is detected.
+    let (run, r) = check(&[server.port()], &pki, &[], None);
+    assert_outcome(&run, &r, Layer::None, true);
+    let p = port(&r);
+    assert_eq!(p.mode, PortMode::Detect);
+    assert_eq!(p.attempts[0].speaks, Some(PortMode::Starttls));
+    assert_eq!(stage(p, StageName::Ehlo).status, StageStatus::Ok);
+    assert_eq!(stage(p, StageName::Tls).status, StageStatus::Ok);
+    let tls = p.attempts[0].tls.as_ref().expect("tls facts");
+    assert!(tls.starttls_reply.is_some(), "TLS came through STARTTLS");
+}
+
+#[test]
+fn detect_mode_finds_implicit_tls() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::ImplicitTls {
+        tls: pki.trusted.clone(),
+        script: Script::new(),
+    });
+    let (run, r) = check(&[server.port()], &pki, &[], None);
+    assert_outcome(&run, &r, Layer::None, true);
+    let p = port(&r);
+    assert_eq!(p.mode, PortMode::Detect);
+    assert_eq!(p.attempts[0].speaks, Some(PortMode::Implicit));
+    assert_eq!(stage(p, StageName::Tls).status, StageStatus::Ok);
+    assert_eq!(stage(p, StageName::EhloTls).status, StageStatus::Ok);
+    let tls = p.attempts[0].tls.as_ref().expect("tls facts");
+    assert!(
+        tls.starttls_reply.is_none(),
+        "TLS came first, not via STARTTLS"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Server refusals
+
+#[test]
+fn greeting_421_is_server() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::Smtp(
+        Script::new()
+            .greeting("421 4.3.2 mx.scripted.test Service not available, closing channel")
+            .close_after_greeting(),
+    ));
+    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    assert_outcome(&run, &r, Layer::Server, false);
+    let g = port(&r).attempts[0].greeting.as_ref().expect("greeting");
+    assert_eq!((g.outcome, g.code), (ReplyOutcome::Reply, Some(421)));
+    assert_eq!(
+        stage(port(&r), StageName::Greeting).status,
+        StageStatus::Failed
+    );
+    assert!(main_finding(&r).message.contains("421"), "{:?}", r.verdict);
+}
+
+#[test]
+fn greeting_554_is_server() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::Smtp(
+        Script::new()
+            .greeting("554 5.7.1 mx.scripted.test No SMTP service here")
+            .close_after_greeting(),
+    ));
+    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    assert_outcome(&run, &r, Layer::Server, false);
+    let g = port(&r).attempts[0].greeting.as_ref().expect("greeting");
+    assert_eq!((g.outcome, g.code), (ReplyOutcome::Reply, Some(554)));
+    let f = main_finding(&r);
+    assert!(f.message.contains("554"), "{f:?}");
+    assert!(f.remedy.contains("blocklist"), "{f:?}");
+}
+
+#[test]
+fn silent_server_is_server_and_bounded() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::Silent);
+    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    assert_outcome(&run, &r, Layer::Server, false);
+    let g = port(&r).attempts[0].greeting.as_ref().expect("greeting");
+    assert_eq!(g.outcome, ReplyOutcome::Silent);
+    assert!(
+        main_finding(&r).message.contains("never sends a greeting"),
+        "{:?}",
+        r.verdict
+    );
+    // One timeout for the greeting, one for the TLS attempt that follows, plus slack.
+    let secs = run.elapsed.as_secs_f64();
+    assert!(secs >= TIMEOUT_S, "gave up early: {secs:.2}s");
+    assert!(secs < 2.0 * TIMEOUT_S + 3.0, "took {secs:.2}s");
+}
+
+#[test]
+fn closed_port_is_server() {
+    let pki = Pki::new();
+    let closed = ClosedPort::new();
+    let (run, r) = check(&[closed.port()], &pki, &["--mode", "starttls"], None);
+    assert_outcome(&run, &r, Layer::Server, false);
+    let p = port(&r);
+    assert_eq!(
+        p.attempts[0].connect.outcome,
+        smtp_doctor::report::ConnectOutcome::Refused
+    );
+    let c = stage(p, StageName::Connect);
+    assert_eq!(c.status, StageStatus::Failed);
+    assert!(c.detail.contains("refused"), "{c:?}");
+    assert!(main_finding(&r).message.contains("refused the connection"));
+}
+
+// ---------------------------------------------------------------------------------------------------
+// TLS
+
+#[test]
+fn no_starttls_on_submission_port_is_tls() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::Smtp(Script::new()));
+    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    assert_outcome(&run, &r, Layer::Tls, false);
+    let p = port(&r);
+    assert_eq!(
+        p.attempts[0].tls.as_ref().map(|t| t.outcome),
+        Some(TlsOutcome::NotOffered)
+    );
+    assert_eq!(stage(p, StageName::Tls).status, StageStatus::Failed);
+    assert!(main_finding(&r).message.contains("does not offer STARTTLS"));
+}
+
+#[test]
+fn self_signed_certificate_is_tls() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::Smtp(
+        Script::new().starttls(pki.self_signed.clone()),
+    ));
+    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    assert_outcome(&run, &r, Layer::Tls, false);
+    let tls = port(&r).attempts[0].tls.as_ref().expect("tls facts");
+    assert_eq!(tls.outcome, TlsOutcome::Established);
+    assert_eq!(tls.chain_error, Some(CertProblem::SelfSigned));
+    assert!(main_finding(&r).message.contains("self-signed"));
+}
+
+#[test]
+fn self_signed_certificate_named_like_a_trust_anchor_is_self_signed() {
+    let pki = Pki::new();
+    let decoy = pki.ca_file_with_decoy("localhost");
+    let server = Server::start(Behaviour::Smtp(
+        Script::new().starttls(pki.self_signed.clone()),
+    ));
+    let port_arg = server.port().to_string();
+    let ca = decoy.path().display().to_string();
+    let run = run_doctor(
+        &[
+            "check",
+            "localhost",
+            "-4",
+            "-p",
+            &port_arg,
+            "--mode",
+            "starttls",
+            "--timeout",
+            TIMEOUT,
+            "--ca-file",
+            &ca,
+            "--json",
+        ],
+        None,
+    );
+    let r = run.report();
+    assert_outcome(&run, &r, Layer::Tls, false);
+    let tls = port(&r).attempts[0].tls.as_ref().expect("tls facts");
+    assert_eq!(tls.chain_error, Some(CertProblem::SelfSigned));
+    assert!(main_finding(&r).message.contains("self-signed"));
+}
+
+#[test]
+fn certificate_name_mismatch_is_tls() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::Smtp(
+        Script::new().starttls(pki.wrong_name.clone()),
+    ));
+    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    assert_outcome(&run, &r, Layer::Tls, false);
+    let tls = port(&r).attempts[0].tls.as_ref().expect("tls facts");
+    assert!(tls.chain_verified, "the chain itself is trusted: {tls:?}");
+    assert!(!tls.name_matches);
+    assert_eq!(tls.chain_error, None);
+    let f = main_finding(&r);
+    assert!(f.message.contains("does not name localhost"), "{f:?}");
+    assert!(f.evidence.iter().any(|e| e.contains(OTHER_NAME)), "{f:?}");
+}
+
+#[test]
+fn expired_certificate_is_tls() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::Smtp(Script::new().starttls(pki.expired.clone())));
+    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    assert_outcome(&run, &r, Layer::Tls, false);
+    let tls = port(&r).attempts[0].tls.as_ref().expect("tls facts");
+    assert_eq!(tls.chain_error, Some(CertProblem::Expired));
+    assert!(tls.name_matches);
+    assert!(tls.chain.first().is_some_and(|c| c.days_left < 0));
+    assert!(main_finding(&r).message.contains("expired"));
+}
+
+#[test]
+fn implicit_tls_on_starttls_port_is_tls() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::ImplicitTls {
+        tls: pki.trusted.clone(),
+        script: Script::new(),
+    });
+    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    assert_outcome(&run, &r, Layer::Tls, false);
+    let p = port(&r);
+    assert_eq!(p.mode, PortMode::Starttls);
+    assert_eq!(p.attempts[0].speaks, Some(PortMode::Implicit));
+    let f = main_finding(&r);
+    assert!(f.message.contains("implicit TLS"), "{f:?}");
+}
+
+#[test]
+fn plaintext_on_implicit_port_is_tls() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::Smtp(healthy(&pki)));
+    let (run, r) = check(&[server.port()], &pki, &["--mode", "implicit"], None);
+    assert_outcome(&run, &r, Layer::Tls, false);
+    let p = port(&r);
+    assert_eq!(p.mode, PortMode::Implicit);
+    assert_eq!(p.attempts[0].speaks, Some(PortMode::Starttls));
+    let tls = p.attempts[0].tls.as_ref().expect("tls facts");
+    assert_eq!(tls.handshake_error, Some(HandshakeError::PlaintextReply));
+    let f = main_finding(&r);
+    assert!(f.message.contains("plaintext SMTP"), "{f:?}");
+}
+
+#[test]
+fn starttls_response_injection_is_tls() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::Smtp(
+        healthy(&pki).inject_after_starttls(b"250-INJECTED\r\n250 PIPELINING\r\n"),
+    ));
+    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    assert_outcome(&run, &r, Layer::Tls, false);
+    let tls = port(&r).attempts[0].tls.as_ref().expect("tls facts");
+    assert_eq!(
+        tls.injected_bytes,
+        "250-INJECTED\r\n250 PIPELINING\r\n".len()
+    );
+    assert_eq!(tls.outcome, TlsOutcome::Established);
+    let f = main_finding(&r);
+    assert!(f.message.contains("injection"), "{f:?}");
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Credentials
+
+#[test]
+fn auth_535_is_credentials() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::Smtp(healthy(&pki).auth(
+        &["PLAIN", "LOGIN"],
+        AuthResult::Fixed("535 5.7.8 Authentication credentials invalid".into()),
+    )));
+    let (run, r) = check(
+        &[server.port()],
+        &pki,
+        &["--mode", "starttls", "--user", USER],
+        Some(PASSWORD),
+    );
+    assert_outcome(&run, &r, Layer::Credentials, false);
+    let p = port(&r);
+    assert_eq!(stage(p, StageName::Auth).status, StageStatus::Failed);
+    let auth = p.attempts[0].auth.as_ref().expect("auth facts");
+    assert_eq!(auth.outcome, AuthOutcome::Rejected);
+    let reply = auth.reply.as_ref().expect("auth reply");
+    assert_eq!(reply.code, Some(535));
+    assert_eq!(reply.enhanced.as_deref(), Some("5.7.8"));
+    let f = main_finding(&r);
+    assert!(
+        f.message.contains("rejected the user name or password"),
+        "{f:?}"
+    );
+    // The Gmail advice (App Password) belongs to Gmail hosts only.
+    for text in [&f.message, &f.remedy] {
+        let lower = text.to_ascii_lowercase();
+        assert!(!lower.contains("gmail"), "{f:?}");
+        assert!(!lower.contains("app password"), "{f:?}");
+        assert!(!lower.contains("apppasswords"), "{f:?}");
+    }
+}
+
+#[test]
+fn password_never_printed() {
+    let pki = Pki::new();
+    let forms = [
+        PASSWORD.to_string(),
+        B64.encode(PASSWORD),
+        B64.encode(PASSWORD).trim_end_matches('=').to_string(),
+        B64.encode(format!("\0{USER}\0{PASSWORD}")),
+        B64.encode(format!("{USER}\0{PASSWORD}")),
+    ];
+    for mechanisms in [&["PLAIN"][..], &["LOGIN"][..]] {
+        let server = Server::start(Behaviour::Smtp(
+            healthy(&pki).auth(mechanisms, checked_auth()),
+        ));
+        let ca = pki.ca_arg();
+        let port_arg = server.port().to_string();
+        let base = [
+            "check",
+            "localhost",
+            "-4",
+            "-p",
+            &port_arg,
+            "--mode",
+            "starttls",
+            "--timeout",
+            TIMEOUT,
+            "--ca-file",
+            &ca,
+            "--user",
+            USER,
+        ];
+        for output in ["--verbose", "--json"] {
+            let mut args = base.to_vec();
+            args.push(output);
+            let run = run_doctor(&args, Some(PASSWORD));
+            assert!(!run.timed_out);
+            assert_eq!(run.code, Some(0), "{mechanisms:?} {output}: {run:?}");
+            if output == "--json" {
+                let r = run.report();
+                let auth = port(&r).attempts[0].auth.as_ref().expect("auth facts");
+                assert_eq!(auth.outcome, AuthOutcome::Accepted);
+            } else {
+                // The transcript was shown, with the AUTH line in it.
+                assert!(run.stdout.contains("AUTH"), "{}", run.stdout);
+            }
+            for form in &forms {
+                assert!(
+                    !run.stdout.contains(form.as_str()),
+                    "{mechanisms:?} {output}: stdout holds a form of the password"
+                );
+                assert!(
+                    !run.stderr.contains(form.as_str()),
+                    "{mechanisms:?} {output}: stderr holds a form of the password"
+                );
+            }
+        }
+        // The server really got the password each time, so the output had something to hide.
+        let log = server.log();
+        assert_eq!(log.auth.len(), 2, "{mechanisms:?}");
+        assert!(log.auth.iter().all(|(_, ok)| *ok), "{:?}", log.auth);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Concurrency
+
+#[test]
+fn ports_are_probed_concurrently() {
+    let pki = Pki::new();
+    let silent = Server::start(Behaviour::Silent);
+    // A slow but healthy server: five replies (greeting, EHLO, STARTTLS, EHLO, QUIT), each 0.7 s late.
+    let slow = Server::start(Behaviour::Smtp(
+        healthy(&pki).reply_delay(Duration::from_millis(700)),
+    ));
+    let (run, r) = check(
+        &[silent.port(), slow.port()],
+        &pki,
+        &["--mode", "starttls"],
+        None,
+    );
+    assert_eq!(r.ports.len(), 2);
+    let by_port = |n: u16| {
+        r.ports
+            .iter()
+            .find(|p| p.port == n)
+            .expect("port in report")
+    };
+    let s = by_port(silent.port());
+    assert_eq!((s.ok, s.layer), (false, Layer::Server));
+    let h = by_port(slow.port());
+    assert_eq!((h.ok, h.layer), (true, Layer::None), "{:#?}", h.stages);
+    assert_eq!(r.verdict.layer, Layer::Server);
+    assert!(!r.ok);
+    assert_eq!(run.code, Some(1));
+    // The silent chain alone needs two timeouts (greeting, then a TLS attempt): 4 s; the slow one 3.5 s.
+    // One after the other they would need 7.5 s; side by side about 4 s.
+    let secs = r.elapsed_ms / 1000.0;
+    assert!(
+        secs >= 2.0 * TIMEOUT_S - 0.2,
+        "silent chain ended early: {secs:.2}s"
+    );
+    assert!(
+        secs < 6.0,
+        "ports were probed one after the other: {secs:.2}s"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The harness itself
+
+#[test]
+fn harness_bounds_connections_and_stops_on_drop() {
+    use std::net::TcpStream;
+    let connect = |addr| TcpStream::connect_timeout(&addr, Duration::from_secs(2));
+    let server = Server::start_with(
+        Behaviour::Silent,
+        Limits {
+            max_connections: 1,
+            ..Limits::default()
+        },
+    );
+    let addr = server.addr();
+    assert!(addr.ip().is_loopback());
+    let first = connect(addr).expect("the first connection is served");
+    // The listener closes once its one connection is taken; poll (bounded) until a connect is refused.
+    let mut refused = false;
+    for _ in 0..100 {
+        if server.log().connections == 1 && connect(addr).is_err() {
+            refused = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        refused,
+        "a second connection was accepted: {:?}",
+        server.log()
+    );
+    drop(first);
+    drop(server);
+    assert!(
+        connect(addr).is_err(),
+        "the server still listens after drop"
+    );
+}
