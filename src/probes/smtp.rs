@@ -258,7 +258,28 @@ async fn implicit_chain(ctx: &Ctx, conn: Conn<TcpStream>, a: &mut Attempt) {
     if facts.handshake_error == Some(HandshakeError::PlaintextReply) {
         // The port greeted in plaintext: show that greeting, the wrong-mode finding needs it.
         a.speaks = Some(PortMode::Starttls);
-        a.greeting = Some(greeting_from_bytes(&hs.peer_first_bytes, &ctx.redactor));
+        let greeting = greeting_from_bytes(&hs.peer_first_bytes, &ctx.redactor);
+        push_line(
+            a,
+            "S",
+            format!(
+                "{} {}",
+                greeting.code.map(|c| c.to_string()).unwrap_or_default(),
+                greeting.lines.join(" ")
+            ),
+        );
+        let d = format!(
+            "plaintext greeting where TLS was expected: {}",
+            describe_reply(&greeting)
+        );
+        stage(
+            a,
+            StageName::Greeting,
+            StageStatus::Warning,
+            facts.elapsed_ms,
+            d,
+        );
+        a.greeting = Some(greeting);
     } else if facts.outcome == TlsOutcome::Established {
         a.speaks = Some(PortMode::Implicit);
     }
@@ -327,6 +348,14 @@ async fn implicit_after_silence(
                 StageStatus::Failed,
                 silent.elapsed_ms,
                 d,
+            );
+            // The TLS try is part of the time this port took; show it, though it only probed.
+            stage(
+                a,
+                StageName::Tls,
+                StageStatus::Skipped,
+                facts.elapsed_ms,
+                "probe only: no answer to a TLS ClientHello either".into(),
             );
             a.greeting = Some(silent);
         }

@@ -78,6 +78,7 @@ for ns in "${ALL_NS[@]}"; do
         rm -rf "/etc/netns/${ns:?}"
     fi
 done
+rmdir /etc/netns 2>/dev/null || true   # only if empty (up.sh may have created it)
 
 # 6. The Postfix config directories stay listed in alternate_config_directories of
 #    /etc/postfix/main.cf (a stale entry is harmless): every edit of main.cf makes each

@@ -116,7 +116,7 @@ apply() {
             port=${f#stop-}
             # shellcheck disable=SC2046
             server_master_reload $(stopped_ports) "$port"
-            wait_closed "$NS_SERVER" "$MAIL4" "$port" 50 && wait_closed "$NS_SERVER" "$MAIL6" "$port" 50 ||
+            wait_closed "$NS_SERVER" "$MAIL4" "$port" 5 && wait_closed "$NS_SERVER" "$MAIL6" "$port" 5 ||
                 die "mail.$ZONE still listens on $port after reload"
             ;;
         redirect-25-local | redirect-465-local | redirect-587-local)
@@ -135,7 +135,7 @@ apply() {
             ;;
         local-mta-off)
             postfix_ctl "$NS_CLIENT" "$PF_LOCAL_DIR" stop || true
-            wait_closed "$NS_CLIENT" 127.0.0.1 25 50 && wait_closed "$NS_CLIENT" 127.0.0.1 587 50 ||
+            wait_closed "$NS_CLIENT" 127.0.0.1 25 5 && wait_closed "$NS_CLIENT" 127.0.0.1 587 5 ||
                 die "local MTA still listening after stop"
             ;;
         router-drop-v6)
@@ -196,14 +196,14 @@ clear_all() {
         local p a
         for p in 25 465 587; do
             for a in "$MAIL4" "$MAIL6"; do
-                wait_listen "$NS_SERVER" "$a" "$p" 50 || die "mail.$ZONE not listening on $a:$p after clear"
+                wait_listen "$NS_SERVER" "$a" "$p" 5 || die "mail.$ZONE not listening on $a:$p after clear"
             done
         done
     fi
-    if ((had_local)) || ! wait_listen "$NS_CLIENT" 127.0.0.1 25 1; then
+    if ((had_local)) || ! is_listening "$NS_CLIENT" 127.0.0.1 25; then
         postfix_ctl "$NS_CLIENT" "$PF_LOCAL_DIR" start || true
-        wait_listen "$NS_CLIENT" 127.0.0.1 25 50 && wait_listen "$NS_CLIENT" 127.0.0.1 587 50 &&
-            wait_listen "$NS_CLIENT" ::1 465 50 ||
+        wait_listen "$NS_CLIENT" 127.0.0.1 25 5 && wait_listen "$NS_CLIENT" 127.0.0.1 587 5 &&
+            wait_listen "$NS_CLIENT" ::1 465 5 ||
             { tail_log "$SDLAB_DIR/log/postfix-local.log"; die "local MTA did not come back"; }
     fi
     : > "$ACTIVE"

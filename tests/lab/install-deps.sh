@@ -23,6 +23,7 @@ declare -A PROBE=(
     [libnet-ssleay-perl]=-
     [libio-socket-ssl-perl]=/usr/share/perl5/IO/Socket/SSL.pm
     [libauthen-sasl-perl]=/usr/share/perl5/Authen/SASL.pm
+    [libio-socket-inet6-perl]=/usr/share/perl5/IO/Socket/INET6.pm
     [socat]=/usr/bin/socat
     [bind9-dnsutils]=/usr/bin/dig
     [procps]=/usr/bin/ps

@@ -108,30 +108,28 @@ postfix_alt_dirs() {
     ) 9>/run/sdlab-postfix-main-cf.lock
 }
 
-# Wait (bounded) until a TCP listener exists in a namespace. $1=ns $2=addr $3=port $4=tries(0.1 s each)
-wait_listen() {
-    local ns=$1 addr=$2 port=$3 tries=${4:-50} i pat
-    if [[ $addr == *:* ]]; then pat="[$addr]:$port"; else pat="$addr:$port"; fi
-    for ((i = 0; i < tries; i++)); do
-        if ip netns exec "$ns" ss -Htln 2>/dev/null | awk '{print $4}' | grep -qxF -- "$pat"; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
+# Is there a TCP listener on addr:port in a namespace? $1=ns $2=addr $3=port
+is_listening() {
+    local pat
+    if [[ $2 == *:* ]]; then pat="[$2]:$3"; else pat="$2:$3"; fi
+    ip netns exec "$1" ss -Htln 2>/dev/null | awk '{print $4}' | grep -qxF -- "$pat"
 }
 
-# Wait (bounded) until no TCP listener. Same arguments.
-wait_closed() {
-    local ns=$1 addr=$2 port=$3 tries=${4:-50} i pat
-    if [[ $addr == *:* ]]; then pat="[$addr]:$port"; else pat="$addr:$port"; fi
-    for ((i = 0; i < tries; i++)); do
-        if ! ip netns exec "$ns" ss -Htln 2>/dev/null | awk '{print $4}' | grep -qxF -- "$pat"; then
-            return 0
-        fi
+# Wait until a TCP listener exists (or, wait_closed, no longer exists) in a namespace,
+# polling every 0.1 s for at most $4 seconds (default 5). $1=ns $2=addr $3=port
+wait_listen() {
+    local deadline=$((${EPOCHREALTIME/./} + ${4:-5} * 1000000))
+    while ! is_listening "$1" "$2" "$3"; do
+        ((${EPOCHREALTIME/./} < deadline)) || return 1
         sleep 0.1
     done
-    return 1
+}
+wait_closed() {
+    local deadline=$((${EPOCHREALTIME/./} + ${4:-5} * 1000000))
+    while is_listening "$1" "$2" "$3"; do
+        ((${EPOCHREALTIME/./} < deadline)) || return 1
+        sleep 0.1
+    done
 }
 
 # Print the last lines of a file to stderr, labelled.

@@ -16,7 +16,7 @@ t0=$(date +%s.%N)
 
 mkdir -p "$SDLAB_DIR"
 touch "$SDLAB_DIR/.sdlab"   # marker: down.sh only deletes a directory carrying it
-mkdir -p "$SDLAB_DIR"/{log,run,bin,certs,auth,sasl/server,sasl/local,postfix}
+mkdir -p "$SDLAB_DIR"/{log,run,bin,certs,auth,postfix}
 chmod 755 "$SDLAB_DIR" "$SDLAB_DIR/log"
 chmod 700 "$SDLAB_DIR/auth"
 
@@ -186,8 +186,14 @@ printf '%s\n' "$SASL_USER" > "$SDLAB_DIR/auth/user"
 umask 022
 chmod 644 "$SDLAB_DIR/auth/user"
 chmod 711 "$SDLAB_DIR/auth"
+for dir in "${PF_INSTANCES[@]}"; do
+    mkdir -p "$dir/etc" "$dir/queue" "$dir/data"
+done
+# Debian's Postfix reads $config_directory/sasl/smtpd.conf (and ignores cyrus_sasl_config_path,
+# which main.cf sets to the same directory anyway).
 for inst in server local; do
-    S=$SDLAB_DIR/sasl/$inst
+    if [[ $inst == server ]]; then S=$PF_SERVER_DIR/etc/sasl; else S=$PF_LOCAL_DIR/etc/sasl; fi
+    mkdir -p "$S"
     rm -f "$S/sasldb2"
     cat > "$S/smtpd.conf" <<EOF
 pwcheck_method: auxprop
@@ -209,12 +215,9 @@ done
 # ---------------------------------------------------------------------------
 # Postfix instances
 # ---------------------------------------------------------------------------
-for dir in "${PF_INSTANCES[@]}"; do
-    mkdir -p "$dir/etc" "$dir/queue" "$dir/data"
-done
-write_postfix_main_cf "$PF_SERVER_DIR" server "$MAIL_NAME" all "$C/mail.key" "$C/mail.pem" "$SDLAB_DIR/sasl/server"
+write_postfix_main_cf "$PF_SERVER_DIR" server "$MAIL_NAME" all "$C/mail.key" "$C/mail.pem" "$PF_SERVER_DIR/etc/sasl"
 write_server_master_cf
-write_postfix_main_cf "$PF_LOCAL_DIR" local "$CLIENT_NAME" "127.0.0.1, [::1]" "$C/client.key" "$C/client.pem" "$SDLAB_DIR/sasl/local"
+write_postfix_main_cf "$PF_LOCAL_DIR" local "$CLIENT_NAME" "127.0.0.1, [::1]" "$C/client.key" "$C/client.pem" "$PF_LOCAL_DIR/etc/sasl"
 write_local_master_cf
 postfix_alt_dirs add "$PF_SERVER_DIR/etc" "$PF_LOCAL_DIR/etc"   # no-op when already listed
 # Postfix pauses (300 ms steps) until a main.cf is at least ~2 s old ("let it cool down");
@@ -223,15 +226,14 @@ touch -d '-5 seconds' "$PF_SERVER_DIR/etc/main.cf" "$PF_LOCAL_DIR/etc/main.cf"
 for dir in "${PF_INSTANCES[@]}"; do
     chown root:root "$dir" "$dir/etc" "$dir/queue"
     chown postfix "$dir/data"
-    # create queue subdirectories with the right owners, then check the configuration
-    postfix -c "$dir/etc" set-permissions </dev/null >>"$SDLAB_DIR/log/postfix-ctl.log" 2>&1 ||
-        fail "postfix set-permissions for $dir" "$SDLAB_DIR/log/postfix-ctl.log"
-    postfix -c "$dir/etc" check </dev/null >>"$SDLAB_DIR/log/postfix-ctl.log" 2>&1 ||
-        fail "postfix check for $dir" "$SDLAB_DIR/log/postfix-ctl.log"
 done
-postfix_ctl "$NS_SERVER" "$PF_SERVER_DIR" start ||
+# `postfix start` creates the queue directories (post-install create-missing) and runs
+# its own checks; both instances start in parallel (about 1 s each).
+postfix_ctl "$NS_SERVER" "$PF_SERVER_DIR" start & pf_server=$!
+postfix_ctl "$NS_CLIENT" "$PF_LOCAL_DIR" start & pf_local=$!
+wait "$pf_server" ||
     fail "postfix start (server)" "$SDLAB_DIR/log/postfix-ctl.log" "$SDLAB_DIR/log/postfix-server.log"
-postfix_ctl "$NS_CLIENT" "$PF_LOCAL_DIR" start ||
+wait "$pf_local" ||
     fail "postfix start (local MTA)" "$SDLAB_DIR/log/postfix-ctl.log" "$SDLAB_DIR/log/postfix-local.log"
 
 # ---------------------------------------------------------------------------
@@ -269,16 +271,15 @@ host-record=silent.$ZONE,$SILENT4,$SILENT6
 host-record=$CLIENT_NAME,$CLIENT4,$CLIENT6
 host-record=gw.$ZONE,$RTR_C4,$RTR_C6
 host-record=gw-server.$ZONE,$RTR_S4,$RTR_S6
-# Extra names without PTR records:
+# Extra names for existing addresses. A PTR answer carries only the first host-record
+# of an address, so these do not disturb the reverse names above.
 # wrongname: the main server under a name its certificate does not carry
-address=/wrongname.$ZONE/$MAIL4
-address=/wrongname.$ZONE/$MAIL6
-# v4only / v6only: one address family only
-address=/v4only.$ZONE/$MAIL4
-address=/v6only.$ZONE/$MAIL6
+host-record=wrongname.$ZONE,$MAIL4,$MAIL6
+# v4only / v6only: one address family only (the other type is NOERROR with no answer)
+host-record=v4only.$ZONE,$MAIL4
+host-record=v6only.$ZONE,$MAIL6
 # deadv6: A works, AAAA is an unused address on the server's link
-address=/deadv6.$ZONE/$MAIL4
-address=/deadv6.$ZONE/$DEAD6
+host-record=deadv6.$ZONE,$MAIL4,$DEAD6
 # noaddr: the name exists (TXT) but has no A/AAAA
 txt-record=noaddr.$ZONE,"no addresses here"
 EOF
@@ -315,24 +316,41 @@ done
 # ---------------------------------------------------------------------------
 # Wait (bounded) for every listener, then check the client's view end to end
 # ---------------------------------------------------------------------------
-check_listen() { # ns addr port what log...
-    local ns=$1 addr=$2 port=$3 what=$4; shift 4
-    wait_listen "$ns" "$addr" "$port" 100 || fail "$what is not listening on $addr port $port" "$@"
-}
-PFS=("$SDLAB_DIR/log/postfix-server.log" "$SDLAB_DIR/log/postfix-ctl.log")
-for a in "$MAIL4" "$MAIL6" "$SELF4" "$SELF6" "$EXPIRED4" "$EXPIRED6"; do
-    for p in 25 587 465; do check_listen "$NS_SERVER" "$a" "$p" "server Postfix" "${PFS[@]}"; done
-done
-for a in "$NOTLS4" "$NOTLS6"; do
-    for p in 25 587; do check_listen "$NS_SERVER" "$a" "$p" "server Postfix (notls)" "${PFS[@]}"; done
-done
-for a in 127.0.0.1 ::1; do
-    for p in 25 587 465; do
-        check_listen "$NS_CLIENT" "$a" "$p" "local MTA Postfix" "$SDLAB_DIR/log/postfix-local.log" "$SDLAB_DIR/log/postfix-ctl.log"
+# wait_all NS SECONDS "what|addr|port"...: poll one `ss` snapshot per round until every
+# listener exists; on timeout print every missing one.
+wait_all() {
+    local ns=$1 secs=$2 deadline spec missing snap pat; shift 2
+    deadline=$((${EPOCHREALTIME/./} + secs * 1000000))
+    while :; do
+        snap=$(ip netns exec "$ns" ss -Htln 2>/dev/null | awk '{print $4}')
+        missing=()
+        for spec in "$@"; do
+            IFS='|' read -r what addr port <<<"$spec"
+            if [[ $addr == *:* ]]; then pat="[$addr]:$port"; else pat="$addr:$port"; fi
+            grep -qxF -- "$pat" <<<"$snap" || missing+=("$what on $addr port $port")
+        done
+        ((${#missing[@]} == 0)) && return 0
+        ((${EPOCHREALTIME/./} < deadline)) || break
+        sleep 0.1
     done
+    printf '%s\n' "${missing[@]}"
+    return 1
+}
+server_specs=() client_specs=()
+for a in "$MAIL4" "$MAIL6" "$SELF4" "$SELF6" "$EXPIRED4" "$EXPIRED6"; do
+    for p in 25 587 465; do server_specs+=("server Postfix|$a|$p"); done
 done
-for a in "$BUSY4" "$BUSY6"; do for p in 25 587; do check_listen "$NS_SERVER" "$a" "$p" "socat busy responder" "$SDLAB_DIR/log/socat.log"; done; done
-for a in "$SILENT4" "$SILENT6"; do for p in 25 465 587; do check_listen "$NS_SERVER" "$a" "$p" "socat silent responder" "$SDLAB_DIR/log/socat.log"; done; done
+for a in "$NOTLS4" "$NOTLS6"; do for p in 25 587; do server_specs+=("server Postfix (notls)|$a|$p"); done; done
+for a in "$BUSY4" "$BUSY6"; do for p in 25 587; do server_specs+=("socat busy responder|$a|$p"); done; done
+for a in "$SILENT4" "$SILENT6"; do for p in 25 465 587; do server_specs+=("socat silent responder|$a|$p"); done; done
+for a in 127.0.0.1 ::1; do for p in 25 587 465; do client_specs+=("local MTA Postfix|$a|$p"); done; done
+if ! missing=$(wait_all "$NS_SERVER" 8 "${server_specs[@]}"); then
+    fail "not listening in $NS_SERVER:"$'\n'"$missing" "$SDLAB_DIR/log/postfix-server.log" \
+        "$SDLAB_DIR/log/postfix-ctl.log" "$SDLAB_DIR/log/socat.log"
+fi
+if ! missing=$(wait_all "$NS_CLIENT" 8 "${client_specs[@]}"); then
+    fail "not listening in $NS_CLIENT:"$'\n'"$missing" "$SDLAB_DIR/log/postfix-local.log" "$SDLAB_DIR/log/postfix-ctl.log"
+fi
 
 ok=0
 for ((i = 0; i < 50; i++)); do

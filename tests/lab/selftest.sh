@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# Verify a running lab end to end from the client namespace with swaks, openssl s_client,
+# dig and bash /dev/tcp probes: every instance, responder and fault. Leaves the lab with no
+# faults. Prints one line per check and exits non-zero if any failed. Takes about a minute.
+# Never prints the SASL password (only server replies are shown).
+set -euo pipefail
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$HERE/lib.sh"
+require_root
+[[ -f $SDLAB_DIR/lab.env ]] || die "lab not up (run tests/lab/up.sh)"
+
+RC=$HERE/run-client.sh
+FAULT=$HERE/fault.sh
+CA=$SDLAB_DIR/ca.pem
+PASS=0 FAILS=()
+ok() { PASS=$((PASS + 1)); printf 'ok    %s\n' "$1"; }
+bad() { FAILS+=("$1"); printf 'FAIL  %s\n' "$1"; [[ -z ${2:-} ]] || printf '%s\n' "$2" | sed 's/^/      | /'; }
+check() { # description, then a command; passes if the command succeeds
+    local d=$1; shift
+    if out=$("$@" 2>&1); then ok "$d"; else bad "$d" "$out"; fi
+}
+
+# --- probes -----------------------------------------------------------------
+# TCP connect from the client: prints "<outcome> <seconds>"; outcome is connected, refused,
+# hostunreach, netunreach, denied, timeout or other:<message>. $1=addr $2=port $3=limit (s)
+probe() {
+    local addr=$1 port=$2 limit=${3:-3} t0 t1 err rc
+    t0=$EPOCHREALTIME
+    err=$("$RC" timeout "$limit" bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$addr" "$port" 2>&1) && rc=0 || rc=$?
+    t1=$EPOCHREALTIME
+    local secs
+    secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')
+    local what
+    if ((rc == 0)); then what=connected
+    elif ((rc == 124)); then what=timeout
+    elif [[ $err == *"Connection refused"* ]]; then what=refused
+    elif [[ $err == *"No route to host"* ]]; then what=hostunreach
+    elif [[ $err == *"Network is unreachable"* ]]; then what=netunreach
+    elif [[ $err == *"Permission denied"* || $err == *"Operation not permitted"* ]]; then what=denied
+    else what="other:${err//$'\n'/ }"
+    fi
+    echo "$what $secs"
+}
+# expect_probe DESC addr port outcome speed(fast|slow) [limit]
+expect_probe() {
+    local d=$1 addr=$2 port=$3 want=$4 speed=$5 limit=${6:-3} got what secs
+    got=$(probe "$addr" "$port" "$limit"); what=${got% *}; secs=${got##* }
+    if [[ $what != "$want" ]]; then bad "$d: want $want, got $got"; return; fi
+    if [[ $speed == fast ]] && awk -v s="$secs" 'BEGIN{exit !(s > 1.5)}'; then bad "$d: $what but slow (${secs}s)"; return; fi
+    ok "$d: $what in ${secs}s"
+}
+
+# swaks from the client; prints only the server's replies and swaks' own notes.
+sw() {
+    local pw=()
+    [[ " $* " == *" --auth "* ]] && pw=("SWAKS_OPT_auth_password=$(cat "$SDLAB_DIR/auth/password")")
+    env "${pw[@]}" "$RC" swaks --timeout 4 --from "test@$ZONE" --to "rcpt@$ZONE" --hide-send --auth-hide-password "$@" 2>&1 |
+        grep -E '^( *<|<~|\*\*\*|===)' || true
+}
+sw_bad() { # like sw, with a wrong password
+    SWAKS_OPT_auth_password=wrong-password "$RC" swaks --timeout 4 --from "test@$ZONE" --to "rcpt@$ZONE" \
+        --hide-send --auth-hide-password "$@" 2>&1 | grep -E '^( *<|<~|\*\*\*|===)' || true
+}
+expect_sw() { # DESC regex swaks-args...
+    local d=$1 re=$2 out; shift 2
+    out=$(sw "$@")
+    if grep -qE -- "$re" <<<"$out"; then ok "$d"; else bad "$d (want /$re/)" "$out"; fi
+}
+expect_sw_bad() {
+    local d=$1 re=$2 out; shift 2
+    out=$(sw_bad "$@")
+    if grep -qE -- "$re" <<<"$out"; then ok "$d"; else bad "$d (want /$re/)" "$out"; fi
+}
+# openssl s_client verify result: $1=host:port $2=name $3=starttls(yes|no)
+verify_code() {
+    local st=()
+    [[ $3 == yes ]] && st=(-starttls smtp)
+    "$RC" timeout 6 openssl s_client -connect "$1" "${st[@]}" -CAfile "$CA" -servername "$2" \
+        -verify_hostname "$2" </dev/null 2>&1 | grep -m1 'Verify return code' || echo "no handshake"
+}
+expect_verify() { # DESC host:port name starttls regex
+    local got
+    got=$(verify_code "$2" "$3" "$4")
+    if [[ $got =~ $5 ]]; then ok "$1: $got"; else bad "$1: want /$5/, got '$got'"; fi
+}
+dig_status() { "$RC" dig +time=2 +tries=1 "$@" 2>&1 | grep -oE 'status: [A-Z]+|timed out|no servers could be reached|network unreachable|couldn.t get address|permission denied|Operation not permitted' | head -1; }
+expect_dig() { # DESC regex dig-args
+    local d=$1 re=$2 got t0 t1; shift 2
+    t0=$EPOCHREALTIME; got=$(dig_status "$@" || true); t1=$EPOCHREALTIME
+    got="$got ($(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}')s)"
+    if [[ $got =~ $re ]]; then ok "$d: $got"; else bad "$d: want /$re/, got '$got'"; fi
+}
+
+"$FAULT" clear >/dev/null 2>&1
+
+echo "== DNS (dnsmasq on $RTR_C4)"
+check "A mail" bash -c "[[ \$('$RC' dig +short A $MAIL_NAME) == $MAIL4 ]]"
+check "AAAA mail" bash -c "[[ \$('$RC' dig +short AAAA $MAIL_NAME) == $MAIL6 ]]"
+check "MX $ZONE" bash -c "[[ \$('$RC' dig +short MX $ZONE) == '10 $MAIL_NAME.' ]]"
+check "PTR $MAIL4" bash -c "[[ \$('$RC' dig +short -x $MAIL4) == '$MAIL_NAME.' ]]"
+check "PTR $CLIENT4" bash -c "[[ \$('$RC' dig +short -x $CLIENT4) == '$CLIENT_NAME.' ]]"
+expect_dig "unknown name in zone" 'NXDOMAIN' A "nothere.$ZONE"
+expect_dig "AAAA of v4only (NODATA)" 'NOERROR' AAAA "v4only.$ZONE"
+expect_dig "outside the zone" 'REFUSED' A example.org
+check "search-free resolv.conf in client" bash -c "'$RC' cat /etc/resolv.conf | grep -qx 'nameserver $RTR_C4'"
+check "client hostname" bash -c "[[ \$('$RC' hostname) == $CLIENT_NAME ]]"
+
+echo "== main server $MAIL_NAME"
+for fam in 4 6; do
+    expect_sw "v$fam 25 EHLO offers STARTTLS, no AUTH" '250.STARTTLS' -$fam --server "$MAIL_NAME" --port 25 --quit-after EHLO
+    out=$(sw -$fam --server "$MAIL_NAME" --port 25 --quit-after EHLO)
+    if grep -q 'AUTH' <<<"$out"; then bad "v$fam 25 offers AUTH" "$out"; else ok "v$fam 25 offers no AUTH"; fi
+    expect_sw "v$fam 25 STARTTLS + mail accepted (250)" '<~  250 2.0.0 Ok: queued' -$fam --server "$MAIL_NAME" --port 25 --tls
+    expect_sw "v$fam 587 MAIL before STARTTLS -> 530" '530 5.7.0 Must issue a STARTTLS' -$fam --server "$MAIL_NAME" --port 587 --quit-after MAIL
+    out=$(sw -$fam --server "$MAIL_NAME" --port 587 --quit-after EHLO)
+    if grep -q 'AUTH' <<<"$out"; then bad "v$fam 587 offers AUTH before TLS" "$out"; else ok "v$fam 587 no AUTH before TLS"; fi
+    for mech in PLAIN LOGIN; do
+        expect_sw "v$fam 587 STARTTLS AUTH $mech good -> 235" '<~  235 ' -$fam --server "$MAIL_NAME" --port 587 --tls --auth "$mech" --auth-user "$SASL_USER" --quit-after AUTH
+        expect_sw_bad "v$fam 587 STARTTLS AUTH $mech wrong -> 535" '<~\* 535 ' -$fam --server "$MAIL_NAME" --port 587 --tls --auth "$mech" --auth-user "$SASL_USER" --quit-after AUTH
+    done
+    expect_sw "v$fam 465 TLS AUTH good -> 235" '<~  235 ' -$fam --server "$MAIL_NAME" --port 465 --tlsc --auth PLAIN --auth-user "$SASL_USER" --quit-after AUTH
+    expect_sw_bad "v$fam 465 TLS AUTH wrong -> 535" '<~\* 535 ' -$fam --server "$MAIL_NAME" --port 465 --tlsc --auth PLAIN --auth-user "$SASL_USER" --quit-after AUTH
+    expect_sw "v$fam 587 relay after AUTH (250)" '<~  250 2.0.0 Ok: queued' -$fam --server "$MAIL_NAME" --port 587 --tls --auth PLAIN --auth-user "$SASL_USER" --to someone@example.org
+done
+expect_verify "25 STARTTLS cert verifies against ca.pem (v4)" "$MAIL4:25" "$MAIL_NAME" yes 'return code: 0 '
+expect_verify "587 STARTTLS cert verifies (v6)" "[$MAIL6]:587" "$MAIL_NAME" yes 'return code: 0 '
+expect_verify "465 cert verifies (v4)" "$MAIL4:465" "$MAIL_NAME" no 'return code: 0 '
+expect_verify "wrongname -> hostname mismatch" "$MAIL4:465" "wrongname.$ZONE" no 'return code: 62 '
+
+echo "== variants"
+expect_sw "notls 587: no STARTTLS in EHLO" '250.AUTH PLAIN LOGIN' --server "notls.$ZONE" --port 587 --quit-after EHLO
+out=$(sw --server "notls.$ZONE" --port 587 --quit-after EHLO)
+if grep -q STARTTLS <<<"$out"; then bad "notls offers STARTTLS" "$out"; else ok "notls 587 offers no STARTTLS"; fi
+expect_sw "notls 587 STARTTLS attempt fails" 'did not advertise STARTTLS' -6 --server "notls.$ZONE" --port 587 --tls --quit-after TLS
+expect_sw "notls 587 AUTH in clear -> 235" '<-  235 ' --server "notls.$ZONE" --port 587 --auth PLAIN --auth-user "$SASL_USER" --quit-after AUTH
+expect_verify "selfsigned -> self-signed" "$SELF4:465" "selfsigned.$ZONE" no 'return code: 18 '
+expect_verify "selfsigned 587 (v6)" "[$SELF6]:587" "selfsigned.$ZONE" yes 'return code: 18 '
+expect_verify "expired -> expired" "$EXPIRED4:587" "expired.$ZONE" yes 'return code: 10 '
+expect_sw "busy 25 greets 421" '<\*\* 421 4.3.2' --server "busy.$ZONE" --port 25
+expect_sw "busy 587 greets 421 (v6)" '<\*\* 421 4.3.2' -6 --server "busy.$ZONE" --port 587
+expect_sw "silent 587 never greets" 'Timeout' --server "silent.$ZONE" --port 587 --timeout 2
+expect_probe "deadv6 AAAA ($DEAD6) 25" "$DEAD6" 25 hostunreach slow 5
+expect_sw "local MTA 127.0.0.1:587 is $CLIENT_NAME" "220 $CLIENT_NAME ESMTP" --server 127.0.0.1 --port 587 --quit-after CONNECT
+expect_sw_bad "local MTA rejects the app's AUTH (535)" '<~\* 535 ' --server 127.0.0.1 --port 587 --tls --auth PLAIN --auth-user "$SASL_USER" --quit-after AUTH
+expect_verify "local MTA cert is self-signed $CLIENT_NAME" "127.0.0.1:465" "$CLIENT_NAME" no 'return code: 18 '
+
+echo "== baseline reachability"
+for p in 25 465 587; do
+    expect_probe "v4 $p" "$MAIL4" "$p" connected fast
+    expect_probe "v6 $p" "$MAIL6" "$p" connected fast
+done
+
+fault() { "$FAULT" "$@" >/dev/null || bad "fault.sh $* failed"; }
+
+echo "== faults"
+fault client-drop-587
+expect_probe "client-drop-587: v4 587" "$MAIL4" 587 timeout slow
+expect_probe "client-drop-587: v6 587" "$MAIL6" 587 timeout slow
+expect_probe "client-drop-587: v4 25 unaffected" "$MAIL4" 25 connected fast
+fault clear
+for k in reject:refused reset:refused prohibit:hostunreach; do
+    fault "client-${k%:*}-465"
+    expect_probe "client-${k%:*}-465: v4" "$MAIL4" 465 "${k#*:}" fast
+    want6=${k#*:}; [[ ${k%:*} == prohibit ]] && want6=denied
+    expect_probe "client-${k%:*}-465: v6" "$MAIL6" 465 "$want6" fast
+    expect_probe "client-${k%:*}-465: 587 unaffected" "$MAIL4" 587 connected fast
+    fault clear
+done
+fault router-drop-25
+expect_probe "router-drop-25: v4 25" "$MAIL4" 25 timeout slow
+expect_probe "router-drop-25: v6 25" "$MAIL6" 25 timeout slow
+expect_probe "router-drop-25: v4 587 unaffected" "$MAIL4" 587 connected fast
+expect_probe "router-drop-25: v6 465 unaffected" "$MAIL6" 465 connected fast
+fault clear
+for k in reject:refused reset:refused prohibit:hostunreach; do
+    fault "router-${k%:*}-25"
+    expect_probe "router-${k%:*}-25: v4" "$MAIL4" 25 "${k#*:}" fast
+    want6=${k#*:}; [[ ${k%:*} == prohibit ]] && want6=denied
+    expect_probe "router-${k%:*}-25: v6" "$MAIL6" 25 "$want6" fast
+    expect_probe "router-${k%:*}-25: 587 unaffected" "$MAIL6" 587 connected fast
+    fault clear
+done
+fault server-drop-587
+expect_probe "server-drop-587: v4" "$MAIL4" 587 timeout slow
+expect_probe "server-drop-587: 25 unaffected" "$MAIL4" 25 connected fast
+fault clear
+fault server-reject-587
+expect_probe "server-reject-587: v4" "$MAIL4" 587 refused fast
+fault clear
+fault stop-587
+expect_probe "stop-587: v4 587 (RST)" "$MAIL4" 587 refused fast
+expect_probe "stop-587: v6 587 (RST)" "$MAIL6" 587 refused fast
+expect_probe "stop-587: 465 unaffected" "$MAIL4" 465 connected fast
+expect_probe "stop-587: selfsigned 587 unaffected" "$SELF4" 587 connected fast
+fault clear
+expect_sw "stop-587 cleared: 587 back" '<~  235 ' --server "$MAIL_NAME" --port 587 --tls --auth PLAIN --auth-user "$SASL_USER" --quit-after AUTH
+fault redirect-587-local
+expect_sw "redirect-587-local: v4 greeting from $CLIENT_NAME" "220 $CLIENT_NAME ESMTP" -4 --server "$MAIL_NAME" --port 587 --quit-after CONNECT
+expect_sw "redirect-587-local: v6 greeting from $CLIENT_NAME" "220 $CLIENT_NAME ESMTP" -6 --server "$MAIL_NAME" --port 587 --quit-after CONNECT
+expect_sw_bad "redirect-587-local: app AUTH -> 535 from local MTA" '<~\* 535 ' --server "$MAIL_NAME" --port 587 --tls --auth PLAIN --auth-user "$SASL_USER" --quit-after AUTH
+expect_sw "redirect-587-local: 465 still real server" '<~  235 ' --server "$MAIL_NAME" --port 465 --tlsc --auth PLAIN --auth-user "$SASL_USER" --quit-after AUTH
+check "redirect-587-local: conntrack shows original destination" bash -c \
+    "'$RC' bash -c 'exec 3<>/dev/tcp/$MAIL4/587; grep -E \"dst=$MAIL4 .*dport=587 .*src=127.0.0.1 .*sport=587\" /proc/net/nf_conntrack'"
+fault clear
+fault redirect4-587-local
+expect_sw "redirect4-587-local: v4 is local" "220 $CLIENT_NAME ESMTP" -4 --server "$MAIL_NAME" --port 587 --quit-after CONNECT
+expect_sw "redirect4-587-local: v6 is real" "220 $MAIL_NAME ESMTP" -6 --server "$MAIL_NAME" --port 587 --quit-after CONNECT
+fault clear
+fault dnat-587-local
+expect_sw "dnat-587-local: v4 is local" "220 $CLIENT_NAME ESMTP" -4 --server "$MAIL_NAME" --port 587 --quit-after CONNECT
+expect_sw "dnat-587-local: v6 is local" "220 $CLIENT_NAME ESMTP" -6 --server "$MAIL_NAME" --port 587 --quit-after CONNECT
+fault clear
+expect_sw "redirect cleared: real server again" "220 $MAIL_NAME ESMTP" -4 --server "$MAIL_NAME" --port 587 --quit-after CONNECT
+fault local-mta-off
+expect_probe "local-mta-off: 127.0.0.1:25" 127.0.0.1 25 refused fast
+fault clear
+expect_probe "local-mta-off cleared: 127.0.0.1:25" 127.0.0.1 25 connected fast
+fault router-drop-v6
+expect_probe "router-drop-v6: v6 25" "$MAIL6" 25 timeout slow
+expect_probe "router-drop-v6: v4 25 unaffected" "$MAIL4" 25 connected fast
+fault clear
+fault router-reject-v6
+expect_probe "router-reject-v6: v6 587" "$MAIL6" 587 netunreach fast
+fault clear
+fault no-v6-route
+expect_probe "no-v6-route: v6" "$MAIL6" 587 netunreach fast
+expect_probe "no-v6-route: v4 unaffected" "$MAIL4" 587 connected fast
+fault clear
+fault no-default-route
+expect_probe "no-default-route: v4" "$MAIL4" 25 netunreach fast
+expect_probe "no-default-route: v6" "$MAIL6" 25 netunreach fast
+fault clear
+fault router-drop-all
+expect_probe "router-drop-all: v4 465" "$MAIL4" 465 timeout slow
+fault clear
+fault router-unreach-all
+expect_probe "router-unreach-all: v4" "$MAIL4" 465 hostunreach fast
+expect_probe "router-unreach-all: v6" "$MAIL6" 465 hostunreach fast
+fault clear
+fault resolver-silent
+expect_dig "resolver-silent" 'timed out|no servers could be reached' A "$MAIL_NAME"
+fault clear
+fault resolver-refuse
+expect_dig "resolver-refuse" 'no servers could be reached|refused|timed out' A "$MAIL_NAME"
+fault clear
+fault client-drop-dns
+expect_dig "client-drop-dns (dig)" 'no servers could be reached|permission|not permitted|timed out' A "$MAIL_NAME"
+t0=$EPOCHREALTIME
+if "$RC" getent ahosts "$MAIL_NAME" >/dev/null 2>&1; then bad "client-drop-dns: getent resolved"
+else ok "client-drop-dns: glibc lookup fails at once (EPERM) in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.2f", b-a}')s"; fi
+fault clear
+expect_dig "DNS after clear" 'NOERROR' A "$MAIL_NAME"
+fault client-drop-587 router-drop-25
+check "faults stack (status lists 2)" bash -c "[[ \$('$FAULT' status | wc -l) == 2 ]]"
+fault clear
+check "clear empties status" bash -c "[[ -z \$('$FAULT' status) ]]"
+
+echo
+echo "passed: $PASS  failed: ${#FAILS[@]}"
+((${#FAILS[@]} == 0)) || { printf '  %s\n' "${FAILS[@]}"; exit 1; }
