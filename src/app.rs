@@ -24,6 +24,31 @@ pub const EXIT_CODES: [(u8, &str); 4] = [
     (EXIT_INTERNAL, "smtp\\-doctor itself could not run (no async runtime, report could not be written)."),
 ];
 
+/// Parses argv; an attempt to pass a password there is refused without echoing it (clap's own error would).
+pub fn parse() -> Result<Cli, ExitCode> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    use clap::Parser;
+    match Cli::try_parse() {
+        Ok(cli) => Ok(cli),
+        Err(e) => {
+            let password_flag = e.kind() == ErrorKind::UnknownArgument
+                && matches!(e.get(ContextKind::InvalidArg), Some(ContextValue::String(a))
+                    if a == "--password" || a.starts_with("--password=") || a.starts_with("--pass=") || a == "--pass");
+            if password_flag {
+                eprintln!("smtp-doctor: {}", crate::plan::PlanError::PasswordInArgv);
+                return Err(ExitCode::from(EXIT_USAGE));
+            }
+            // --help and --version are "errors" that print to stdout and succeed.
+            let _ = e.print();
+            Err(ExitCode::from(if e.use_stderr() {
+                EXIT_USAGE
+            } else {
+                EXIT_OK
+            }))
+        }
+    }
+}
+
 pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Generate(g) => {

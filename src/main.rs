@@ -1,8 +1,8 @@
 //! The smtp-doctor binary: parse the command line, run, turn the outcome into an exit status.
 
-use clap::Parser;
-
 fn main() -> std::process::ExitCode {
-    let cli = smtp_doctor::cli::Cli::parse();
-    smtp_doctor::app::run(cli)
+    match smtp_doctor::app::parse() {
+        Ok(cli) => smtp_doctor::app::run(cli),
+        Err(code) => code,
+    }
 }

@@ -147,6 +147,9 @@ pub enum PlanError {
     PasswordRead(std::io::Error),
     #[error("the password is empty; set {PASSWORD_ENV} or type it at the prompt")]
     EmptyPassword,
+    #[error("smtp-doctor does not take a password on the command line, where every user of this machine can read it (ps); \
+             set {PASSWORD_ENV}, or use --password-stdin, or type it at the prompt — and consider changing the password you just typed")]
+    PasswordInArgv,
 }
 
 /// Where the password comes from; separated so tests can feed it without a terminal.
