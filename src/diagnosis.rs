@@ -531,7 +531,7 @@ fn target_is_this_host(report: &Report, a: &Attempt) -> bool {
 fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> AttemptCall {
     let mut notes = Vec::new();
     let port = pr.port;
-    let here = format!("{}:{}", a.address, port);
+    let here = std::net::SocketAddr::new(a.address, port).to_string();
     let fail = |layer: Layer,
                 message: String,
                 evidence: Vec<String>,
@@ -1150,7 +1150,9 @@ fn local_mta_evidence(
         }
     }
     for r in &report.host.nat_redirects {
-        if r.original_destination == a.address
+        // Only this attempt's own connection: the table keeps older ones for minutes.
+        if Some(r.original_source_port) == a.connect.local_port
+            && r.original_destination == a.address
             && r.original_port == pr.port
             && r.answered_by != a.address
         {
@@ -1210,7 +1212,7 @@ fn local_mta_evidence(
 }
 
 fn wrong_mode(pr: &PortReport, a: &Attempt) -> Option<(String, Vec<String>, String)> {
-    let here = format!("{}:{}", a.address, pr.port);
+    let here = std::net::SocketAddr::new(a.address, pr.port).to_string();
     match (pr.mode, a.speaks) {
         (PortMode::Starttls, Some(PortMode::Implicit)) => Some((
             format!("{here} speaks TLS from the first byte (implicit TLS), not plaintext SMTP with STARTTLS"),

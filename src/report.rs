@@ -125,6 +125,8 @@ pub enum RuleAction {
 /// A connection sent to one place and answered from another (NAT).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NatRedirect {
+    /// Our side's port, to tell the probe's own connections from older ones still in the table.
+    pub original_source_port: u16,
     pub original_destination: IpAddr,
     pub original_port: u16,
     pub answered_by: IpAddr,
@@ -235,6 +237,7 @@ impl Attempt {
                 outcome: ConnectOutcome::NotTried,
                 errno: None,
                 elapsed_ms: 0.0,
+                local_port: None,
                 icmp: None,
             },
             path: None,
@@ -265,6 +268,8 @@ pub struct ConnectFacts {
     pub outcome: ConnectOutcome,
     pub errno: Option<i32>,
     pub elapsed_ms: f64,
+    /// Our side's port of a connected socket: it names this connection in the kernel's NAT table.
+    pub local_port: Option<u16>,
     /// The ICMP error queued on the socket (IP_RECVERR), if any.
     pub icmp: Option<IcmpFacts>,
 }

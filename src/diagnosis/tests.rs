@@ -67,6 +67,7 @@ fn healthy(addr: &str, mode: PortMode, auth: bool) -> Attempt {
         outcome: ConnectOutcome::Connected,
         errno: None,
         elapsed_ms: 12.0,
+        local_port: None,
         icmp: None,
     };
     a.speaks = Some(mode);
@@ -99,6 +100,7 @@ fn failed_connect(addr: &str, outcome: ConnectOutcome, errno: Option<i32>, ms: f
         outcome,
         errno,
         elapsed_ms: ms,
+        local_port: None,
         icmp: None,
     };
     a
@@ -448,7 +450,9 @@ fn cases() -> Vec<Case> {
     });
 
     let mut redirected = report("mail.example.com", vec![port(587, vec![ok4(s)])]);
+    redirected.ports[0].attempts[0].connect.local_port = Some(40000);
     redirected.host.nat_redirects = vec![NatRedirect {
+        original_source_port: 40000,
         original_destination: ip(V4),
         original_port: 587,
         answered_by: ip("127.0.0.1"),

@@ -300,8 +300,19 @@ pub fn parse_conntrack(text: &str, ports: &[u16]) -> Vec<NatRedirect> {
             }
         }
         // Original tuple first, reply tuple second.
-        let (Some(orig_dst), Some(orig_dport), Some(reply_src), Some(reply_sport)) =
-            (dsts.first(), dports.first(), srcs.get(1), sports.get(1))
+        let (
+            Some(orig_sport),
+            Some(orig_dst),
+            Some(orig_dport),
+            Some(reply_src),
+            Some(reply_sport),
+        ) = (
+            sports.first(),
+            dsts.first(),
+            dports.first(),
+            srcs.get(1),
+            sports.get(1),
+        )
         else {
             continue;
         };
@@ -310,6 +321,7 @@ pub fn parse_conntrack(text: &str, ports: &[u16]) -> Vec<NatRedirect> {
         }
         if orig_dst != reply_src || orig_dport != reply_sport {
             let r = NatRedirect {
+                original_source_port: *orig_sport,
                 original_destination: *orig_dst,
                 original_port: *orig_dport,
                 answered_by: *reply_src,
@@ -388,6 +400,7 @@ ipv4     2 udp      17 20 src=198.51.100.10 dst=198.51.100.1 sport=5353 dport=53
         assert_eq!(
             r,
             vec![NatRedirect {
+                original_source_port: 40000,
                 original_destination: "203.0.113.10".parse().unwrap_or(IpAddr::from([0; 4])),
                 original_port: 587,
                 answered_by: IpAddr::from([127, 0, 0, 1]),

@@ -47,11 +47,16 @@ pub async fn connect(
             (classify_errno(errno), errno, icmp, None)
         }
     };
+    let local_port = stream
+        .as_ref()
+        .and_then(|s| s.local_addr().ok())
+        .map(|a| a.port());
     (
         ConnectFacts {
             outcome,
             errno,
             elapsed_ms: elapsed,
+            local_port,
             icmp,
         },
         stream,

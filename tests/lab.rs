@@ -1,0 +1,649 @@
+//! The fault lab: real Postfix, dnsmasq and iptables in network namespaces; every fault the diagnosis claims to recognise, made for real.
+//!
+//! A custom harness (harness = false) so the lab comes up once, every scenario runs in order against it, and it is
+//! torn down at the end whatever happened. `cargo test --test lab -- WORD` runs only scenarios whose name contains WORD.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use smtp_doctor::diagnosis::Layer;
+use smtp_doctor::render::JsonReport;
+
+/// Namespaces and state of this harness, apart from a lab someone runs by hand (default prefix sdlab).
+const PREFIX: &str = "sdtest";
+const STATE_DIR: &str = "/tmp/sdtest";
+const MAIL: &str = "mail.lab.example.com";
+/// Longest a single smtp-doctor run may take before it is killed and the scenario fails.
+const RUN_LIMIT: Duration = Duration::from_secs(40);
+
+struct Scenario {
+    name: &'static str,
+    faults: &'static [&'static str],
+    host: &'static str,
+    args: &'static [&'static str],
+    /// Password source for --user: the lab's right password, a wrong one, or none.
+    password: Password,
+    /// Run smtp-doctor as an unprivileged user (no rule listing, no conntrack).
+    unprivileged: bool,
+    ok: bool,
+    verdict: Layer,
+    ports: &'static [(u16, Layer)],
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Password {
+    None,
+    Right,
+    Wrong,
+}
+
+const fn s(
+    name: &'static str,
+    faults: &'static [&'static str],
+    host: &'static str,
+    args: &'static [&'static str],
+    ok: bool,
+    verdict: Layer,
+    ports: &'static [(u16, Layer)],
+) -> Scenario {
+    Scenario {
+        name,
+        faults,
+        host,
+        args,
+        password: Password::None,
+        unprivileged: false,
+        ok,
+        verdict,
+        ports,
+    }
+}
+
+use Layer as L;
+
+const ALL_NONE: &[(u16, Layer)] = &[(25, L::None), (465, L::None), (587, L::None)];
+
+fn scenarios() -> Vec<Scenario> {
+    let mut v = vec![
+        // The minimum matrix of the issue, in its order.
+        s("01_healthy", &[], MAIL, &[], true, L::None, ALL_NONE),
+        Scenario {
+            password: Password::Right,
+            ..s(
+                "02_healthy_auth",
+                &[],
+                MAIL,
+                &["-p", "587", "-p", "465", "--user", "app@lab.example.com"],
+                true,
+                L::None,
+                &[(587, L::None), (465, L::None)],
+            )
+        },
+        s(
+            "03_client_drop_587",
+            &["client-drop-587"],
+            MAIL,
+            &[],
+            false,
+            L::Firewall,
+            &[(25, L::None), (465, L::None), (587, L::Firewall)],
+        ),
+        s(
+            "04_client_reject_465_v4",
+            &["client-reject-465"],
+            MAIL,
+            &["-4"],
+            false,
+            L::Firewall,
+            &[(25, L::None), (465, L::Firewall), (587, L::None)],
+        ),
+        s(
+            "05_router_drop_25",
+            &["router-drop-25"],
+            MAIL,
+            &[],
+            false,
+            L::IspBlock,
+            &[(25, L::IspBlock), (465, L::None), (587, L::None)],
+        ),
+        s(
+            "06_redirect_587_local_mta",
+            &["redirect4-587-local"],
+            MAIL,
+            &["-4", "-p", "587"],
+            false,
+            L::LocalMta,
+            &[(587, L::LocalMta)],
+        ),
+        Scenario {
+            password: Password::Wrong,
+            ..s(
+                "07_wrong_password_587",
+                &[],
+                MAIL,
+                &["-p", "587", "--user", "app@lab.example.com"],
+                false,
+                L::Credentials,
+                &[(587, L::Credentials)],
+            )
+        },
+        s(
+            "08_name_does_not_exist",
+            &[],
+            "nothere.lab.example.com",
+            &[],
+            false,
+            L::Dns,
+            &[(25, L::Dns), (465, L::Dns), (587, L::Dns)],
+        ),
+        s(
+            "09_resolver_silent",
+            &["resolver-silent"],
+            MAIL,
+            &[],
+            false,
+            L::Dns,
+            &[(25, L::Dns), (465, L::Dns), (587, L::Dns)],
+        ),
+        s(
+            "10_nothing_listening_587",
+            &["stop-587"],
+            MAIL,
+            &[],
+            false,
+            L::Server,
+            &[(25, L::None), (465, L::None), (587, L::Server)],
+        ),
+        s(
+            "11_self_signed",
+            &[],
+            "selfsigned.lab.example.com",
+            &["-p", "587", "-p", "465"],
+            false,
+            L::Tls,
+            &[(587, L::Tls), (465, L::Tls)],
+        ),
+        s(
+            "12_no_starttls_587",
+            &[],
+            "notls.lab.example.com",
+            &["-p", "587"],
+            false,
+            L::Tls,
+            &[(587, L::Tls)],
+        ),
+        s(
+            "13_ipv6_dropped_at_router",
+            &["router-drop-v6"],
+            MAIL,
+            &[],
+            true,
+            L::Ipv6,
+            ALL_NONE,
+        ),
+        s(
+            "14_greeting_421",
+            &[],
+            "busy.lab.example.com",
+            &["-p", "25", "-p", "587"],
+            false,
+            L::Server,
+            &[(25, L::Server), (587, L::Server)],
+        ),
+        // Neighbours a real user meets.
+        s(
+            "20_client_reset_465",
+            &["client-reset-465"],
+            MAIL,
+            &["-4"],
+            false,
+            L::Firewall,
+            &[(25, L::None), (465, L::Firewall), (587, L::None)],
+        ),
+        s(
+            "21_client_prohibit_587",
+            &["client-prohibit-587"],
+            MAIL,
+            &["-4", "-p", "587", "-p", "465"],
+            false,
+            L::Firewall,
+            &[(587, L::Firewall), (465, L::None)],
+        ),
+        s(
+            "22_router_reject_25",
+            &["router-reject-25"],
+            MAIL,
+            &["-4"],
+            false,
+            L::IspBlock,
+            &[(25, L::IspBlock), (465, L::None), (587, L::None)],
+        ),
+        s(
+            "23_router_prohibit_25",
+            &["router-prohibit-25"],
+            MAIL,
+            &["-4"],
+            false,
+            L::IspBlock,
+            &[(25, L::IspBlock), (465, L::None), (587, L::None)],
+        ),
+        s(
+            "24_server_reject_587",
+            &["server-reject-587"],
+            MAIL,
+            &["-4", "-p", "587", "-p", "465"],
+            false,
+            L::Server,
+            &[(587, L::Server), (465, L::None)],
+        ),
+        s(
+            "25_redirect_all_families_local",
+            &["redirect-587-local"],
+            MAIL,
+            &["-p", "587"],
+            false,
+            L::LocalMta,
+            &[(587, L::LocalMta)],
+        ),
+        s(
+            "26_dnat_587_local",
+            &["dnat-587-local"],
+            MAIL,
+            &["-4", "-p", "587"],
+            false,
+            L::LocalMta,
+            &[(587, L::LocalMta)],
+        ),
+        s(
+            "27_expired_certificate",
+            &[],
+            "expired.lab.example.com",
+            &["-p", "465"],
+            false,
+            L::Tls,
+            &[(465, L::Tls)],
+        ),
+        s(
+            "28_name_mismatch",
+            &[],
+            "wrongname.lab.example.com",
+            &["-p", "587"],
+            false,
+            L::Tls,
+            &[(587, L::Tls)],
+        ),
+        s(
+            "29_silent_server",
+            &[],
+            "silent.lab.example.com",
+            &["-4", "-p", "587"],
+            false,
+            L::Server,
+            &[(587, L::Server)],
+        ),
+        s(
+            "30_no_default_route",
+            &["no-default-route"],
+            MAIL,
+            &["-p", "587"],
+            false,
+            L::Network,
+            &[(587, L::Network)],
+        ),
+        s(
+            "31_resolver_refuses",
+            &["resolver-refuse"],
+            MAIL,
+            &[],
+            false,
+            L::Dns,
+            &[(25, L::Dns), (465, L::Dns), (587, L::Dns)],
+        ),
+        s(
+            "32_no_ipv6_route",
+            &["no-v6-route"],
+            MAIL,
+            &[],
+            true,
+            L::Ipv6,
+            ALL_NONE,
+        ),
+        s(
+            "33_dead_ipv6_address",
+            &[],
+            "deadv6.lab.example.com",
+            &["-p", "587"],
+            true,
+            L::Ipv6,
+            &[(587, L::None)],
+        ),
+        s(
+            "34_router_unreachable",
+            &["router-unreach-all"],
+            MAIL,
+            &["-4", "-p", "587"],
+            false,
+            L::Network,
+            &[(587, L::Network)],
+        ),
+        s(
+            "35_plaintext_on_implicit_port",
+            &[],
+            MAIL,
+            &["-4", "-p", "587", "--mode", "implicit"],
+            false,
+            L::Tls,
+            &[(587, L::Tls)],
+        ),
+        s(
+            "36_tls_first_on_starttls_mode",
+            &[],
+            MAIL,
+            &["-4", "-p", "465", "--mode", "starttls"],
+            false,
+            L::Tls,
+            &[(465, L::Tls)],
+        ),
+        s(
+            "37_only_the_v4_family",
+            &[],
+            "v4only.lab.example.com",
+            &["-p", "587"],
+            true,
+            L::None,
+            &[(587, L::None)],
+        ),
+    ];
+    // Without root: no rule listing, no conntrack; the TTL probes and banner names must carry the verdict alone.
+    for (name, faults, args, verdict, ports) in [
+        (
+            "40_unprivileged_client_drop",
+            &["client-drop-587"][..],
+            &["-4", "-p", "587", "-p", "465"][..],
+            L::Firewall,
+            &[(587, L::Firewall), (465, L::None)][..],
+        ),
+        (
+            "41_unprivileged_client_reset",
+            &["client-reset-465"],
+            &["-4", "-p", "587", "-p", "465"],
+            L::Firewall,
+            &[(587, L::None), (465, L::Firewall)],
+        ),
+        (
+            "42_unprivileged_router_drop",
+            &["router-drop-25"],
+            &["-4", "-p", "25", "-p", "587"],
+            L::IspBlock,
+            &[(25, L::IspBlock), (587, L::None)],
+        ),
+        (
+            "43_unprivileged_redirect",
+            &["redirect4-587-local"],
+            &["-4", "-p", "587"],
+            L::LocalMta,
+            &[(587, L::LocalMta)],
+        ),
+    ] {
+        v.push(Scenario {
+            unprivileged: true,
+            ..s(name, faults, MAIL, args, false, verdict, ports)
+        });
+    }
+    v
+}
+
+fn lab_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests")
+        .join("lab")
+}
+
+fn script(name: &str) -> Command {
+    let mut c = Command::new("bash");
+    c.arg(lab_dir().join(name))
+        .env("SDLAB_PREFIX", PREFIX)
+        .env("SDLAB_DIR", STATE_DIR)
+        .stdin(Stdio::null());
+    c
+}
+
+/// Runs a lab script to completion; Err carries its output for the failure message.
+fn run_script(name: &str, args: &[&str], limit: Duration) -> Result<(), String> {
+    let mut c = script(name);
+    c.args(args);
+    let out = run_bounded(c, limit)?;
+    if out.0 == Some(0) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name} {args:?} exited {:?}\n{}\n{}",
+            out.0, out.1, out.2
+        ))
+    }
+}
+
+/// Spawns, reads both pipes, kills at the limit. Returns (exit code, stdout, stderr).
+fn run_bounded(mut c: Command, limit: Duration) -> Result<(Option<i32>, String, String), String> {
+    let mut child = c
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("cannot start {c:?}: {e}"))?;
+    let out_pipe = child.stdout.take();
+    let err_pipe = child.stderr.take();
+    let out_reader = std::thread::spawn(move || read_all(out_pipe));
+    let err_reader = std::thread::spawn(move || read_all(err_pipe));
+    let start = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(st)) => break Some(st),
+            Ok(None) if start.elapsed() > limit => {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => return Err(format!("waiting for {c:?}: {e}")),
+        }
+    };
+    let stdout = out_reader.join().unwrap_or_default();
+    let stderr = err_reader.join().unwrap_or_default();
+    match status {
+        Some(st) => Ok((st.code(), stdout, stderr)),
+        None => Err(format!("{c:?} ran past {limit:?} and was killed\n{stderr}")),
+    }
+}
+
+fn read_all<R: std::io::Read>(pipe: Option<R>) -> String {
+    let mut s = String::new();
+    if let Some(mut p) = pipe {
+        let _ = p.read_to_string(&mut s);
+    }
+    s
+}
+
+fn lab_password() -> Result<String, String> {
+    std::fs::read_to_string(Path::new(STATE_DIR).join("auth").join("password"))
+        .map(|s| s.trim_end().to_string())
+        .map_err(|e| format!("cannot read the lab's password file: {e}"))
+}
+
+fn run_scenario(sc: &Scenario) -> Result<String, String> {
+    run_script("fault.sh", &["clear"], Duration::from_secs(60))?;
+    for f in sc.faults {
+        run_script("fault.sh", &[f], Duration::from_secs(60))?;
+    }
+    let ca = format!("{STATE_DIR}/ca.pem");
+    let mut c = script("run-client.sh");
+    c.arg(env!("CARGO_BIN_EXE_smtp-doctor"))
+        .args([
+            "check",
+            sc.host,
+            "--json",
+            "--timeout",
+            "2",
+            "--ca-file",
+            &ca,
+        ])
+        .args(sc.args)
+        .env_remove("SMTP_DOCTOR_PASSWORD");
+    if sc.unprivileged {
+        c.env("SDLAB_RUN_AS", "nobody");
+    }
+    let secret = match sc.password {
+        Password::None => None,
+        Password::Right => Some(lab_password()?),
+        Password::Wrong => Some("Wr0ng-password-for-the-lab".to_string()),
+    };
+    if let Some(p) = &secret {
+        c.env("SMTP_DOCTOR_PASSWORD", p);
+    }
+    let start = Instant::now();
+    let (code, stdout, stderr) = run_bounded(c, RUN_LIMIT)?;
+    let wall = start.elapsed();
+    if let Some(p) = &secret {
+        if stdout.contains(p.as_str()) || stderr.contains(p.as_str()) {
+            return Err("the password appears in the output".into());
+        }
+    }
+    let report: JsonReport = serde_json::from_str(&stdout).map_err(|e| {
+        format!(
+            "stdout is not a JSON report ({e}); exit {code:?}\nstderr: {stderr}\nstdout: {stdout}"
+        )
+    })?;
+    let got_ports: Vec<(u16, Layer)> = report.ports.iter().map(|p| (p.port, p.layer)).collect();
+    let mut want_ports: Vec<(u16, Layer)> = sc.ports.to_vec();
+    let mut got_sorted = got_ports.clone();
+    want_ports.sort_by_key(|p| p.0);
+    got_sorted.sort_by_key(|p| p.0);
+    let want_code = if sc.ok { 0 } else { 1 };
+    let mut problems = Vec::new();
+    if report.ok != sc.ok {
+        problems.push(format!("ok {} (want {})", report.ok, sc.ok));
+    }
+    if report.verdict.layer != sc.verdict {
+        problems.push(format!(
+            "verdict {} (want {})",
+            report.verdict.layer.name(),
+            sc.verdict.name()
+        ));
+    }
+    if got_sorted != want_ports {
+        problems.push(format!("ports {got_sorted:?} (want {want_ports:?})"));
+    }
+    if code != Some(want_code) {
+        problems.push(format!("exit {code:?} (want {want_code})"));
+    }
+    if problems.is_empty() {
+        Ok(format!(
+            "{} in {:.1}s: {}",
+            report.verdict.layer.name(),
+            wall.as_secs_f64(),
+            report.verdict.summary
+        ))
+    } else {
+        let findings: Vec<String> = report
+            .findings
+            .iter()
+            .map(|f| {
+                format!(
+                    "  [{} {:?}] {} | {}",
+                    f.layer.name(),
+                    f.severity,
+                    f.message,
+                    f.evidence.join(" ; ")
+                )
+            })
+            .collect();
+        Err(format!(
+            "{}\n  summary: {}\n{}",
+            problems.join(", "),
+            report.verdict.summary,
+            findings.join("\n")
+        ))
+    }
+}
+
+fn main() -> ExitCode {
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let list_only = std::env::args().any(|a| a == "--list");
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    let chosen: Vec<Scenario> = scenarios()
+        .into_iter()
+        .filter(|sc| filters.is_empty() || filters.iter().any(|f| sc.name.contains(f.as_str())))
+        .collect();
+    if list_only {
+        for sc in &chosen {
+            println!("lab::{}: test", sc.name);
+        }
+        return ExitCode::SUCCESS;
+    }
+    if chosen.is_empty() {
+        println!("lab: no scenario matches {filters:?}");
+        return ExitCode::SUCCESS;
+    }
+    let skip_or_fail = |why: String| -> ExitCode {
+        if in_ci {
+            eprintln!("lab: FAILED to start: {why}");
+            println!("0 passed, {} failed", chosen.len());
+            ExitCode::FAILURE
+        } else {
+            println!("lab: skipped ({} scenarios): {why}", chosen.len());
+            println!("0 passed, 0 failed, {} skipped", chosen.len());
+            ExitCode::SUCCESS
+        }
+    };
+    if !nix::unistd::geteuid().is_root() {
+        return skip_or_fail(
+            "needs root for network namespaces (run the suite as root, as CI does)".into(),
+        );
+    }
+    let setup_start = Instant::now();
+    if let Err(e) = run_script("install-deps.sh", &[], Duration::from_secs(900)) {
+        return skip_or_fail(format!("installing the lab's packages failed: {e}"));
+    }
+    if let Err(e) = run_script("up.sh", &[], Duration::from_secs(300)) {
+        let _ = run_script("down.sh", &[], Duration::from_secs(120));
+        return skip_or_fail(format!("the lab did not come up: {e}"));
+    }
+    println!(
+        "lab: up in {:.1}s; running {} scenarios",
+        setup_start.elapsed().as_secs_f64(),
+        chosen.len()
+    );
+    let mut passed = 0;
+    let mut failed = Vec::new();
+    for sc in &chosen {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_scenario(sc)))
+            .unwrap_or_else(|_| Err("the scenario panicked".into()));
+        match result {
+            Ok(what) => {
+                passed += 1;
+                println!("test lab::{} ... ok ({what})", sc.name);
+            }
+            Err(why) => {
+                println!("test lab::{} ... FAILED\n{why}", sc.name);
+                failed.push(sc.name);
+            }
+        }
+    }
+    let _ = run_script("fault.sh", &["clear"], Duration::from_secs(60));
+    if let Err(e) = run_script("down.sh", &[], Duration::from_secs(120)) {
+        println!("lab: teardown failed: {e}");
+        failed.push("teardown");
+    }
+    if !failed.is_empty() {
+        println!("\nfailures: {}", failed.join(", "));
+    }
+    println!("{passed} passed, {} failed", failed.len());
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
