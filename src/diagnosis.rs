@@ -975,6 +975,15 @@ fn connect_failure(report: &Report, pr: &PortReport, a: &Attempt, here: &str) ->
                     Confidence::High,
                 );
             }
+            if c.icmp.as_ref().and_then(|i| i.offender) == Some(a.address) {
+                return (
+                    Layer::Server,
+                    format!("{here} rejects the connection with an ICMP error: the server's own firewall blocks port {port}"),
+                    ev,
+                    format!("The server (or a firewall on it) refuses port {port}: ask its operator to allow this host, or use another port."),
+                    Confidence::High,
+                );
+            }
             let ttl1 = a.path.as_ref().and_then(|p| {
                 let first = p.hops.iter().find(|h| h.ttl == 1)?;
                 Some((first.outcome, p.on_link))

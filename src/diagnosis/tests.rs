@@ -432,6 +432,27 @@ fn cases() -> Vec<Case> {
         mentions: &["further away"],
     });
 
+    v.push(Case {
+        name: "ICMP port-unreachable from the server itself",
+        report: report(
+            "mail.example.com",
+            vec![port(
+                587,
+                vec![with_icmp(
+                    failed_connect(V4, ConnectOutcome::Refused, Some(111), 1000.0),
+                    3,
+                    3,
+                    V4,
+                    false,
+                )],
+            )],
+        ),
+        ok: false,
+        verdict: Layer::Server,
+        ports: vec![(587, Layer::Server)],
+        mentions: &["server's own firewall"],
+    });
+
     let mut busy_tls = ok4(s);
     busy_tls.tls = Some(TlsFacts {
         outcome: TlsOutcome::Refused,
