@@ -147,23 +147,42 @@ pub fn diagnose(report: &Report) -> Diagnosis {
             findings.extend(calls[i].notes.iter().cloned());
         }
         if pr.attempts.is_empty() {
-            let layer = if dns_failed { Layer::Dns } else { Layer::None };
-            if !dns_failed {
+            // The target's own failed lookup is already a finding; an MX host that does not resolve needs its own.
+            if !dns_failed || pr.host != report.target {
+                let (message, remedy) = if pr.host != report.target {
+                    (
+                        format!(
+                            "the MX host {} does not resolve, so mail for {} cannot reach it",
+                            pr.host, report.target
+                        ),
+                        "Fix the domain's MX record to name a host with A/AAAA records."
+                            .to_string(),
+                    )
+                } else {
+                    (
+                        format!(
+                            "{} has no address of the family asked for, so port {} was not probed",
+                            pr.host, pr.port
+                        ),
+                        "Drop -4/-6, or check the DNS records of the name.".to_string(),
+                    )
+                };
                 findings.push(Finding {
                     layer: Layer::Dns,
                     severity: Severity::Error,
                     port: Some(pr.port),
                     address: None,
-                    message: format!(
-                        "{} has no address of the family asked for, so port {} was not probed",
-                        pr.host, pr.port
-                    ),
-                    evidence: vec![format!(
-                        "A: {}, AAAA: {}",
-                        outcome_words(report.dns.a.outcome),
-                        outcome_words(report.dns.aaaa.outcome)
-                    )],
-                    remedy: "Drop -4/-6, or check the DNS records of the name.".into(),
+                    message,
+                    evidence: if pr.host == report.target {
+                        vec![format!(
+                            "A: {}, AAAA: {}",
+                            outcome_words(report.dns.a.outcome),
+                            outcome_words(report.dns.aaaa.outcome)
+                        )]
+                    } else {
+                        vec![format!("no A or AAAA answer for {}", pr.host)]
+                    },
+                    remedy,
                     confidence: Confidence::High,
                 });
             }
@@ -171,7 +190,7 @@ pub fn diagnose(report: &Report) -> Diagnosis {
                 host: pr.host.clone(),
                 port: pr.port,
                 ok: false,
-                layer: if dns_failed { layer } else { Layer::Dns },
+                layer: Layer::Dns,
                 shown_attempt: None,
             });
             continue;
@@ -403,6 +422,28 @@ fn dns_findings(report: &Report, findings: &mut Vec<Finding>) -> bool {
         .filter(|l| l.outcome != DnsOutcome::NotAsked)
         .collect();
     let any_answer = asked.iter().any(|l| l.outcome == DnsOutcome::Answered);
+    let probing_mx_only =
+        !report.ports.is_empty() && report.ports.iter().all(|p| p.host != report.target);
+    if !any_answer && probing_mx_only && asked.iter().all(|l| l.outcome == DnsOutcome::NoRecords) {
+        findings.push(Finding {
+            layer: Layer::Dns,
+            severity: Severity::Info,
+            port: None,
+            address: None,
+            message: format!(
+                "{} is a mail domain without an address of its own; its MX hosts were probed",
+                report.target
+            ),
+            evidence: d
+                .mx
+                .iter()
+                .map(|m| format!("MX {} {}", m.preference, m.host))
+                .collect(),
+            remedy: "Nothing to do: mail for the domain goes to its MX hosts.".into(),
+            confidence: Confidence::High,
+        });
+        return false;
+    }
     let evidence = vec![
         format!("resolver: {}", d.resolver),
         format!(

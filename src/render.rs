@@ -125,7 +125,13 @@ fn write_human(
         write!(out, " {:<11}", name.label())?;
     }
     writeln!(out, " LAYER")?;
+    let several_hosts = report.ports.iter().any(|p| p.host != report.target);
+    let mut last_host: Option<&str> = None;
     for (p, v) in report.ports.iter().zip(&d.ports) {
+        if several_hosts && last_host != Some(p.host.as_str()) {
+            writeln!(out, "  {}", p.host.bold())?;
+            last_host = Some(p.host.as_str());
+        }
         if p.attempts.is_empty() {
             writeln!(
                 out,

@@ -83,11 +83,16 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
     let (dns_report, addresses, dns) = resolve_target(plan).await;
 
     // One chain per (host, port, address); MX hosts join with port 25 when --mx is given.
-    let mut targets: Vec<(String, u16, PortMode, Vec<IpAddr>)> = plan
-        .ports
-        .iter()
-        .map(|&(port, mode)| (plan.target.to_string(), port, mode, addresses.clone()))
-        .collect();
+    // `check example.com --mx` names a mail domain, not a host: with no address of its own, only its MX hosts are probed.
+    let domain_only = plan.mx && addresses.is_empty() && !dns_report.mx.is_empty();
+    let mut targets: Vec<(String, u16, PortMode, Vec<IpAddr>)> = if domain_only {
+        Vec::new()
+    } else {
+        plan.ports
+            .iter()
+            .map(|&(port, mode)| (plan.target.to_string(), port, mode, addresses.clone()))
+            .collect()
+    };
     if plan.mx {
         if let Some(dns) = &dns {
             for record in &dns_report.mx {
