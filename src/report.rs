@@ -399,24 +399,27 @@ impl EhloFacts {
         })
     }
 
-    /// AUTH mechanisms offered, upper-cased (also the old "AUTH=" form).
+    /// AUTH mechanisms offered, upper-cased (also the old "AUTH=" form), sorted and unique.
     pub fn auth_mechanisms(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for k in &self.keywords {
             let mut words = k.split_whitespace();
             let Some(first) = words.next() else { continue };
             let upper = first.to_ascii_uppercase();
-            let rest: Vec<&str> = if upper == "AUTH" {
-                words.collect()
+            // "AUTH PLAIN LOGIN" or the pre-standard "AUTH=PLAIN LOGIN"; a bare "AUTH=" names nothing.
+            let inline = if upper == "AUTH" {
+                None
             } else if let Some(m) = upper.strip_prefix("AUTH=") {
-                let mut v = vec![m];
-                v.extend(words);
-                out.extend(v.iter().map(|s| s.to_ascii_uppercase()));
-                continue;
+                Some(m.to_string())
             } else {
                 continue;
             };
-            out.extend(rest.iter().map(|s| s.to_ascii_uppercase()));
+            out.extend(
+                inline
+                    .into_iter()
+                    .chain(words.map(str::to_ascii_uppercase))
+                    .filter(|m| !m.is_empty()),
+            );
         }
         out.sort();
         out.dedup();

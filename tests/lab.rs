@@ -354,6 +354,24 @@ fn scenarios() -> Vec<Scenario> {
             L::None,
             &[(587, L::None)],
         ),
+        s(
+            "38_mx_domain",
+            &[],
+            "lab.example.com",
+            &["--mx"],
+            true,
+            L::None,
+            &[(25, L::None)],
+        ),
+        s(
+            "39_mx_host_missing",
+            &[],
+            "brokenmx.lab.example.com",
+            &["--mx"],
+            false,
+            L::Dns,
+            &[(25, L::Dns)],
+        ),
     ];
     // Without root: no rule listing, no conntrack; the TTL probes and banner names must carry the verdict alone.
     for (name, faults, args, verdict, ports) in [

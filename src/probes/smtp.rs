@@ -58,8 +58,10 @@ pub async fn probe(ctx: &Ctx, addr: SocketAddr, mode: PortMode) -> Attempt {
             } else {
                 ctx.timeout
             };
-            let (greeting, _) = conn.reply_within(&mut a, wait).await;
-            if greeting.outcome == ReplyOutcome::Silent {
+            let (greeting, _) = conn.reply_within(&mut a, wait, ctx.timeout).await;
+            // Only true silence suggests TLS first; a greeting that began but did not finish (drip-fed) is
+            // plaintext and fails as a greeting.
+            if greeting.outcome == ReplyOutcome::Silent && greeting.lines.is_empty() {
                 // A port that stays silent may be waiting for a TLS ClientHello: try one on the same connection.
                 implicit_after_silence(ctx, conn, &mut a, greeting, mode).await;
             } else {
@@ -798,7 +800,14 @@ pub fn describe_reply(r: &ReplyFacts) -> String {
             let text: String = text.chars().take(160).collect();
             format!("{code} {text}").trim().to_string()
         }
-        ReplyOutcome::Silent => format!("nothing received in {:.1}s", r.elapsed_ms / 1000.0),
+        ReplyOutcome::Silent => match r.lines.first() {
+            None => format!("nothing received in {:.1}s", r.elapsed_ms / 1000.0),
+            Some(began) => format!(
+                "reply incomplete after {:.1}s (began \"{}\")",
+                r.elapsed_ms / 1000.0,
+                began.chars().take(80).collect::<String>()
+            ),
+        },
         ReplyOutcome::Closed => "the server closed the connection".into(),
         ReplyOutcome::NotSmtp => format!(
             "not SMTP: {}",
@@ -884,7 +893,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
 
     async fn reply(&mut self, a: &mut Attempt) -> (ReplyFacts, Option<Reply>) {
         let t = self.timeout;
-        self.reply_within(a, t).await
+        self.reply_within(a, t, t).await
     }
 
     async fn reply_within(

@@ -1,6 +1,8 @@
 //! Bounded SMTP reply framing: reads one (multi-line) reply under size and time limits and classifies what came instead.
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use lettre::transport::smtp::response::Response;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
@@ -51,15 +53,57 @@ pub enum ReplyError {
     Io { errno: Option<i32> },
 }
 
+/// What a reply read has taken from the stream so far, readable while the read is pending and after a
+/// timeout dropped it: a drip-fed reply is then "incomplete", not "nothing received".
+#[derive(Debug, Default)]
+pub struct Progress {
+    bytes: AtomicUsize,
+    sample: Mutex<Vec<u8>>,
+}
+
+/// Bytes of a pending reply kept for the report.
+const PROGRESS_SAMPLE: usize = 120;
+
+impl Progress {
+    fn record(&self, bytes: &[u8]) {
+        self.bytes.fetch_add(bytes.len(), Ordering::Relaxed);
+        if let Ok(mut s) = self.sample.lock() {
+            let room = PROGRESS_SAMPLE.saturating_sub(s.len());
+            s.extend_from_slice(&bytes[..bytes.len().min(room)]);
+        }
+    }
+
+    /// Bytes consumed so far.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// The first bytes consumed, made printable.
+    pub fn sample(&self) -> String {
+        self.sample
+            .lock()
+            .map(|s| printable(&s))
+            .unwrap_or_default()
+    }
+}
+
 /// Reads one reply. Time limits are the caller's (wrap in tokio::time::timeout).
 pub async fn read_reply<R: AsyncBufRead + Unpin>(reader: &mut R) -> Result<Reply, ReplyError> {
+    read_reply_tracked(reader, &Progress::default()).await
+}
+
+/// Reads one reply, recording in `progress` what it consumes.
+pub async fn read_reply_tracked<R: AsyncBufRead + Unpin>(
+    reader: &mut R,
+    progress: &Progress,
+) -> Result<Reply, ReplyError> {
     let mut lines: Vec<String> = Vec::new();
     let mut code: Option<u16> = None;
     let mut total = 0usize;
     let mut bare_lf = false;
     loop {
         let first_line = lines.is_empty() && code.is_none();
-        let (raw, ended_lf) = read_line(reader, first_line).await?;
+        let (raw, ended_lf) = read_line(reader, first_line, progress).await?;
         total += raw.len() + 1;
         if total > MAX_REPLY_BYTES {
             return Err(ReplyError::TooLarge {
@@ -154,6 +198,7 @@ pub fn printable(bytes: &[u8]) -> String {
 async fn read_line<R: AsyncBufRead + Unpin>(
     reader: &mut R,
     first: bool,
+    progress: &Progress,
 ) -> Result<(Vec<u8>, bool), ReplyError> {
     let mut line: Vec<u8> = Vec::new();
     loop {
@@ -175,6 +220,7 @@ async fn read_line<R: AsyncBufRead + Unpin>(
         if line.len() + take > MAX_LINE + 1 {
             // Say what kind of overflow it was: text without line ends is not SMTP at all.
             let sample = printable(&buf[..buf.len().min(60)]);
+            progress.record(&buf[..take]);
             reader.consume(take);
             if sample.bytes().take(3).all(|b| b.is_ascii_digit()) || !line.is_empty() {
                 return Err(ReplyError::TooLarge { what: "reply line" });
@@ -182,6 +228,7 @@ async fn read_line<R: AsyncBufRead + Unpin>(
             return Err(ReplyError::NotSmtp { sample });
         }
         line.extend_from_slice(&buf[..take]);
+        progress.record(&buf[..take]);
         reader.consume(take);
         if done {
             line.pop();
@@ -315,6 +362,28 @@ mod tests {
             parse(b"220-unfinished\r\n220-still").await,
             Err(ReplyError::Closed { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn ehlo_keywords_from_wire_text() {
+        let r = parse(b"250-mx.example.com Hello [198.51.100.10]\r\n250-PIPELINING\r\n250-SIZE 35882577\r\n250-AUTH=PLAIN LOGIN\r\n250-auth plain cram-md5\r\n250-AUTH=\r\n250-STARTTLS\r\n250 8BITMIME\r\n")
+            .await
+            .expect("valid EHLO reply");
+        let ehlo = crate::report::EhloFacts {
+            keywords: r.lines.iter().skip(1).cloned().collect(),
+            reply: crate::report::ReplyFacts {
+                outcome: crate::report::ReplyOutcome::Reply,
+                code: Some(r.code),
+                enhanced: None,
+                lines: r.lines.clone(),
+                elapsed_ms: 0.0,
+            },
+            helo_fallback: false,
+        };
+        assert_eq!(ehlo.reply.announced_name(), Some("mx.example.com"));
+        assert_eq!(ehlo.auth_mechanisms(), vec!["CRAM-MD5", "LOGIN", "PLAIN"]);
+        assert!(ehlo.offers("starttls") && ehlo.offers("SIZE") && !ehlo.offers("SMTPUTF8"));
+        assert_eq!(ehlo.keywords[1], "SIZE 35882577");
     }
 
     #[tokio::test]
