@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Tear the smtp-doctor fault lab down: stop every process the lab started, delete its
-# namespaces and /etc/netns entries, unregister its Postfix config dirs, and remove
-# $SDLAB_DIR (set SDLAB_KEEP=1 to keep it, e.g. to read the logs). Safe to run
-# repeatedly and after a partial up.sh. Touches nothing else on the host.
+# namespaces and /etc/netns entries, and remove $SDLAB_DIR (SDLAB_KEEP=1 keeps it, e.g.
+# to read the logs; SDLAB_UNREGISTER=1 also unlists its Postfix dirs from
+# /etc/postfix/main.cf). Safe to run repeatedly and after a partial up.sh. Touches
+# nothing else on the host.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -18,23 +19,29 @@ alive() {
 # Wait (bounded, 0.1 s steps) for a pid to go away.
 wait_gone() { local pid=$1 tries=${2:-50} i; for ((i = 0; i < tries; i++)); do alive "$pid" || return 0; sleep 0.1; done; return 1; }
 readpid() { [[ -f $1 ]] && tr -dc 0-9 < "$1" || true; }
-# Is this pid in one of our namespaces (or, with no namespace left, running $2)?
+# Is this pid ours? In one of our namespaces while they exist; otherwise (namespace already
+# gone) only if its command line or environment names $SDLAB_DIR (postfix's master carries
+# MAIL_CONFIG=<dir>, dnsmasq and socat name their files). $2 is unused documentation.
 ours() {
-    local pid=$1 exe=$2 ns
+    local pid=$1 ns any=0
     for ns in "${ALL_NS[@]}"; do
         ns_exists "$ns" || continue
+        any=1
         [[ $(readlink "/proc/$pid/ns/net" 2>/dev/null) == $(ip netns exec "$ns" readlink /proc/self/ns/net 2>/dev/null) ]] && return 0
     done
-    [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == *"$exe" ]]
+    ((any)) && return 1
+    tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$SDLAB_DIR/" && return 0
+    tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null | grep -qF -- "$SDLAB_DIR/"
 }
 
-mkdir -p "$SDLAB_DIR/log" 2>/dev/null || true
+ctl_log=/dev/null
+[[ -d $SDLAB_DIR/log ]] && ctl_log=$SDLAB_DIR/log/postfix-ctl.log
 
 # 1. Postfix instances: a clean stop, then the master's pid file as a fallback.
 for dir in "${PF_INSTANCES[@]}"; do
     [[ -f $dir/etc/main.cf ]] || continue
     pid=$(readpid "$dir/queue/pid/master.pid")
-    postfix -c "$dir/etc" stop </dev/null >>"$SDLAB_DIR/log/postfix-ctl.log" 2>&1 || true
+    postfix -c "$dir/etc" stop </dev/null >>"$ctl_log" 2>&1 || true
     if [[ -n $pid ]] && alive "$pid" && ours "$pid" master; then
         wait_gone "$pid" 50 || { kill -KILL "$pid" 2>/dev/null || true; }
     fi

@@ -4,34 +4,41 @@
 #   fault.sh clear            remove every fault: the lab is back to its state after up.sh
 #   fault.sh list             print the fault names
 #   fault.sh status           print the active faults
-# PORT below is 25, 465 or 587. Names:
-#   client-drop-PORT       client OUTPUT DROP tcp dport PORT (v4+v6): connect times out
-#   client-reject-PORT     client OUTPUT REJECT icmp-port-unreachable: ECONNREFUSED at once
-#   client-reset-PORT      client OUTPUT REJECT --reject-with tcp-reset: ECONNREFUSED at once
-#   client-prohibit-PORT   client OUTPUT REJECT icmp-admin-prohibited: EHOSTUNREACH (v4) / EACCES (v6) at once
+# PORT below is 25, 465 or 587; v4+v6 unless said otherwise. "~1 s": with no delay on the
+# lab's links the ICMP error arrives while connect() still holds the socket, and Linux then
+# only acts on the ICMP for the first retransmitted SYN (~1.0 s) -- for a blocking connect(),
+# and for a non-blocking IPv6 connect without IPV6_RECVERR. A non-blocking connect (tokio)
+# sees IPv4 errors, and IPv6 errors with IPV6_RECVERR, at once. See README.
+#   client-drop-PORT       client OUTPUT DROP tcp dport PORT: connect times out
+#   client-reject-PORT     client OUTPUT REJECT icmp(6)-port-unreachable: ECONNREFUSED, ~1 s
+#   client-reset-PORT      client OUTPUT REJECT tcp-reset: ECONNREFUSED at once
+#   client-prohibit-PORT   client OUTPUT REJECT icmp-admin-prohibited / icmp6-adm-prohibited:
+#                          EHOSTUNREACH (v4) / EACCES (v6), ~1 s
 #   router-drop-PORT       router FORWARD DROP tcp dport PORT (ISP silently blocks): times out
-#   router-reject-PORT     router FORWARD REJECT icmp-port-unreachable (offender = router)
-#   router-reset-PORT      router FORWARD REJECT tcp-reset (RST forged by the provider)
-#   router-prohibit-PORT   router FORWARD REJECT icmp-admin-prohibited / icmp6-adm-prohibited
+#   router-reject-PORT     router FORWARD REJECT port-unreachable (offender = router): ECONNREFUSED, ~1 s
+#   router-reset-PORT      router FORWARD REJECT tcp-reset (RST forged on the path): at once
+#   router-prohibit-PORT   router FORWARD REJECT admin-prohibited: EHOSTUNREACH / EACCES, ~1 s
 #   server-drop-PORT       server INPUT DROP tcp dport PORT (server's firewall): times out
-#   server-reject-PORT     server INPUT REJECT icmp-port-unreachable (offender = server)
-#   server-prohibit-PORT   server INPUT REJECT icmp-admin-prohibited
-#   stop-PORT              mail.lab.example.com (v4+v6) stops listening on PORT (Postfix reload):
-#                          connect gets a plain RST from the server; variants are unaffected
-#   redirect-PORT-local    client nat OUTPUT REDIRECT tcp dport PORT -> local MTA on the same
-#                          port (127.0.0.1 / ::1; v4+v6): smtp-doctor talks to client.lab.example.com
-#   redirect4-PORT-local   the same, IPv4 only
-#   dnat-PORT-local        client nat OUTPUT DNAT to 127.0.0.1:PORT / [::1]:PORT (v4+v6)
-#   local-mta-off          stop the client's local MTA (nothing listens on loopback 25/465/587)
-#   router-drop-v6         router ip6tables FORWARD DROP everything: IPv6 black hole
-#   router-reject-v6       router ip6tables FORWARD REJECT icmp6-no-route: IPv6 fails at once
+#   server-reject-PORT     server INPUT REJECT port-unreachable (offender = server): ~1 s
+#   server-prohibit-PORT   server INPUT REJECT admin-prohibited: ~1 s
+#   stop-PORT              mail.lab.example.com stops listening on PORT (Postfix reload): the
+#                          server's kernel answers RST, ECONNREFUSED at once; variants unaffected
+#   redirect-PORT-local    client nat OUTPUT REDIRECT tcp dport PORT (not to loopback) to the
+#                          same port on loopback: the local MTA (client.lab.example.com) answers
+#   redirect4-PORT-local   the same, IPv4 only (IPv6 still reaches the real server)
+#   dnat-PORT-local        client nat OUTPUT DNAT to 127.0.0.1:PORT / [::1]:PORT
+#   local-mta-off          stop the client's local MTA (nothing on loopback 25/465/587)
+#   router-drop-v6         router ip6tables FORWARD DROP all: IPv6 black hole, v4 fine
+#   router-reject-v6       router ip6tables FORWARD REJECT icmp6-no-route: ENETUNREACH, ~1 s
 #   no-v6-route            client has no IPv6 default route: ENETUNREACH at once
-#   no-default-route       client has no default route, v4 nor v6: ENETUNREACH at once
-#   router-drop-all        router FORWARD DROP everything (v4+v6): server unreachable, times out
-#   router-unreach-all     router FORWARD REJECT icmp-host-unreachable / icmp6-addr-unreachable
-#   resolver-silent        resolver (router INPUT) DROPs DNS from the client: lookups time out
-#   resolver-refuse        resolver host REJECTs DNS with icmp-port-unreachable: lookups fail at once
-#   client-drop-dns        client OUTPUT DROP udp/tcp 53: the local firewall (sendto gets EPERM)
+#   no-default-route       client has no default route (v4 and v6): ENETUNREACH at once
+#   router-drop-all        router FORWARD DROP all: everything beyond the router times out
+#   router-unreach-all     router FORWARD REJECT icmp-host-unreachable / icmp6-addr-unreachable:
+#                          EHOSTUNREACH, ~1 s
+#   resolver-silent        resolver host (router INPUT) DROPs DNS from the client: lookups time out
+#   resolver-refuse        resolver host REJECTs DNS (port unreachable): lookups fail at once
+#   client-drop-dns        client OUTPUT DROP udp/tcp 53: glibc fails at once (sendto EPERM),
+#                          dig waits for its timeout
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh

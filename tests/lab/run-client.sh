@@ -3,13 +3,20 @@
 # hostname is client.lab.example.com. stdin/stdout/stderr and the exit status pass through.
 #   tests/lab/run-client.sh /path/to/smtp-doctor check mail.lab.example.com --json \
 #       --timeout 2 --ca-file "$SDLAB_DIR/ca.pem"
+# SDLAB_RUN_AS=USER runs the command as that user (setpriv, with the user's groups) after
+# the namespaces are set up, to exercise the unprivileged code paths.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
 (($# > 0)) || { echo "usage: run-client.sh COMMAND [ARGS...]" >&2; exit 2; }
 ns_exists "$NS_CLIENT" || die "namespace $NS_CLIENT does not exist (run tests/lab/up.sh)"
+drop=()
+if [[ -n ${SDLAB_RUN_AS:-} ]]; then
+    id "$SDLAB_RUN_AS" >/dev/null 2>&1 || die "SDLAB_RUN_AS: no user '$SDLAB_RUN_AS'"
+    drop=(setpriv --reuid="$SDLAB_RUN_AS" --regid="$(id -g "$SDLAB_RUN_AS")" --init-groups --)
+fi
 # `ip netns exec` bind-mounts /etc/netns/$NS_CLIENT/{resolv.conf,hosts}; unshare --uts gives a
 # hostname of our own without touching the host's.
 exec ip netns exec "$NS_CLIENT" unshare --uts -- /bin/sh -c \
-    'echo "$0" > /proc/sys/kernel/hostname && exec "$@"' "$CLIENT_NAME" "$@"
+    'echo "$0" > /proc/sys/kernel/hostname && exec "$@"' "$CLIENT_NAME" "${drop[@]}" "$@"

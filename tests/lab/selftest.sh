@@ -17,8 +17,8 @@ PASS=0 FAILS=()
 ok() { PASS=$((PASS + 1)); printf 'ok    %s\n' "$1"; }
 bad() { FAILS+=("$1"); printf 'FAIL  %s\n' "$1"; [[ -z ${2:-} ]] || printf '%s\n' "$2" | sed 's/^/      | /'; }
 check() { # description, then a command; passes if the command succeeds
-    local d=$1; shift
-    if out=$("$@" 2>&1); then ok "$d"; else bad "$d" "$out"; fi
+    local d=$1 res; shift
+    if res=$("$@" 2>&1); then ok "$d"; else bad "$d" "$res"; fi
 }
 
 # --- probes -----------------------------------------------------------------

@@ -11,6 +11,14 @@ source "$HERE/lib.sh"
 require_root
 require_tools
 
+set -E
+trap 'echo "lab: up FAILED at up.sh line $LINENO: $BASH_COMMAND" >&2' ERR
+
+# Refuse to take over a directory that is not a lab's (down.sh deletes $SDLAB_DIR).
+if [[ -d $SDLAB_DIR && ! -f $SDLAB_DIR/.sdlab && -n $(ls -A "$SDLAB_DIR") ]]; then
+    die "$SDLAB_DIR exists, is not empty and is not a lab directory; choose another SDLAB_DIR"
+fi
+
 t0=$(date +%s.%N)
 "$HERE/down.sh" >/dev/null 2>&1 || "$HERE/down.sh" || true
 
@@ -120,12 +128,15 @@ subjectKeyIdentifier = hash
 EOF
 for n in mail expired selfsigned client; do
     case $n in client) fqdn=$CLIENT_NAME ;; *) fqdn=$n.$ZONE ;; esac
+    # mail's certificate also carries the family-test aliases (not wrongname: that one tests a name mismatch).
+    sans="DNS:$fqdn"
+    [[ $n == mail ]] && sans="$sans,DNS:v4only.$ZONE,DNS:v6only.$ZONE,DNS:deadv6.$ZONE"
     cat >> "$C/openssl.cnf" <<EOF
 [leaf_$n]
 basicConstraints = critical,CA:FALSE
 keyUsage = critical,digitalSignature
 extendedKeyUsage = serverAuth
-subjectAltName = DNS:$fqdn
+subjectAltName = $sans
 subjectKeyIdentifier = hash
 EOF
 done
@@ -300,7 +311,7 @@ exec cat >/dev/null
 EOF
 chmod 755 "$SDLAB_DIR/bin/"*.sh
 start_socat() { # $1=name $2=listen address spec $3=script
-    ns_exec "$NS_SERVER" setsid socat -T 60 "$2,reuseaddr,fork" "EXEC:$3" \
+    ip netns exec "$NS_SERVER" setsid socat -T 60 "$2,reuseaddr,fork" "EXEC:$3" \
         </dev/null >>"$SDLAB_DIR/log/socat.log" 2>&1 &
     echo $! > "$SDLAB_DIR/run/socat-$1.pid"
 }
@@ -344,12 +355,12 @@ for a in "$NOTLS4" "$NOTLS6"; do for p in 25 587; do server_specs+=("server Post
 for a in "$BUSY4" "$BUSY6"; do for p in 25 587; do server_specs+=("socat busy responder|$a|$p"); done; done
 for a in "$SILENT4" "$SILENT6"; do for p in 25 465 587; do server_specs+=("socat silent responder|$a|$p"); done; done
 for a in 127.0.0.1 ::1; do for p in 25 587 465; do client_specs+=("local MTA Postfix|$a|$p"); done; done
-if ! missing=$(wait_all "$NS_SERVER" 8 "${server_specs[@]}"); then
-    fail "not listening in $NS_SERVER:"$'\n'"$missing" "$SDLAB_DIR/log/postfix-server.log" \
+if ! absent=$(wait_all "$NS_SERVER" 8 "${server_specs[@]}"); then
+    fail "not listening in $NS_SERVER:"$'\n'"$absent" "$SDLAB_DIR/log/postfix-server.log" \
         "$SDLAB_DIR/log/postfix-ctl.log" "$SDLAB_DIR/log/socat.log"
 fi
-if ! missing=$(wait_all "$NS_CLIENT" 8 "${client_specs[@]}"); then
-    fail "not listening in $NS_CLIENT:"$'\n'"$missing" "$SDLAB_DIR/log/postfix-local.log" "$SDLAB_DIR/log/postfix-ctl.log"
+if ! absent=$(wait_all "$NS_CLIENT" 8 "${client_specs[@]}"); then
+    fail "not listening in $NS_CLIENT:"$'\n'"$absent" "$SDLAB_DIR/log/postfix-local.log" "$SDLAB_DIR/log/postfix-ctl.log"
 fi
 
 ok=0
