@@ -780,10 +780,20 @@ fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> AttemptCall {
             }
             TlsOutcome::HandshakeFailed => {
                 let (m, r) = handshake_words(t.handshake_error, port);
+                // Plaintext after the 220 is this server's fault; the words for a port-mode mix-up do not fit it.
+                let (m, r) = if t.injected_bytes > 0 {
+                    (format!("{here} sent {} extra bytes right after its STARTTLS 220 (STARTTLS response injection), then {m}", t.injected_bytes),
+                        INJECTION_REMEDY.to_string())
+                } else if t.handshake_error == Some(HandshakeError::PlaintextReply) {
+                    (format!("{here} accepted STARTTLS with 220 but went on in plaintext SMTP instead of TLS"),
+                        "The server or a middlebox in front of it (an SMTP-inspecting firewall such as Cisco 'inspect esmtp') breaks STARTTLS; check the server's TLS setup and any SMTP inspection on the path.".to_string())
+                } else {
+                    (format!("{here}: {m}"), r)
+                };
                 return AttemptCall {
                     error: Some(fail(
                         Layer::Tls,
-                        format!("{here}: {m}"),
+                        m,
                         vec!["STARTTLS accepted with 220, then the handshake failed".into()],
                         r,
                         Confidence::High,
@@ -808,7 +818,7 @@ fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> AttemptCall {
                         error: Some(fail(Layer::Tls,
                             format!("{here} sent {} extra bytes right after its STARTTLS 220 (STARTTLS response injection)", t.injected_bytes),
                             vec!["bytes were waiting before the TLS handshake began".into()],
-                            "The server or a middlebox in front of it is broken or tampering with the session; report it to the server's operator (see CVE-2011-0411).".into(),
+                            INJECTION_REMEDY.into(),
                             Confidence::High)),
                         notes,
                         progress: 4,
@@ -1280,6 +1290,8 @@ fn wrong_mode(pr: &PortReport, a: &Attempt) -> Option<(String, Vec<String>, Stri
     }
 }
 
+const INJECTION_REMEDY: &str = "The server or a middlebox in front of it is broken or tampering with the session; report it to the server's operator (see CVE-2011-0411).";
+
 fn handshake_words(e: Option<HandshakeError>, port: u16) -> (String, String) {
     match e {
         Some(HandshakeError::Alert) => (
@@ -1521,6 +1533,14 @@ fn greeting_words(g: &ReplyFacts, here: &str) -> (String, String) {
             let m = format!("{here} refused the session in its greeting: {}", reply_short(g));
             (m, reply_remedy(g))
         }
+        // Silent with a first line: the greeting began but did not end in time (drip-fed, tarpit).
+        ReplyOutcome::Silent if !g.lines.is_empty() => (
+            format!("{here} sends its greeting too slowly: {}", reply_short(g)),
+            "The server trickles its greeting (a tarpit, or an overloaded server or link), so clients time out. Check the \
+             server's load and any anti-spam tarpit or greeting delay (Postfix postscreen, Exim, OpenBSD spamd) that \
+             treats this client as suspect."
+                .into(),
+        ),
         ReplyOutcome::Silent => (
             format!("{here} accepts connections but never sends a greeting"),
             "The server is overloaded or tarpitting, or a proxy/firewall holds the connection open. Check the server's load and \

@@ -236,7 +236,7 @@ fn stage_cell(s: &Stage) -> String {
     format!(
         "{}{}",
         painted(&text),
-        " ".repeat(10usize.saturating_sub(text.chars().count()))
+        " ".repeat(CELL.saturating_sub(text.chars().count()))
     )
 }
 

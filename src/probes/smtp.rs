@@ -107,6 +107,16 @@ async fn connect_stage(ctx: &Ctx, addr: SocketAddr, a: &mut Attempt) -> Option<T
         p.on_link = crate::probes::host::on_link(&addr.ip());
         p
     });
+    // ECONNRESET only ends an established connection (a reset during the handshake is ECONNREFUSED): the
+    // server accepted, then reset before the connect was seen to finish. A slightly slower connect sees
+    // the same server reset the greeting read; record it that way, so the verdict does not depend on the
+    // race (it would be a failed connect, the network layer).
+    let mut facts = facts;
+    let reset_at_once =
+        facts.outcome == ConnectOutcome::Other && facts.errno == Some(libc::ECONNRESET);
+    if reset_at_once {
+        facts.outcome = ConnectOutcome::Connected;
+    }
     let (status, detail) = match facts.outcome {
         ConnectOutcome::Connected => (StageStatus::Ok, format!("connected to {}", fmt_addr(addr))),
         other => (
@@ -135,6 +145,12 @@ async fn connect_stage(ctx: &Ctx, addr: SocketAddr, a: &mut Attempt) -> Option<T
         }
     }
     a.path = path;
+    if reset_at_once {
+        let errno = vec![format!("errno {}", libc::ECONNRESET)];
+        let greeting = reply_facts(ReplyOutcome::Error, 0.0, errno);
+        note(a, describe_reply(&greeting));
+        record_greeting(a, greeting);
+    }
     stream
 }
 
@@ -896,16 +912,42 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
         self.reply_within(a, t, t).await
     }
 
+    /// Reads one reply within `wait`; a reply that has begun by then may take until `limit` to finish.
     async fn reply_within(
         &mut self,
         a: &mut Attempt,
+        wait: Duration,
         limit: Duration,
     ) -> (ReplyFacts, Option<Reply>) {
         let start = Instant::now();
-        let result = tokio::time::timeout(limit, wire::read_reply(&mut self.io)).await;
+        // The progress outlives a read cut off by the timeout, so a drip-fed reply is reported as the
+        // incomplete reply it is, not as silence (which would send the caller off to try TLS).
+        let progress = wire::Progress::default();
+        let result = {
+            let read = wire::read_reply_tracked(&mut self.io, &progress);
+            tokio::pin!(read);
+            match tokio::time::timeout(wait, &mut read).await {
+                Err(_) if progress.bytes() > 0 && limit > wait => {
+                    tokio::time::timeout(limit - wait, read).await
+                }
+                other => other,
+            }
+        };
         let ms = elapsed_ms(start);
         let clean = |s: &str| self.redactor.clean(s);
         let (facts, parsed) = match result {
+            Err(_) if progress.bytes() > 0 => {
+                note(
+                    a,
+                    format!(
+                        "{} bytes of a reply in {:.1}s, and no end to it",
+                        progress.bytes(),
+                        ms / 1000.0
+                    ),
+                );
+                let began = vec![clean(&progress.sample())];
+                (reply_facts(ReplyOutcome::Silent, ms, began), None)
+            }
             Err(_) => (reply_facts(ReplyOutcome::Silent, ms, Vec::new()), None),
             Ok(Ok(r)) => {
                 let lines: Vec<String> = r.lines.iter().map(|l| clean(l)).collect();
