@@ -119,10 +119,17 @@ async fn connect_stage(ctx: &Ctx, addr: SocketAddr, a: &mut Attempt) -> Option<T
     }
     let (status, detail) = match facts.outcome {
         ConnectOutcome::Connected => (StageStatus::Ok, format!("connected to {}", fmt_addr(addr))),
-        other => (
-            StageStatus::Failed,
-            connect_detail(other, facts.errno, ctx.timeout),
-        ),
+        other => {
+            let mut d = connect_detail(other, facts.errno, ctx.timeout);
+            if let Some(i) = &facts.icmp {
+                let from = i.offender.map(|o| format!(" from {o}")).unwrap_or_default();
+                d.push_str(&format!(
+                    "; ICMP {}{from}",
+                    icmp_words(i.icmp_type, i.icmp_code, addr.is_ipv6())
+                ));
+            }
+            (StageStatus::Failed, d)
+        }
     };
     stage(a, StageName::Connect, status, facts.elapsed_ms, detail);
     a.connect = facts;
@@ -168,6 +175,28 @@ where
         }
     }
     out
+}
+
+/// The name of an ICMP or ICMPv6 error as RFC 792 / RFC 4443 give it.
+fn icmp_words(t: u8, c: u8, v6: bool) -> String {
+    let name = match (v6, t, c) {
+        (false, 3, 0) => "network unreachable",
+        (false, 3, 1) => "host unreachable",
+        (false, 3, 3) => "port unreachable",
+        (false, 3, 9 | 10 | 13) => "administratively prohibited",
+        (false, 11, _) => "time exceeded",
+        (true, 1, 0) => "no route",
+        (true, 1, 1) => "administratively prohibited",
+        (true, 1, 3) => "address unreachable",
+        (true, 1, 4) => "port unreachable",
+        (true, 3, _) => "time exceeded",
+        _ => "",
+    };
+    if name.is_empty() {
+        format!("type {t} code {c}")
+    } else {
+        format!("{name} (type {t} code {c})")
+    }
 }
 
 fn connect_detail(o: ConnectOutcome, errno: Option<i32>, timeout: Duration) -> String {
