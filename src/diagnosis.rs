@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::report::{
-    Attempt, AuthOutcome, CertProblem, ConnectOutcome, DnsLookup, DnsOutcome, FirewallRule,
-    HandshakeError, HopOutcome, PortMode, PortReport, ReplyFacts, ReplyOutcome, Report, RuleAction,
-    TlsOutcome,
+    Attempt, AuthOutcome, CertProblem, ConnectOutcome, DnsLookup, DnsOutcome, EhloFacts,
+    FirewallRule, HandshakeError, HopOutcome, PortMode, PortReport, ReplyFacts, ReplyOutcome,
+    Report, RuleAction, TlsOutcome,
 };
 
 /// The closed set of layers a failure can be blamed on.
@@ -678,28 +678,9 @@ fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> AttemptCall {
                         "The server is very old or misconfigured; use a modern submission server.".into()));
                 }
             }
-            Some(e) => {
+            other => {
                 return AttemptCall {
-                    error: Some(fail(
-                        Layer::Server,
-                        format!("{here} refused EHLO: {}", reply_short(&e.reply)),
-                        vec![format!("EHLO reply: {}", reply_evidence(&e.reply))],
-                        reply_remedy(&e.reply),
-                        Confidence::High,
-                    )),
-                    notes,
-                    progress: 2,
-                };
-            }
-            None => {
-                return AttemptCall {
-                    error: Some(fail(
-                        Layer::Server,
-                        format!("{here} stopped answering after the greeting"),
-                        Vec::new(),
-                        "Run again with --verbose to see the conversation.".into(),
-                        Confidence::Medium,
-                    )),
+                    error: Some(ehlo_failure(other.as_ref(), &here, "", &fail)),
                     notes,
                     progress: 2,
                 };
@@ -842,28 +823,9 @@ fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> AttemptCall {
     {
         match &a.ehlo_tls {
             Some(e) if e.reply.code == Some(250) => {}
-            Some(e) => {
+            other => {
                 return AttemptCall {
-                    error: Some(fail(
-                        Layer::Server,
-                        format!("{here} refused EHLO after TLS: {}", reply_short(&e.reply)),
-                        vec![format!("EHLO reply: {}", reply_evidence(&e.reply))],
-                        reply_remedy(&e.reply),
-                        Confidence::High,
-                    )),
-                    notes,
-                    progress: 5,
-                };
-            }
-            None => {
-                return AttemptCall {
-                    error: Some(fail(
-                        Layer::Server,
-                        format!("{here} stopped answering after TLS was set up"),
-                        Vec::new(),
-                        "Run again with --verbose to see the conversation.".into(),
-                        Confidence::Medium,
-                    )),
+                    error: Some(ehlo_failure(other.as_ref(), &here, " after TLS", &fail)),
                     notes,
                     progress: 5,
                 };
@@ -885,6 +847,31 @@ fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> AttemptCall {
         call.progress = 7;
     }
     call
+}
+
+/// An EHLO that was refused (with its reply) or never answered (None); `when` says which EHLO.
+fn ehlo_failure(
+    e: Option<&EhloFacts>,
+    here: &str,
+    when: &str,
+    fail: &dyn Fn(Layer, String, Vec<String>, String, Confidence) -> Finding,
+) -> Finding {
+    match e {
+        Some(e) => fail(
+            Layer::Server,
+            format!("{here} refused EHLO{when}: {}", reply_short(&e.reply)),
+            vec![format!("EHLO reply: {}", reply_evidence(&e.reply))],
+            reply_remedy(&e.reply),
+            Confidence::High,
+        ),
+        None => fail(
+            Layer::Server,
+            format!("{here} stopped answering before EHLO{when} was answered"),
+            Vec::new(),
+            "Run again with --verbose to see the conversation.".into(),
+            Confidence::Medium,
+        ),
+    }
 }
 
 fn note(

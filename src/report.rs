@@ -448,6 +448,25 @@ pub struct TlsFacts {
     pub elapsed_ms: f64,
 }
 
+impl TlsFacts {
+    /// Facts with only the outcome known; the probe fills in the rest as it learns it.
+    pub fn new(outcome: TlsOutcome) -> Self {
+        TlsFacts {
+            outcome,
+            starttls_reply: None,
+            injected_bytes: 0,
+            version: None,
+            cipher: None,
+            chain: Vec::new(),
+            chain_verified: false,
+            chain_error: None,
+            name_matches: false,
+            handshake_error: None,
+            elapsed_ms: 0.0,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TlsOutcome {

@@ -234,7 +234,7 @@ where
     };
     let offers_tls = ehlo.offers("STARTTLS");
     if !offers_tls {
-        a.tls = Some(not_offered());
+        a.tls = Some(TlsFacts::new(TlsOutcome::NotOffered));
         stage(
             a,
             StageName::Tls,
@@ -256,7 +256,7 @@ where
     let (reply, parsed) = conn.reply(a).await;
     if parsed.as_ref().map(|r| r.code) != Some(220) {
         let detail = format!("STARTTLS refused: {}", describe_reply(&reply));
-        let mut facts = not_offered();
+        let mut facts = TlsFacts::new(TlsOutcome::NotOffered);
         facts.outcome = TlsOutcome::Refused;
         facts.starttls_reply = Some(reply);
         a.tls = Some(facts);
@@ -425,22 +425,6 @@ where
         auth_stage(ctx, &mut conn, a, &ehlo, true).await;
     }
     quit_stage(&mut conn, a).await;
-}
-
-fn not_offered() -> TlsFacts {
-    TlsFacts {
-        outcome: TlsOutcome::NotOffered,
-        starttls_reply: None,
-        injected_bytes: 0,
-        version: None,
-        cipher: None,
-        chain: Vec::new(),
-        chain_verified: false,
-        chain_error: None,
-        name_matches: false,
-        handshake_error: None,
-        elapsed_ms: 0.0,
-    }
 }
 
 /// Records the TLS stage; true when the session can go on (established, even with a bad certificate).

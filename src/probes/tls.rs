@@ -206,19 +206,7 @@ where
     let start = Instant::now();
     let verdict = Arc::new(Mutex::new(Verdict::default()));
     let first = Arc::new(Mutex::new(Vec::new()));
-    let mut facts = TlsFacts {
-        outcome: TlsOutcome::HandshakeFailed,
-        starttls_reply: None,
-        injected_bytes: 0,
-        version: None,
-        cipher: None,
-        chain: Vec::new(),
-        chain_verified: false,
-        chain_error: None,
-        name_matches: false,
-        handshake_error: None,
-        elapsed_ms: 0.0,
-    };
+    let mut facts = TlsFacts::new(TlsOutcome::HandshakeFailed);
     let config = match client_config(trust, verdict.clone()) {
         Ok(c) => c,
         Err(_) => {
