@@ -66,6 +66,7 @@ impl Drop for Silent {
 }
 
 /// Runs the binary once; returns wall seconds and the child's peak RSS in MiB (from wait4's rusage).
+#[allow(clippy::zombie_processes)] // reaped by wait4, which also gives its rusage
 fn run(bin: &str, ports: &[u16]) -> (f64, f64) {
     let mut cmd = Command::new(bin);
     cmd.args([
