@@ -393,4 +393,19 @@ mod tests {
             .expect("valid reply");
         assert_eq!(r.lines[0], "caf\u{fffd}\u{fffd} ready");
     }
+
+    #[tokio::test]
+    async fn progress_outlives_a_timed_out_read() {
+        use tokio::io::AsyncWriteExt;
+        let (client, mut server) = tokio::io::duplex(256);
+        server.write_all(b"220-mx.exa").await.expect("write");
+        let mut r = tokio::io::BufReader::new(client);
+        let p = Progress::default();
+        let read = read_reply_tracked(&mut r, &p);
+        let res = tokio::time::timeout(std::time::Duration::from_millis(50), read).await;
+        assert!(res.is_err(), "the reply has no end yet");
+        assert_eq!(p.bytes(), 10);
+        assert_eq!(p.sample(), "220-mx.exa");
+        drop(server);
+    }
 }

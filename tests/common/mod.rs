@@ -218,6 +218,23 @@ pub struct Script {
     pub auth: Option<AuthScript>,
     /// Waited before every reply, the greeting included.
     pub reply_delay: Duration,
+    /// Fixed answers that replace the scripted one for a command (see `Script::answer`).
+    pub answers: Vec<Answer>,
+    /// End every line the server sends with a bare LF instead of CRLF.
+    pub bare_lf: bool,
+}
+
+/// A fixed reply to one command verb, in plaintext or inside TLS, optionally hanging up after it.
+#[derive(Clone)]
+pub struct Answer {
+    /// Upper-case command verb ("EHLO", "STARTTLS", "AUTH").
+    pub verb: String,
+    /// Whether it applies inside TLS (true) or in plaintext (false).
+    pub in_tls: bool,
+    /// Sent as-is.
+    pub reply: Vec<u8>,
+    /// Hang up right after the reply, as a server does after 421.
+    pub close: bool,
 }
 
 /// STARTTLS as offered in the plaintext EHLO.
@@ -267,6 +284,8 @@ impl Script {
             starttls: None,
             auth: None,
             reply_delay: Duration::ZERO,
+            answers: Vec::new(),
+            bare_lf: false,
         }
     }
 
@@ -310,6 +329,24 @@ impl Script {
 
     pub fn reply_delay(mut self, d: Duration) -> Script {
         self.reply_delay = d;
+        self
+    }
+
+    /// Ends every line the server sends with a bare LF instead of CRLF.
+    pub fn bare_lf(mut self) -> Script {
+        self.bare_lf = true;
+        self
+    }
+
+    /// Answers `verb` (in plaintext, or inside TLS when `in_tls`) with `reply` instead of the script's own
+    /// reply (CRLF added when missing), and hangs up after it when `close`.
+    pub fn answer(mut self, verb: &str, in_tls: bool, reply: &str, close: bool) -> Script {
+        self.answers.push(Answer {
+            verb: verb.to_ascii_uppercase(),
+            in_tls,
+            reply: crlf(reply).into_bytes(),
+            close,
+        });
         self
     }
 }
@@ -540,7 +577,7 @@ async fn greet<S: AsyncRead + AsyncWrite + Unpin>(
     s: &Session,
 ) -> bool {
     delay(script).await;
-    if !s.write(io.get_mut(), &script.greeting).await {
+    if !send(io.get_mut(), script, s, &script.greeting).await {
         return false;
     }
     !script.close_after_greeting
@@ -571,6 +608,40 @@ pub async fn plaintext_session(tcp: TcpStream, script: &Script, s: &Session) {
     let _ = tokio::time::timeout(s.limits.io, io.get_mut().shutdown()).await;
 }
 
+/// Runs `script` in plaintext up to and including its reply to STARTTLS (and any injected bytes), then
+/// hands the connection back: for custom handlers that behave until the TLS handshake and misbehave there.
+/// None when the client went away or never sent STARTTLS.
+pub async fn until_starttls(
+    tcp: TcpStream,
+    script: &Script,
+    s: &Session,
+) -> Option<BufReader<TcpStream>> {
+    let mut io = BufReader::new(tcp);
+    if !greet(&mut io, script, s).await {
+        return None;
+    }
+    (dialog(&mut io, script, false, s).await == Next::Starttls).then_some(io)
+}
+
+/// Writes what the script sends, with its line ends as the script wants them.
+async fn send<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    script: &Script,
+    s: &Session,
+    bytes: &[u8],
+) -> bool {
+    if !script.bare_lf {
+        return s.write(io, bytes).await;
+    }
+    let mut lf = Vec::with_capacity(bytes.len());
+    for (i, &b) in bytes.iter().enumerate() {
+        if !(b == b'\r' && bytes.get(i + 1) == Some(&b'\n')) {
+            lf.push(b);
+        }
+    }
+    s.write(io, &lf).await
+}
+
 async fn delay(script: &Script) {
     if !script.reply_delay.is_zero() {
         tokio::time::sleep(script.reply_delay).await;
@@ -596,6 +667,17 @@ async fn dialog<S: AsyncRead + AsyncWrite + Unpin>(
         };
         let upper = line.to_ascii_uppercase();
         let verb = upper.split_whitespace().next().unwrap_or("").to_string();
+        if let Some(a) = script
+            .answers
+            .iter()
+            .find(|a| a.verb == verb && a.in_tls == in_tls)
+        {
+            delay(script).await;
+            if !send(io.get_mut(), script, s, &a.reply).await || a.close {
+                return Next::Done;
+            }
+            continue;
+        }
         let offers_auth = script.auth.is_some() && (in_tls || script.starttls.is_none());
         let reply: Vec<u8> = match verb.as_str() {
             "EHLO" => ehlo_reply(script, in_tls, offers_auth).into_bytes(),
@@ -607,7 +689,7 @@ async fn dialog<S: AsyncRead + AsyncWrite + Unpin>(
                     bytes.extend_from_slice(&st.inject);
                     delay(script).await;
                     // One write: the injected bytes travel with the 220.
-                    if !s.write(io.get_mut(), &bytes).await {
+                    if !send(io.get_mut(), script, s, &bytes).await {
                         return Next::Done;
                     }
                     return Next::Starttls;
@@ -621,13 +703,13 @@ async fn dialog<S: AsyncRead + AsyncWrite + Unpin>(
             "NOOP" | "RSET" => b"250 2.0.0 OK\r\n".to_vec(),
             "QUIT" => {
                 delay(script).await;
-                let _ = s.write(io.get_mut(), b"221 2.0.0 Bye\r\n").await;
+                let _ = send(io.get_mut(), script, s, b"221 2.0.0 Bye\r\n").await;
                 return Next::Done;
             }
             _ => b"502 5.5.2 Command not recognized\r\n".to_vec(),
         };
         delay(script).await;
-        if !s.write(io.get_mut(), &reply).await {
+        if !send(io.get_mut(), script, s, &reply).await {
             return Next::Done;
         }
     }
@@ -739,7 +821,7 @@ async fn ask<S: AsyncRead + AsyncWrite + Unpin>(
     challenge: &str,
 ) -> Option<String> {
     delay(script).await;
-    if !s.write(io.get_mut(), challenge.as_bytes()).await {
+    if !send(io.get_mut(), script, s, challenge.as_bytes()).await {
         return None;
     }
     s.read_line(io).await
@@ -784,6 +866,15 @@ pub struct Run {
     pub stderr: String,
     pub elapsed: Duration,
     pub timed_out: bool,
+    /// Peak resident set size of the smtp-doctor process in KiB: `max_rss_bound_kb` when that is above
+    /// this test process's own peak at the spawn (then it can only be the child's), else the highest
+    /// `VmHWM` sampled at each poll while the child ran (which misses growth in its last milliseconds).
+    /// None when neither was measured.
+    pub peak_rss_kb: Option<u64>,
+    /// `ru_maxrss` from `wait4` in KiB: the child's peak, except that at exec the kernel folds the
+    /// spawning process's high-water mark into it, so it is never below this test process's peak RSS at
+    /// the time of the spawn. Below a bound, it proves the child stayed below it.
+    pub max_rss_bound_kb: Option<u64>,
 }
 
 impl Run {
@@ -824,7 +915,10 @@ pub fn run_doctor_within(args: &[&str], password: Option<&str>, limit: Duration)
         );
         cmd.env(PASSWORD_ENV, p);
     }
+    let own_peak_at_spawn = own_peak_rss_kb();
     let start = Instant::now();
+    // Reaped by `reap` (wait4, for its rusage), which clippy cannot see.
+    #[allow(clippy::zombie_processes)]
     let mut child = cmd.spawn().expect("start smtp-doctor");
     let out = child.stdout.take().expect("piped stdout");
     let err = child.stderr.take().expect("piped stderr");
@@ -837,36 +931,107 @@ pub fn run_doctor_within(args: &[&str], password: Option<&str>, limit: Duration)
     };
     let out_t = read_all(Box::new(out));
     let err_t = read_all(Box::new(err));
-    let step = Duration::from_millis(10);
+    // A short step: each poll also samples the child's peak RSS, so the last sample comes close to its exit.
+    let step = Duration::from_millis(5);
     let max_polls = (limit.as_millis() / step.as_millis()).max(1);
-    let mut status = None;
+    let mut reaped = None;
     let mut timed_out = false;
+    let mut sampled_kb = None;
     for _ in 0..max_polls {
-        match child.try_wait() {
-            Ok(Some(s)) => {
-                status = Some(s);
+        if let Some(kb) = vm_hwm_kb(child.id()) {
+            sampled_kb = sampled_kb.max(Some(kb));
+        }
+        match reap(&child, false) {
+            Reaped::Done(w) => {
+                reaped = Some(w);
                 break;
             }
-            Ok(None) => std::thread::sleep(step),
-            Err(_) => break,
+            Reaped::Running => std::thread::sleep(step),
+            Reaped::Failed => break,
         }
         if start.elapsed() > limit {
             break;
         }
     }
-    if status.is_none() {
+    if reaped.is_none() {
         timed_out = true;
         let _ = child.kill();
-        status = child.wait().ok();
+        if let Reaped::Done(w) = reap(&child, true) {
+            reaped = Some(w);
+        }
     }
     let elapsed = start.elapsed();
     let stdout = out_t.join().unwrap_or_default();
     let stderr = err_t.join().unwrap_or_default();
     Run {
-        code: status.and_then(|s| s.code()),
+        code: reaped.and_then(|w| w.code),
         stdout,
         stderr,
         elapsed,
         timed_out,
+        peak_rss_kb: match (reaped.map(|w| w.max_rss_kb), own_peak_at_spawn) {
+            (Some(bound), Some(own)) if bound > own => Some(bound),
+            _ => sampled_kb,
+        },
+        max_rss_bound_kb: reaped.map(|w| w.max_rss_kb),
     }
+}
+
+/// What `wait4` tells of an ended child.
+#[derive(Debug, Clone, Copy)]
+struct Waited {
+    code: Option<i32>,
+    max_rss_kb: u64,
+}
+
+enum Reaped {
+    Running,
+    Done(Waited),
+    Failed,
+}
+
+/// Reaps `child` with `wait4`, which also returns its `ru_maxrss` (KiB on Linux). Once this returns
+/// `Done` the child is gone: `Child::wait`/`try_wait` must not be used on it any more.
+fn reap(child: &std::process::Child, block: bool) -> Reaped {
+    let Ok(pid) = libc::pid_t::try_from(child.id()) else {
+        return Reaped::Failed;
+    };
+    let mut status: libc::c_int = 0;
+    // SAFETY: all-zero is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let flags = if block { 0 } else { libc::WNOHANG };
+    // Retried on EINTR, a bounded number of times.
+    for _ in 0..100 {
+        // SAFETY: `pid` is this process's own child, not yet reaped; `status` and `usage` are writable.
+        let r = unsafe { libc::wait4(pid, &mut status, flags, &mut usage) };
+        if r == pid {
+            let code = libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status));
+            let max_rss_kb = u64::try_from(usage.ru_maxrss).unwrap_or(0);
+            return Reaped::Done(Waited { code, max_rss_kb });
+        }
+        if r == 0 {
+            return Reaped::Running;
+        }
+        if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            return Reaped::Failed;
+        }
+    }
+    Reaped::Failed
+}
+
+/// This test process's own peak resident set in KiB (`VmHWM` of /proc/self/status).
+pub fn own_peak_rss_kb() -> Option<u64> {
+    vm_hwm_kb_of("self")
+}
+
+/// The peak resident set of a running process in KiB: `VmHWM` in /proc/PID/status, the high-water mark
+/// of its current address space, which starts afresh at exec. None once it has exited.
+fn vm_hwm_kb(pid: u32) -> Option<u64> {
+    vm_hwm_kb_of(&pid.to_string())
+}
+
+fn vm_hwm_kb_of(pid: &str) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
 }
