@@ -1,0 +1,243 @@
+//! The password never leaves: every output mode, every password source, a server that echoes it back, cleartext.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use common::{run_doctor, AuthResult, Behaviour, Pki, Script, Server};
+
+const USER: &str = "app@example.com";
+const PASSWORD: &str = "Zq7-s3cret!pw";
+
+/// Every form the password can take on the wire or in a careless log.
+fn forms() -> Vec<String> {
+    let mut v = vec![
+        PASSWORD.to_string(),
+        B64.encode(PASSWORD),
+        B64.encode(PASSWORD).trim_end_matches('=').to_string(),
+        B64.encode(format!("\0{USER}\0{PASSWORD}")),
+        B64.encode(format!("{USER}\0{PASSWORD}")),
+    ];
+    // The password inside a longer base64 blob, at the two other alignments.
+    for prefix in ["x", "xy"] {
+        let enc = B64.encode(format!("{prefix}{PASSWORD}"));
+        let skip = (prefix.len() * 8).div_ceil(6);
+        let end = enc.trim_end_matches('=').len().saturating_sub(2);
+        v.push(enc[skip..end].to_string());
+    }
+    v
+}
+
+fn assert_clean(what: &str, text: &str) {
+    for f in forms() {
+        assert!(
+            !text.contains(f.as_str()),
+            "{what}: holds the password as {f:?}"
+        );
+    }
+}
+
+const MODES: [&[&str]; 4] = [
+    &["--color", "never"],
+    &["--color", "always", "--verbose"],
+    &["--verbose"],
+    &["--json"],
+];
+
+fn base_args<'a>(port: &'a str, ca: &'a str, mode: &'a str) -> Vec<&'a str> {
+    vec![
+        "check",
+        "localhost",
+        "-4",
+        "-p",
+        port,
+        "--mode",
+        mode,
+        "--timeout",
+        "2",
+        "--ca-file",
+        ca,
+        "--user",
+        USER,
+    ]
+}
+
+#[test]
+fn every_output_mode_for_accepted_and_rejected_logins() {
+    let pki = Pki::new();
+    let ca = pki.ca_arg();
+    for (result, want) in [
+        (
+            AuthResult::Check {
+                user: USER.into(),
+                password: PASSWORD.into(),
+            },
+            0,
+        ),
+        (
+            AuthResult::Fixed("535 5.7.8 Authentication credentials invalid".into()),
+            1,
+        ),
+    ] {
+        for mechanism in ["PLAIN", "LOGIN"] {
+            let server = Server::start(Behaviour::Smtp(
+                Script::new()
+                    .starttls(pki.trusted.clone())
+                    .auth(&[mechanism], result.clone()),
+            ));
+            let port = server.port().to_string();
+            for mode in MODES {
+                let mut args = base_args(&port, &ca, "starttls");
+                args.extend_from_slice(mode);
+                let run = run_doctor(&args, Some(PASSWORD));
+                assert_eq!(run.code, Some(want), "{mechanism} {mode:?}: {}", run.stderr);
+                assert_clean(&format!("{mechanism} {mode:?} stdout"), &run.stdout);
+                assert_clean(&format!("{mechanism} {mode:?} stderr"), &run.stderr);
+            }
+            assert!(
+                !server.log().auth.is_empty(),
+                "the server never saw the password: nothing was tested"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_server_that_echoes_the_password_is_redacted() {
+    let pki = Pki::new();
+    let ca = pki.ca_arg();
+    let echo = format!(
+        "535-5.7.8 you sent {} which is wrong\r\n535 5.7.8 password {} / {} rejected",
+        B64.encode(format!("\0{USER}\0{PASSWORD}")),
+        PASSWORD,
+        B64.encode(PASSWORD)
+    );
+    let server = Server::start(Behaviour::Smtp(
+        Script::new()
+            .starttls(pki.trusted.clone())
+            .auth(&["PLAIN"], AuthResult::Fixed(echo)),
+    ));
+    let port = server.port().to_string();
+    for mode in MODES {
+        let mut args = base_args(&port, &ca, "starttls");
+        args.extend_from_slice(mode);
+        let run = run_doctor(&args, Some(PASSWORD));
+        assert_eq!(run.code, Some(1), "{mode:?}");
+        assert_clean(&format!("echo {mode:?} stdout"), &run.stdout);
+        assert_clean(&format!("echo {mode:?} stderr"), &run.stderr);
+        if mode.contains(&"--json") {
+            assert!(
+                run.stdout.contains("[redacted]"),
+                "the echo was dropped, not redacted"
+            );
+        }
+    }
+}
+
+#[test]
+fn cleartext_is_refused_unless_asked_and_still_redacted() {
+    let server = Server::start(Behaviour::Smtp(Script::new().auth(
+        &["PLAIN"],
+        AuthResult::Check {
+            user: USER.into(),
+            password: PASSWORD.into(),
+        },
+    )));
+    let port = server.port().to_string();
+    let args = [
+        "check",
+        "localhost",
+        "-4",
+        "-p",
+        &port,
+        "--mode",
+        "starttls",
+        "--timeout",
+        "2",
+        "--user",
+        USER,
+        "--json",
+    ];
+    let run = run_doctor(&args, Some(PASSWORD));
+    assert_eq!(run.code, Some(1));
+    assert!(
+        server.log().auth.is_empty(),
+        "the password went out in cleartext without being asked to"
+    );
+    assert_clean("refused stdout", &run.stdout);
+
+    let mut loud = args.to_vec();
+    loud.push("--danger-allow-cleartext-auth");
+    loud.push("--verbose");
+    loud.retain(|a| *a != "--json");
+    let run = run_doctor(&loud, Some(PASSWORD));
+    assert_eq!(
+        server.log().auth.len(),
+        1,
+        "with the flag the password is sent"
+    );
+    assert_clean("cleartext verbose stdout", &run.stdout);
+    assert_clean("cleartext verbose stderr", &run.stderr);
+}
+
+#[test]
+fn password_from_stdin_is_used_and_never_shown() {
+    let pki = Pki::new();
+    let ca = pki.ca_arg();
+    let server = Server::start(Behaviour::Smtp(
+        Script::new().starttls(pki.trusted.clone()).auth(
+            &["PLAIN"],
+            AuthResult::Check {
+                user: USER.into(),
+                password: PASSWORD.into(),
+            },
+        ),
+    ));
+    let port = server.port().to_string();
+    let mut args = base_args(&port, &ca, "starttls");
+    args.extend_from_slice(&["--password-stdin", "--verbose"]);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-doctor"))
+        .args(&args)
+        .env_remove("SMTP_DOCTOR_PASSWORD")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start smtp-doctor");
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin
+            .write_all(format!("{PASSWORD}\n").as_bytes())
+            .expect("write the password");
+    }
+    let out = child.wait_with_output().expect("wait for smtp-doctor");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_clean("stdin stdout", &String::from_utf8_lossy(&out.stdout));
+    assert_clean("stdin stderr", &String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn docs_never_show_a_password_in_argv() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for rel in ["README.md", "man/smtp-doctor.1"] {
+        let text = std::fs::read_to_string(root.join(rel)).expect("read doc");
+        for (n, line) in text.lines().enumerate() {
+            let flat = line.replace("\\-", "-");
+            for (i, _) in flat.match_indices("--password") {
+                let rest = &flat[i + "--password".len()..];
+                assert!(
+                    rest.starts_with("-stdin"),
+                    "{rel}:{}: a password flag with a value: {line}",
+                    n + 1
+                );
+            }
+        }
+    }
+}
