@@ -83,3 +83,52 @@ fn help_and_version_succeed() {
     assert_eq!(code, 0);
     assert!(out.contains("--timeout"));
 }
+
+/// Runs the binary under `ulimit -n LIMIT` (soft and hard), through sh so the limit is the kernel's own.
+fn run_with_nofile(limit: u32, args: &[&str]) -> (i32, String, String) {
+    let script = format!("ulimit -n {limit} && exec \"$0\" \"$@\"");
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .arg(env!("CARGO_BIN_EXE_smtp-doctor"))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run smtp-doctor under sh");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn a_too_low_file_limit_is_a_clear_error() {
+    let (code, _, err) = run_with_nofile(40, &["check", "127.0.0.1", "-p", "9", "--timeout", "1"]);
+    assert_eq!(code, 3, "{err}");
+    assert!(
+        err.contains("RLIMIT_NOFILE") && err.contains("ulimit -n"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_tight_file_limit_throttles_instead_of_failing() {
+    // Closed loopback ports: each chain ends at once with a refusal, so throttling costs nothing here.
+    let ports: Vec<String> = (0..12)
+        .map(|_| {
+            let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            l.local_addr().expect("addr").port().to_string()
+        })
+        .collect();
+    let mut args = vec!["check", "127.0.0.1", "--json", "--timeout", "1"];
+    for p in &ports {
+        args.push("-p");
+        args.push(p);
+    }
+    let (code, out, err) = run_with_nofile(100, &args);
+    assert_eq!(code, 1, "{err}");
+    let report: smtp_doctor::render::JsonReport = serde_json::from_str(&out).expect("JSON report");
+    assert_eq!(report.ports.len(), 12);
+    assert!(report.ports.iter().all(|p| p.attempts.len() == 1));
+}
