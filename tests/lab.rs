@@ -29,6 +29,8 @@ struct Scenario {
     ok: bool,
     verdict: Layer,
     ports: &'static [(u16, Layer)],
+    /// Text the first finding's message must contain (None: not checked).
+    finding: Option<&'static str>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -57,6 +59,7 @@ const fn s(
         ok,
         verdict,
         ports,
+        finding: None,
     }
 }
 
@@ -372,6 +375,49 @@ fn scenarios() -> Vec<Scenario> {
             L::Dns,
             &[(25, L::Dns)],
         ),
+        // Responders and DNS answers added later to the lab.
+        s(
+            "50_greeting_554_blocklisted",
+            &[],
+            "blocked.lab.example.com",
+            &["-p", "25", "-p", "587"],
+            false,
+            L::Server,
+            &[(25, L::Server), (587, L::Server)],
+        ),
+        s(
+            "51_ssh_banner_on_587",
+            &[],
+            "notsmtp.lab.example.com",
+            &["-p", "587"],
+            false,
+            L::Server,
+            &[(587, L::Server)],
+        ),
+        Scenario {
+            finding: Some("SERVFAIL"),
+            ..s(
+                "52_dns_servfail",
+                &[],
+                "servfail.lab.example.com",
+                &[],
+                false,
+                L::Dns,
+                &[(25, L::Dns), (465, L::Dns), (587, L::Dns)],
+            )
+        },
+        Scenario {
+            finding: Some("no DNS resolver configured"),
+            ..s(
+                "53_no_resolver_configured",
+                &["resolver-none"],
+                MAIL,
+                &[],
+                false,
+                L::Dns,
+                &[(25, L::Dns), (465, L::Dns), (587, L::Dns)],
+            )
+        },
     ];
     // Without root: no rule listing, no conntrack; the TTL probes and banner names must carry the verdict alone.
     for (name, faults, args, verdict, ports) in [
@@ -553,6 +599,16 @@ fn run_scenario(sc: &Scenario) -> Result<String, String> {
     }
     if code != Some(want_code) {
         problems.push(format!("exit {code:?} (want {want_code})"));
+    }
+    if let Some(text) = sc.finding {
+        match report.findings.first() {
+            Some(f) if f.message.contains(text) => {}
+            Some(f) => problems.push(format!(
+                "first finding {:?} (want it to contain {text:?})",
+                f.message
+            )),
+            None => problems.push(format!("no finding (want one containing {text:?})")),
+        }
     }
     if problems.is_empty() {
         Ok(format!(

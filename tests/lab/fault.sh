@@ -39,6 +39,13 @@
 #   resolver-refuse        resolver host REJECTs DNS (port unreachable): lookups fail at once
 #   client-drop-dns        client OUTPUT DROP udp/tcp 53: glibc fails at once (sendto EPERM),
 #                          dig waits for its timeout
+#   resolver-none          the client's /etc/netns/<ns>/resolv.conf keeps only comment lines (the
+#                          lab's marker first): no nameserver configured at all. glibc then
+#                          falls back to 127.0.0.1:53, where nothing listens (refused at once)
+#
+# Not faults but fixed parts of the lab (see README): blocked.lab.example.com (554 greeting
+# naming the client's address and zen.spamhaus.org, on 25 and 587), notsmtp.lab.example.com
+# (an SSH banner on 587, then silence) and servfail.lab.example.com (SERVFAIL from dnsmasq).
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
@@ -55,7 +62,7 @@ list_faults() {
     for p in 25 465 587; do echo "stop-$p"; done
     for p in 25 465 587; do echo "redirect-$p-local"; echo "redirect4-$p-local"; echo "dnat-$p-local"; done
     printf '%s\n' local-mta-off router-drop-v6 router-reject-v6 no-v6-route no-default-route \
-        router-drop-all router-unreach-all resolver-silent resolver-refuse client-drop-dns
+        router-drop-all router-unreach-all resolver-silent resolver-refuse client-drop-dns resolver-none
 }
 
 require_lab() {
@@ -177,6 +184,9 @@ apply() {
                 rule46 "$NS_CLIENT" SDLAB-OUT filter "-p $proto --dport 53 -j DROP" "-p $proto --dport 53 -j DROP"
             done
             ;;
+        resolver-none)
+            write_client_resolv_conf none
+            ;;
         *)
             die "unknown fault '$f' (see: fault.sh list)"
             ;;
@@ -198,6 +208,7 @@ clear_all() {
     done
     ip -n "$NS_CLIENT" route replace default via "$RTR_C4"
     ip -n "$NS_CLIENT" -6 route replace default via "$RTR_C6"
+    if [[ -d /etc/netns/$NS_CLIENT ]]; then write_client_resolv_conf normal; fi   # undoes resolver-none
     if ((had_stop)) || ! grep -qF "$MAIL4:587 inet" "$PF_SERVER_DIR/etc/master.cf"; then
         server_master_reload
         local p a

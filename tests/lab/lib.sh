@@ -42,7 +42,11 @@ SELF4=203.0.113.12      SELF6=2001:db8:2::12      # self-signed certificate: 25,
 EXPIRED4=203.0.113.13   EXPIRED6=2001:db8:2::13   # CA-signed but expired certificate: 25, 587, 465
 BUSY4=203.0.113.20      BUSY6=2001:db8:2::20      # socat: greets "421" and closes, on 25 and 587
 SILENT4=203.0.113.21    SILENT6=2001:db8:2::21    # socat: accepts, never greets, on 25, 465 and 587
+BLOCKED4=203.0.113.22   BLOCKED6=2001:db8:2::22   # socat: greets "554 ... blocked using zen.spamhaus.org" and closes, on 25 and 587
+NOTSMTP4=203.0.113.23   NOTSMTP6=2001:db8:2::23   # socat: sends an SSH banner, then waits (30 s idle limit), on 587
 DEAD6=2001:db8:2::99                              # on the server link, nobody home (AAAA of deadv6)
+SERVFAIL_NAME=servfail.$ZONE                      # the one name dnsmasq forwards: to SERVFAIL_UPSTREAM
+SERVFAIL_UPSTREAM=127.0.0.1 SERVFAIL_PORT=5300    # router's loopback: socat+perl answering SERVFAIL to all
 
 # Interfaces (created directly inside the namespaces, never visible on the host).
 IF_CLIENT=eth0          # in client
@@ -55,6 +59,19 @@ PF_LOCAL_DIR=$SDLAB_DIR/postfix/local     # Postfix "local MTA" on the client (1
 PF_INSTANCES=("$PF_SERVER_DIR" "$PF_LOCAL_DIR")
 
 NETNS_MARK="# written by smtp-doctor tests/lab/up.sh"   # first line of /etc/netns/<ns>/resolv.conf
+
+# The client's resolv.conf: normal (nameserver = the router), or without any nameserver line
+# (fault resolver-none). The marker stays the first line either way, so down.sh recognises it.
+write_client_resolv_conf() { # $1 = normal|none
+    # Written in place: a temporary file in /etc/netns/<ns>/ would be bind-mounted too (and break
+    # every `ip netns exec` while it exists).
+    local f=/etc/netns/$NS_CLIENT/resolv.conf
+    if [[ $1 == none ]]; then
+        printf '%s\n# fault resolver-none: no nameserver line\n' "$NETNS_MARK" > "$f"
+    else
+        printf '%s\nnameserver %s\n' "$NETNS_MARK" "$RTR_C4" > "$f"
+    fi
+}
 
 SASL_USER=app@$ZONE
 PASSWORD_FILE=$SDLAB_DIR/auth/password    # mode 600; the password of $SASL_USER
@@ -73,7 +90,7 @@ require_root() { [[ $(id -u) -eq 0 ]] || die "must run as root"; }
 
 require_tools() {
     local t missing=()
-    for t in ip iptables ip6tables postfix postconf dnsmasq saslpasswd2 openssl socat unshare ss flock timeout; do
+    for t in ip iptables ip6tables postfix postconf dnsmasq saslpasswd2 openssl socat perl unshare ss flock timeout; do
         command -v "$t" >/dev/null || missing+=("$t")
     done
     ((${#missing[@]} == 0)) || die "missing tools: ${missing[*]} (run tests/lab/install-deps.sh)"

@@ -92,6 +92,21 @@ expect_dig() { # DESC regex dig-args
     if [[ $got =~ $re ]]; then ok "$d: $got"; else bad "$d: want /$re/, got '$got'"; fi
 }
 
+# First line a server sends (CR stripped) and what happens in the 2 s after it:
+# "LINE|closed", "LINE|open" (still connected, silent) or "LINE|more". $1=addr $2=port
+greeting() {
+    # shellcheck disable=SC2016
+    "$RC" timeout 8 bash -c 'exec 3<>"/dev/tcp/$0/$1" || exit 1
+        IFS= read -r -t 4 l <&3 || l="(nothing)"
+        if IFS= read -r -t 2 _ <&3; then s=more; elif (($? > 128)); then s=open; else s=closed; fi
+        printf "%s|%s\n" "$l" "$s"' "$1" "$2" 2>&1 | tr -d '\r'
+}
+expect_greeting() { # DESC addr port expected-output
+    local got
+    got=$(greeting "$2" "$3")
+    if [[ $got == "$4" ]]; then ok "$1"; else bad "$1: want '$4'" "$got"; fi
+}
+
 "$FAULT" clear >/dev/null 2>&1
 
 echo "== DNS (dnsmasq on $RTR_C4)"
@@ -103,6 +118,11 @@ check "PTR $CLIENT4" bash -c "[[ \$('$RC' dig +short -x $CLIENT4) == '$CLIENT_NA
 expect_dig "unknown name in zone" 'NXDOMAIN' A "nothere.$ZONE"
 expect_dig "AAAA of v4only (NODATA)" 'NOERROR' AAAA "v4only.$ZONE"
 expect_dig "outside the zone" 'REFUSED' A example.org
+check "A blocked, AAAA notsmtp" bash -c "[[ \$('$RC' dig +short A blocked.$ZONE) == $BLOCKED4 && \$('$RC' dig +short AAAA notsmtp.$ZONE) == $NOTSMTP6 ]]"
+check "PTR $BLOCKED6" bash -c "[[ \$('$RC' dig +short -x $BLOCKED6) == 'blocked.$ZONE.' ]]"
+expect_dig "$SERVFAIL_NAME A (udp), fast" 'SERVFAIL \(0\.' A "$SERVFAIL_NAME"
+expect_dig "$SERVFAIL_NAME AAAA (tcp)" 'SERVFAIL' +tcp AAAA "$SERVFAIL_NAME"
+expect_dig "$SERVFAIL_NAME MX (resolver's IPv6 address)" 'SERVFAIL' @"$RTR_C6" MX "$SERVFAIL_NAME"
 check "search-free resolv.conf in client" bash -c "'$RC' cat /etc/resolv.conf | grep -qx 'nameserver $RTR_C4'"
 check "client hostname" bash -c "[[ \$('$RC' hostname) == $CLIENT_NAME ]]"
 
@@ -140,6 +160,15 @@ expect_verify "expired -> expired" "$EXPIRED4:587" "expired.$ZONE" yes 'return c
 expect_sw "busy 25 greets 421" '<\*\* 421 4.3.2' --server "busy.$ZONE" --port 25
 expect_sw "busy 587 greets 421 (v6)" '<\*\* 421 4.3.2' -6 --server "busy.$ZONE" --port 587
 expect_sw "silent 587 never greets" 'Timeout' --server "silent.$ZONE" --port 587 --timeout 2
+blocked_text="554 5.7.1 Service unavailable; client host [%s] blocked using zen.spamhaus.org|closed"
+# shellcheck disable=SC2059
+expect_greeting "blocked v4 25: 554 naming $CLIENT4, then closes" "$BLOCKED4" 25 "$(printf "$blocked_text" "$CLIENT4")"
+# shellcheck disable=SC2059
+expect_greeting "blocked v6 587: 554 naming $CLIENT6, then closes" "$BLOCKED6" 587 "$(printf "$blocked_text" "$CLIENT6")"
+expect_sw "blocked 587 (swaks): 554 greeting" '<\*\* 554 5.7.1 Service unavailable' --server "blocked.$ZONE" --port 587
+expect_greeting "notsmtp v4 587: SSH banner, stays open" "$NOTSMTP4" 587 "SSH-2.0-OpenSSH_9.2p1 Debian-2|open"
+expect_greeting "notsmtp v6 587: SSH banner, stays open" "$NOTSMTP6" 587 "SSH-2.0-OpenSSH_9.2p1 Debian-2|open"
+expect_probe "notsmtp 25: nothing listens" "$NOTSMTP4" 25 refused fast
 expect_probe "deadv6 AAAA ($DEAD6) 25" "$DEAD6" 25 hostunreach slow 5
 expect_sw "local MTA 127.0.0.1:587 is $CLIENT_NAME" "220 $CLIENT_NAME ESMTP" --server 127.0.0.1 --port 587 --quit-after CONNECT
 expect_sw_bad "local MTA rejects the app's AUTH (535)" '<~\* 535 ' --server 127.0.0.1 --port 587 --tls --auth PLAIN --auth-user "$SASL_USER" --quit-after AUTH
@@ -250,6 +279,14 @@ t0=$EPOCHREALTIME
 if "$RC" getent ahosts "$MAIL_NAME" >/dev/null 2>&1; then bad "client-drop-dns: getent resolved"
 else ok "client-drop-dns: glibc lookup fails at once (EPERM) in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.2f", b-a}')s"; fi
 fault clear
+fault resolver-none
+check "resolver-none: marker kept, no nameserver line" bash -c \
+    "head -1 /etc/netns/$NS_CLIENT/resolv.conf | grep -qxF '$NETNS_MARK' && ! '$RC' grep -q '^nameserver' /etc/resolv.conf"
+t0=$EPOCHREALTIME
+if "$RC" getent ahosts "$MAIL_NAME" >/dev/null 2>&1; then bad "resolver-none: getent resolved"
+else ok "resolver-none: glibc lookup fails (127.0.0.1:53 refused) in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.2f", b-a}')s"; fi
+fault clear
+check "resolver-none cleared: nameserver back" bash -c "'$RC' cat /etc/resolv.conf | grep -qx 'nameserver $RTR_C4'"
 expect_dig "DNS after clear" 'NOERROR' A "$MAIL_NAME"
 fault client-drop-587 router-drop-25
 check "faults stack (status lists 2)" bash -c "[[ \$('$FAULT' status | wc -l) == 2 ]]"

@@ -60,10 +60,10 @@ ip -n "$NS_ROUTER" addr add "$RTR_C4/24" dev "$IF_RTR_C"
 ip -n "$NS_ROUTER" addr add "$RTR_C6/64" dev "$IF_RTR_C" nodad
 ip -n "$NS_ROUTER" addr add "$RTR_S4/24" dev "$IF_RTR_S"
 ip -n "$NS_ROUTER" addr add "$RTR_S6/64" dev "$IF_RTR_S" nodad
-for a in "$MAIL4" "$NOTLS4" "$SELF4" "$EXPIRED4" "$BUSY4" "$SILENT4"; do
+for a in "$MAIL4" "$NOTLS4" "$SELF4" "$EXPIRED4" "$BUSY4" "$SILENT4" "$BLOCKED4" "$NOTSMTP4"; do
     ip -n "$NS_SERVER" addr add "$a/24" dev "$IF_SERVER"
 done
-for a in "$MAIL6" "$NOTLS6" "$SELF6" "$EXPIRED6" "$BUSY6" "$SILENT6"; do
+for a in "$MAIL6" "$NOTLS6" "$SELF6" "$EXPIRED6" "$BUSY6" "$SILENT6" "$BLOCKED6" "$NOTSMTP6"; do
     ip -n "$NS_SERVER" addr add "$a/64" dev "$IF_SERVER" nodad
 done
 for ns in "${ALL_NS[@]}"; do
@@ -80,7 +80,7 @@ ip -n "$NS_SERVER" -6 route add default via "$RTR_S6" src "$MAIL6"
 # /etc/netns/<ns>/ files are bind-mounted over /etc/ by `ip netns exec`.
 mkdir -p "/etc/netns/$NS_CLIENT" "/etc/netns/$NS_SERVER"
 # (every file there is bind-mounted, so the "made by the lab" marker is a comment line)
-printf '%s\nnameserver %s\n' "$NETNS_MARK" "$RTR_C4" > "/etc/netns/$NS_CLIENT/resolv.conf"
+write_client_resolv_conf normal   # (lib.sh; fault resolver-none empties it)
 printf '%s\nnameserver %s\n' "$NETNS_MARK" "$RTR_S4" > "/etc/netns/$NS_SERVER/resolv.conf"
 cat > "/etc/netns/$NS_CLIENT/hosts" <<EOF
 127.0.0.1	localhost
@@ -279,6 +279,8 @@ host-record=selfsigned.$ZONE,$SELF4,$SELF6
 host-record=expired.$ZONE,$EXPIRED4,$EXPIRED6
 host-record=busy.$ZONE,$BUSY4,$BUSY6
 host-record=silent.$ZONE,$SILENT4,$SILENT6
+host-record=blocked.$ZONE,$BLOCKED4,$BLOCKED6
+host-record=notsmtp.$ZONE,$NOTSMTP4,$NOTSMTP6
 host-record=$CLIENT_NAME,$CLIENT4,$CLIENT6
 host-record=gw.$ZONE,$RTR_C4,$RTR_C6
 host-record=gw-server.$ZONE,$RTR_S4,$RTR_S6
@@ -293,13 +295,20 @@ host-record=v6only.$ZONE,$MAIL6
 host-record=deadv6.$ZONE,$MAIL4,$DEAD6
 # noaddr: the name exists (TXT) but has no A/AAAA
 txt-record=noaddr.$ZONE,"no addresses here"
+# servfail: the only name ever forwarded, to a responder on the router's own loopback that
+# answers every query SERVFAIL; dnsmasq passes that on (a more specific server= wins over
+# local=/$ZONE/). A dead port there would not do: dnsmasq's upstream sockets are unconnected,
+# it never sees the ICMP error and never answers the client; an unroutable upstream (sendto
+# fails) gets REFUSED, not SERVFAIL.
+server=/$SERVFAIL_NAME/$SERVFAIL_UPSTREAM#$SERVFAIL_PORT
 EOF
 : > "$SDLAB_DIR/log/dnsmasq.log"
 ns_exec "$NS_ROUTER" dnsmasq --conf-file="$SDLAB_DIR/dnsmasq.conf" </dev/null >>"$SDLAB_DIR/log/dnsmasq.log" 2>&1 ||
     fail "dnsmasq did not start" "$SDLAB_DIR/log/dnsmasq.log"
 
 # ---------------------------------------------------------------------------
-# socat responders on the server: busy (421 greeting) and silent (never greets)
+# socat responders on the server: busy (421 greeting), silent (never greets), blocked (554
+# greeting naming the client's address and a DNSBL) and notsmtp (an SSH server's banner)
 # ---------------------------------------------------------------------------
 cat > "$SDLAB_DIR/bin/busy.sh" <<EOF
 #!/bin/sh
@@ -309,9 +318,76 @@ cat > "$SDLAB_DIR/bin/silent.sh" <<'EOF'
 #!/bin/sh
 exec cat >/dev/null
 EOF
-chmod 755 "$SDLAB_DIR/bin/"*.sh
-start_socat() { # $1=name $2=listen address spec $3=script
-    ip netns exec "$NS_SERVER" setsid socat -T 60 "$2,reuseaddr,fork" "EXEC:$3" \
+cat > "$SDLAB_DIR/bin/blocked.sh" <<'EOF'
+#!/bin/bash
+# blocked.lab.example.com: socat puts the peer's address in SOCAT_PEERADDR; socat 1.7 writes
+# IPv6 in brackets and in full (2001:0db8:...): print it as a server logs it (RFC 5952 form).
+ip=${SOCAT_PEERADDR#\[}
+ip=${ip%\]}
+if [[ $ip == *:* ]]; then
+    IFS=: read -ra g <<<"$ip"
+    if ((${#g[@]} == 8)); then
+        for i in "${!g[@]}"; do printf -v "g[i]" '%x' "$((16#${g[i]:-0}))"; done
+        best=-1 bestlen=1 run=0
+        for i in "${!g[@]}"; do
+            if [[ ${g[i]} == 0 ]]; then
+                run=$((run + 1))
+                if ((run > bestlen)); then bestlen=$run best=$((i - run + 1)); fi
+            else run=0; fi
+        done
+        if ((best >= 0)); then
+            head=$(IFS=:; echo "${g[*]:0:best}")
+            tail=$(IFS=:; echo "${g[*]:best+bestlen}")
+            ip="$head::$tail"
+        else
+            ip=$(IFS=:; echo "${g[*]}")
+        fi
+    fi
+fi
+printf '554 5.7.1 Service unavailable; client host [%s] blocked using zen.spamhaus.org\r\n' "$ip"
+EOF
+cat > "$SDLAB_DIR/bin/notsmtp.sh" <<'EOF'
+#!/bin/sh
+printf 'SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n'
+exec cat >/dev/null
+EOF
+# dnsmasq's upstream for servfail.lab.example.com (in the router, socat forks one per query).
+cat > "$SDLAB_DIR/bin/servfail-dns.pl" <<'EOF'
+#!/usr/bin/perl
+# Answers one DNS query on stdin with SERVFAIL: same id, question and EDNS record; QR and RA
+# set, opcode and RD copied, rcode 2. Argument "tcp": the query and reply carry the 2-byte
+# length prefix of DNS over TCP.
+use strict;
+use warnings;
+binmode STDIN;
+binmode STDOUT;
+my $tcp = @ARGV && $ARGV[0] eq 'tcp';
+sub read_n {
+    my ($want) = @_;
+    my $buf = '';
+    while (length($buf) < $want) {
+        my $n = sysread(STDIN, $buf, $want - length($buf), length($buf));
+        return undef unless $n;
+    }
+    return $buf;
+}
+my $q;
+if ($tcp) {
+    my $len = read_n(2);
+    exit 0 unless defined $len;
+    $q = read_n(unpack('n', $len));
+} else {
+    sysread(STDIN, $q, 4096);
+}
+exit 0 unless defined $q && length($q) >= 12;
+my ($id, $flags) = unpack('n n', $q);
+my $reply = pack('n n', $id, 0x8000 | ($flags & 0x7900) | 0x0080 | 2) . substr($q, 4);
+$reply = pack('n', length($reply)) . $reply if $tcp;
+syswrite(STDOUT, $reply) == length($reply) or exit 1;
+EOF
+chmod 755 "$SDLAB_DIR/bin/"*.sh "$SDLAB_DIR/bin/"*.pl
+start_socat() { # $1=name $2=listen address spec $3=script [$4=idle limit in s, default 60] [$5=ns]
+    ip netns exec "${5:-$NS_SERVER}" setsid socat -T "${4:-60}" "$2,reuseaddr,fork" "EXEC:$3" \
         </dev/null >>"$SDLAB_DIR/log/socat.log" 2>&1 &
     echo $! > "$SDLAB_DIR/run/socat-$1.pid"
 }
@@ -323,6 +399,14 @@ for p in 25 465 587; do
     start_socat "silent4-$p" "TCP4-LISTEN:$p,bind=$SILENT4" "$SDLAB_DIR/bin/silent.sh"
     start_socat "silent6-$p" "TCP6-LISTEN:$p,bind=[$SILENT6],ipv6only=1" "$SDLAB_DIR/bin/silent.sh"
 done
+for p in 25 587; do
+    start_socat "blocked4-$p" "TCP4-LISTEN:$p,bind=$BLOCKED4" "$SDLAB_DIR/bin/blocked.sh"
+    start_socat "blocked6-$p" "TCP6-LISTEN:$p,bind=[$BLOCKED6],ipv6only=1" "$SDLAB_DIR/bin/blocked.sh"
+done
+start_socat notsmtp4-587 "TCP4-LISTEN:587,bind=$NOTSMTP4" "$SDLAB_DIR/bin/notsmtp.sh" 30
+start_socat notsmtp6-587 "TCP6-LISTEN:587,bind=[$NOTSMTP6],ipv6only=1" "$SDLAB_DIR/bin/notsmtp.sh" 30
+start_socat servfail-udp "UDP4-RECVFROM:$SERVFAIL_PORT,bind=$SERVFAIL_UPSTREAM" "$SDLAB_DIR/bin/servfail-dns.pl" 5 "$NS_ROUTER"
+start_socat servfail-tcp "TCP4-LISTEN:$SERVFAIL_PORT,bind=$SERVFAIL_UPSTREAM" "$SDLAB_DIR/bin/servfail-dns.pl tcp" 5 "$NS_ROUTER"
 
 # ---------------------------------------------------------------------------
 # Wait (bounded) for every listener, then check the client's view end to end
@@ -354,6 +438,8 @@ done
 for a in "$NOTLS4" "$NOTLS6"; do for p in 25 587; do server_specs+=("server Postfix (notls)|$a|$p"); done; done
 for a in "$BUSY4" "$BUSY6"; do for p in 25 587; do server_specs+=("socat busy responder|$a|$p"); done; done
 for a in "$SILENT4" "$SILENT6"; do for p in 25 465 587; do server_specs+=("socat silent responder|$a|$p"); done; done
+for a in "$BLOCKED4" "$BLOCKED6"; do for p in 25 587; do server_specs+=("socat blocked responder|$a|$p"); done; done
+for a in "$NOTSMTP4" "$NOTSMTP6"; do server_specs+=("socat notsmtp responder|$a|587"); done
 for a in 127.0.0.1 ::1; do for p in 25 587 465; do client_specs+=("local MTA Postfix|$a|$p"); done; done
 if ! absent=$(wait_all "$NS_SERVER" 8 "${server_specs[@]}"); then
     fail "not listening in $NS_SERVER:"$'\n'"$absent" "$SDLAB_DIR/log/postfix-server.log" \
@@ -362,13 +448,19 @@ fi
 if ! absent=$(wait_all "$NS_CLIENT" 8 "${client_specs[@]}"); then
     fail "not listening in $NS_CLIENT:"$'\n'"$absent" "$SDLAB_DIR/log/postfix-local.log" "$SDLAB_DIR/log/postfix-ctl.log"
 fi
+if ! absent=$(wait_all "$NS_ROUTER" 8 "socat SERVFAIL responder (tcp)|$SERVFAIL_UPSTREAM|$SERVFAIL_PORT"); then
+    fail "not listening in $NS_ROUTER:"$'\n'"$absent" "$SDLAB_DIR/log/socat.log"
+fi
 
-ok=0
+# UDP in the router: dnsmasq, and the SERVFAIL responder behind servfail.lab.example.com.
+ok=0 udp=""
 for ((i = 0; i < 50; i++)); do
-    if ns_exec "$NS_ROUTER" ss -Hluln | awk '{print $4}' | grep -qxF "$RTR_C4:53"; then ok=1; break; fi
+    udp=$(ns_exec "$NS_ROUTER" ss -Hluln | awk '{print $4}')
+    if grep -qxF "$RTR_C4:53" <<<"$udp" && grep -qxF "$SERVFAIL_UPSTREAM:$SERVFAIL_PORT" <<<"$udp"; then ok=1; break; fi
     sleep 0.1
 done
-((ok)) || fail "dnsmasq is not listening on $RTR_C4:53" "$SDLAB_DIR/log/dnsmasq.log"
+grep -qxF "$RTR_C4:53" <<<"$udp" || fail "dnsmasq is not listening on $RTR_C4:53" "$SDLAB_DIR/log/dnsmasq.log"
+((ok)) || fail "socat SERVFAIL responder (udp) is not listening on $SERVFAIL_UPSTREAM:$SERVFAIL_PORT in $NS_ROUTER" "$SDLAB_DIR/log/socat.log"
 
 # From the client: DNS answers, and the main server greets over IPv4 and IPv6.
 got=$(timeout 5 ip netns exec "$NS_CLIENT" getent ahostsv4 "$MAIL_NAME" 2>/dev/null | awk 'NR==1{print $1}') || true
@@ -378,12 +470,21 @@ banner() { # ns addr port -> first line of the greeting
 }
 for a in "$MAIL4" "$MAIL6"; do
     g=$(banner "$NS_CLIENT" "$a" 25)
-    [[ $g == "220 $MAIL_NAME ESMTP" ]] || fail "client does not get the Postfix greeting from $a:25 (got '$g')" "${PFS[@]}"
+    [[ $g == "220 $MAIL_NAME ESMTP" ]] || fail "client does not get the Postfix greeting from $a:25 (got '$g')" "$SDLAB_DIR/log/postfix-server.log"
 done
 g=$(banner "$NS_CLIENT" 127.0.0.1 587)
 [[ $g == "220 $CLIENT_NAME ESMTP" ]] || fail "local MTA greeting on 127.0.0.1:587 wrong (got '$g')" "$SDLAB_DIR/log/postfix-local.log"
 g=$(banner "$NS_CLIENT" "$BUSY4" 587)
 [[ $g == "421 "* ]] || fail "busy responder does not greet 421 (got '$g')" "$SDLAB_DIR/log/socat.log"
+g=$(banner "$NS_CLIENT" "$BLOCKED6" 25)
+[[ $g == "554 5.7.1 Service unavailable; client host [$CLIENT6] blocked using zen.spamhaus.org" ]] ||
+    fail "blocked responder greeting wrong (got '$g')" "$SDLAB_DIR/log/socat.log"
+g=$(banner "$NS_CLIENT" "$NOTSMTP4" 587)
+[[ $g == "SSH-2.0-"* ]] || fail "notsmtp responder does not send an SSH banner (got '$g')" "$SDLAB_DIR/log/socat.log"
+# servfail.lab.example.com: dnsmasq answers SERVFAIL (its upstream is a dead port).
+got=$(timeout 5 ip netns exec "$NS_CLIENT" dig +time=2 +tries=1 A "$SERVFAIL_NAME" 2>&1 |
+    grep -oE 'status: [A-Z]+' | head -1) || true
+[[ $got == "status: SERVFAIL" ]] || fail "$SERVFAIL_NAME: want SERVFAIL from dnsmasq (got '$got')" "$SDLAB_DIR/log/dnsmasq.log" "$SDLAB_DIR/log/socat.log"
 
 # A file the test harness can source (no secrets in it).
 cat > "$SDLAB_DIR/lab.env" <<EOF
@@ -415,6 +516,11 @@ SDLAB_BUSY4=$BUSY4
 SDLAB_BUSY6=$BUSY6
 SDLAB_SILENT4=$SILENT4
 SDLAB_SILENT6=$SILENT6
+SDLAB_BLOCKED4=$BLOCKED4
+SDLAB_BLOCKED6=$BLOCKED6
+SDLAB_NOTSMTP4=$NOTSMTP4
+SDLAB_NOTSMTP6=$NOTSMTP6
+SDLAB_SERVFAIL_NAME=$SERVFAIL_NAME
 SDLAB_DEAD6=$DEAD6
 EOF
 : > "$SDLAB_DIR/faults.active"
