@@ -519,10 +519,7 @@ fn dns_findings(report: &Report, findings: &mut Vec<Finding>) -> bool {
             format!("the resolver refused to look up {t} (REFUSED)"),
             "The configured resolver does not serve this host; point /etc/resolv.conf at a working recursive resolver, or pass --resolver.".to_string(),
         ),
-        DnsOutcome::Timeout => (
-            format!("the DNS resolver did not answer for {t}"),
-            format!("Check that the resolver in /etc/resolv.conf ({}) is up and that this host may send DNS (UDP and TCP port 53) to it.", d.resolver),
-        ),
+        DnsOutcome::Timeout | DnsOutcome::Error => resolver_timeout_words(d, t),
         DnsOutcome::NoRecords => (
             format!("{t} exists but has no address record (A/AAAA)"),
             format!("The name has no A or AAAA record, so nothing can connect to it.{mx_hint}"),
@@ -543,6 +540,43 @@ fn dns_findings(report: &Report, findings: &mut Vec<Finding>) -> bool {
         confidence: Confidence::High,
     });
     true
+}
+
+/// Why lookups timed out, from the direct check of each name server.
+fn resolver_timeout_words(d: &crate::report::DnsReport, t: &str) -> (String, String) {
+    use crate::report::ResolverReach;
+    let find = |r: ResolverReach| d.resolver_checks.iter().find(|c| c.outcome == r);
+    if let Some(c) = find(ResolverReach::BlockedHere) {
+        return (
+            format!("this host's firewall blocks DNS to its resolver {}", c.server),
+            "Allow outgoing DNS (UDP and TCP port 53) in this host's firewall: iptables -S OUTPUT; nft list ruleset.".into(),
+        );
+    }
+    if let Some(c) = find(ResolverReach::PortUnreachable) {
+        return (
+            format!("the resolver {} refuses DNS (ICMP port unreachable): no DNS service runs there", c.server),
+            "Point /etc/resolv.conf at a working resolver (or start the local one: systemctl status systemd-resolved), or pass --resolver.".into(),
+        );
+    }
+    if let Some(c) = find(ResolverReach::Answers) {
+        return (
+            format!("the resolver {} works, but gets no answer for {t}", c.server),
+            format!("The name servers of {t}'s zone do not answer; check the domain's NS records and its DNS hosting, or try later."),
+        );
+    }
+    if let Some(c) = find(ResolverReach::Unreachable) {
+        return (
+            format!("this host has no route to its resolver {}", c.server),
+            "Check this host's routes and the nameserver lines of /etc/resolv.conf.".into(),
+        );
+    }
+    (
+        format!("the DNS resolver did not answer for {t}"),
+        format!(
+            "Check that the resolver in /etc/resolv.conf ({}) is up and that this host may send DNS (UDP and TCP port 53) to it.",
+            d.resolver
+        ),
+    )
 }
 
 /// Names this host goes by, to spot a local MTA answering in the server's place.

@@ -153,6 +153,30 @@ pub struct DnsReport {
     /// MX records of that domain, by preference; shown, probed only with --mx.
     pub mx: Vec<MxRecord>,
     pub mx_lookup: DnsLookup,
+    /// When lookups time out: each name server asked directly, to tell a dead resolver from a blocked one.
+    pub resolver_checks: Vec<ResolverCheck>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResolverCheck {
+    pub server: String,
+    pub outcome: ResolverReach,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolverReach {
+    /// It answered a plain question: the resolver works, the name's own servers do not.
+    Answers,
+    /// Nothing answered within the timeout (down, or dropped on the way).
+    Silent,
+    /// ICMP port unreachable: nothing serves DNS at that address, or something rejects it.
+    PortUnreachable,
+    /// No route to it.
+    Unreachable,
+    /// This host refused to send (EPERM/EACCES): its own firewall blocks DNS.
+    BlockedHere,
+    Other,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -407,6 +407,42 @@ fn scenarios() -> Vec<Scenario> {
             )
         },
         Scenario {
+            finding: Some("this host's firewall blocks DNS"),
+            ..s(
+                "54_dns_blocked_here",
+                &["client-drop-dns"],
+                MAIL,
+                &["-p", "587"],
+                false,
+                L::Dns,
+                &[(587, L::Dns)],
+            )
+        },
+        Scenario {
+            finding: Some("refuses DNS"),
+            ..s(
+                "55_resolver_port_closed",
+                &["resolver-refuse"],
+                MAIL,
+                &["-p", "587"],
+                false,
+                L::Dns,
+                &[(587, L::Dns)],
+            )
+        },
+        Scenario {
+            finding: Some("did not answer"),
+            ..s(
+                "56_resolver_dead",
+                &["resolver-silent"],
+                MAIL,
+                &["-p", "587"],
+                false,
+                L::Dns,
+                &[(587, L::Dns)],
+            )
+        },
+        Scenario {
             finding: Some("no DNS resolver configured"),
             ..s(
                 "53_no_resolver_configured",

@@ -177,6 +177,7 @@ fn report(target: &str, ports: Vec<PortReport>) -> Report {
                 host: "mail.example.com".into(),
             }],
             mx_lookup: answered(&["10 mail.example.com"]),
+            resolver_checks: Vec::new(),
         },
         ports,
         tls_verification: true,
@@ -826,6 +827,34 @@ fn cases() -> Vec<Case> {
                 "did not answer" => &["did not answer"],
                 "no DNS resolver" => &["no DNS resolver"],
                 _ => &["REFUSED"],
+            },
+        });
+    }
+
+    for (reach, words) in [
+        (ResolverReach::BlockedHere, "firewall blocks DNS"),
+        (ResolverReach::PortUnreachable, "refuses DNS"),
+        (ResolverReach::Answers, "gets no answer"),
+        (ResolverReach::Silent, "did not answer"),
+    ] {
+        let mut r = report("mail.example.com", vec![port(587, Vec::new())]);
+        r.dns.a = dns_outcome(DnsOutcome::Timeout);
+        r.dns.aaaa = dns_outcome(DnsOutcome::Timeout);
+        r.dns.resolver_checks = vec![ResolverCheck {
+            server: "192.0.2.53:53".into(),
+            outcome: reach,
+        }];
+        v.push(Case {
+            name: "a timed-out lookup explained by asking the resolver directly",
+            report: r,
+            ok: false,
+            verdict: Layer::Dns,
+            ports: vec![(587, Layer::Dns)],
+            mentions: match words {
+                "firewall blocks DNS" => &["firewall blocks DNS"],
+                "refuses DNS" => &["refuses DNS"],
+                "gets no answer" => &["gets no answer"],
+                _ => &["did not answer"],
             },
         });
     }

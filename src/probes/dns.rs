@@ -13,7 +13,7 @@ use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::TokioResolver;
 
 use crate::plan::Family;
-use crate::report::{DnsLookup, DnsOutcome};
+use crate::report::{DnsLookup, DnsOutcome, ResolverCheck, ResolverReach};
 
 /// One retry absorbs a single lost UDP packet without letting a dead resolver stall the run.
 const RETRIES: usize = 1;
@@ -32,6 +32,8 @@ pub struct Dns {
     /// Upper bound on one lookup, retries included.
     budget: Duration,
     description: String,
+    /// The name servers asked, for a direct reachability check when lookups time out.
+    servers: Vec<SocketAddr>,
 }
 
 impl Dns {
@@ -58,7 +60,7 @@ impl Dns {
                 } else {
                     addr.to_string()
                 };
-                Dns::build(config, opts, timeout, description)
+                Dns::build(config, opts, timeout, description, vec![addr])
             }
         }
     }
@@ -78,9 +80,14 @@ impl Dns {
             .map(|ns| ns.ip.to_string())
             .collect();
         let description = format!("system ({})", servers.join(", "));
+        let addrs: Vec<SocketAddr> = config
+            .name_servers()
+            .iter()
+            .map(|ns| SocketAddr::new(ns.ip, 53))
+            .collect();
         // resolv.conf's own timeout/attempts are replaced below; use_hosts_file stays as read
         // (Auto), so names in /etc/hosts resolve as they do for the mail server itself.
-        Dns::build(config, opts, timeout, description)
+        Dns::build(config, opts, timeout, description, addrs)
     }
 
     fn build(
@@ -88,6 +95,7 @@ impl Dns {
         mut opts: ResolverOpts,
         timeout: Duration,
         description: String,
+        servers: Vec<SocketAddr>,
     ) -> Result<Dns, DnsOutcome> {
         let timeout = timeout.min(MAX_TIMEOUT);
         opts.timeout = timeout;
@@ -104,7 +112,13 @@ impl Dns {
             resolver,
             budget,
             description,
+            servers,
         })
+    }
+
+    /// The name servers this resolver asks.
+    pub fn servers(&self) -> &[SocketAddr] {
+        &self.servers
     }
 
     /// "system (203.0.113.53)" or the address asked; for the report's `resolver` field.
@@ -312,6 +326,62 @@ fn failed(outcome: DnsOutcome, elapsed_ms: f64) -> DnsLookup {
 
 fn elapsed_ms(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
+}
+
+/// Asks one name server a trivial question (the root's NS) on a connected UDP socket, whose errno says
+/// what the resolver library does not: ICMP port unreachable, no route, or this host's own firewall.
+pub async fn check_server(server: SocketAddr, timeout: Duration) -> ResolverCheck {
+    let outcome = match tokio::time::timeout(timeout, ask_root(server)).await {
+        Err(_) => ResolverReach::Silent,
+        Ok(r) => r,
+    };
+    ResolverCheck {
+        server: server.to_string(),
+        outcome,
+    }
+}
+
+async fn ask_root(server: SocketAddr) -> ResolverReach {
+    use hickory_resolver::proto::op::{Message, Query};
+    use hickory_resolver::proto::rr::{Name, RecordType};
+    let bind: SocketAddr = if server.is_ipv4() {
+        SocketAddr::from(([0, 0, 0, 0], 0))
+    } else {
+        SocketAddr::from(([0u16; 8], 0))
+    };
+    let errno = |e: std::io::Error| reach_from_errno(e.raw_os_error());
+    let socket = match tokio::net::UdpSocket::bind(bind).await {
+        Ok(s) => s,
+        Err(e) => return errno(e),
+    };
+    if let Err(e) = socket.connect(server).await {
+        return errno(e);
+    }
+    let mut query = Message::query();
+    query.metadata.recursion_desired = true;
+    query.add_query(Query::query(Name::root(), RecordType::NS));
+    let Ok(bytes) = query.to_vec() else {
+        return ResolverReach::Other;
+    };
+    if let Err(e) = socket.send(&bytes).await {
+        return errno(e);
+    }
+    let mut buf = [0u8; 512];
+    match socket.recv(&mut buf).await {
+        Ok(_) => ResolverReach::Answers,
+        Err(e) => errno(e),
+    }
+}
+
+fn reach_from_errno(errno: Option<i32>) -> ResolverReach {
+    match errno {
+        Some(libc::ECONNREFUSED) => ResolverReach::PortUnreachable,
+        Some(libc::EPERM) | Some(libc::EACCES) => ResolverReach::BlockedHere,
+        Some(libc::EHOSTUNREACH) | Some(libc::ENETUNREACH) | Some(libc::EADDRNOTAVAIL) => {
+            ResolverReach::Unreachable
+        }
+        _ => ResolverReach::Other,
+    }
 }
 
 #[cfg(test)]

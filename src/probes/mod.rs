@@ -192,6 +192,7 @@ async fn resolve_target(plan: &Plan) -> (DnsReport, Vec<IpAddr>, Option<dns::Dns
                 mx_domain: None,
                 mx: Vec::new(),
                 mx_lookup: DnsLookup::not_asked(),
+                resolver_checks: Vec::new(),
             };
             return (report, vec![*ip], None);
         }
@@ -221,6 +222,7 @@ async fn resolve_target(plan: &Plan) -> (DnsReport, Vec<IpAddr>, Option<dns::Dns
                 mx_domain: None,
                 mx: Vec::new(),
                 mx_lookup: DnsLookup::not_asked(),
+                resolver_checks: Vec::new(),
             };
             return (report, Vec::new(), None);
         }
@@ -239,8 +241,37 @@ async fn resolve_target(plan: &Plan) -> (DnsReport, Vec<IpAddr>, Option<dns::Dns
         }
         last
     };
-    let ((a, aaaa), (mx_domain, mx_lookup, mx_records)) = tokio::join!(addrs_fut, mx_fut);
+    // A lookup still running after one timeout is failing; asking each server directly meanwhile says whether
+    // it is dead, refusing or blocked here, at no extra wall time. Fast failures (EPERM) get the check after.
+    let servers: Vec<SocketAddr> = dns.servers().iter().take(3).copied().collect();
+    let limit = plan.timeout.min(std::time::Duration::from_secs(2));
+    let check_all = |servers: Vec<SocketAddr>| async move {
+        let mut out = Vec::new();
+        for server in servers {
+            out.push(dns::check_server(server, limit).await);
+        }
+        out
+    };
+    let (((a, aaaa), (mx_domain, mx_lookup, mx_records)), early_checks) = {
+        let lookups = async { tokio::join!(addrs_fut, mx_fut) };
+        tokio::pin!(lookups);
+        tokio::select! {
+            done = &mut lookups => (done, None),
+            _ = tokio::time::sleep(plan.timeout) => {
+                let (done, checks) = tokio::join!(&mut lookups, check_all(servers.clone()));
+                (done, Some(checks))
+            }
+        }
+    };
     let addresses = dns::addresses(&a, &aaaa);
+    let failed = [&a, &aaaa]
+        .iter()
+        .any(|l| matches!(l.outcome, DnsOutcome::Timeout | DnsOutcome::Error));
+    let resolver_checks = match (failed, early_checks) {
+        (false, _) => Vec::new(),
+        (true, Some(c)) => c,
+        (true, None) => check_all(servers).await,
+    };
     let report = DnsReport {
         queried: true,
         resolver: dns.describe(),
@@ -252,6 +283,7 @@ async fn resolve_target(plan: &Plan) -> (DnsReport, Vec<IpAddr>, Option<dns::Dns
             .map(|(preference, host)| crate::report::MxRecord { preference, host })
             .collect(),
         mx_lookup,
+        resolver_checks,
     };
     (report, addresses, Some(dns))
 }
