@@ -103,6 +103,8 @@ pub struct PortVerdict {
     pub layer: Layer,
     /// Index into the port's attempts of the one whose stages tell the story.
     pub shown_attempt: Option<usize>,
+    /// Per attempt (same order as the port's attempts): the layer its own failure points at, `none` if it worked.
+    pub attempt_layers: Vec<Layer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -146,6 +148,10 @@ pub fn diagnose(report: &Report) -> Diagnosis {
         for &i in &ok_idx {
             findings.extend(calls[i].notes.iter().cloned());
         }
+        let attempt_layers: Vec<Layer> = calls
+            .iter()
+            .map(|c| c.error.as_ref().map_or(Layer::None, |f| f.layer))
+            .collect();
         if pr.attempts.is_empty() {
             // The target's own failed lookup is already a finding; an MX host that does not resolve needs its own.
             if !dns_failed || pr.host != report.target {
@@ -192,6 +198,7 @@ pub fn diagnose(report: &Report) -> Diagnosis {
                 ok: false,
                 layer: Layer::Dns,
                 shown_attempt: None,
+                attempt_layers,
             });
             continue;
         }
@@ -202,6 +209,7 @@ pub fn diagnose(report: &Report) -> Diagnosis {
                 ok: true,
                 layer: Layer::None,
                 shown_attempt: Some(0),
+                attempt_layers,
             });
             continue;
         }
@@ -229,6 +237,7 @@ pub fn diagnose(report: &Report) -> Diagnosis {
                 ok: false,
                 layer,
                 shown_attempt: Some(best),
+                attempt_layers,
             });
             continue;
         }
@@ -267,6 +276,7 @@ pub fn diagnose(report: &Report) -> Diagnosis {
             ok: true,
             layer: Layer::None,
             shown_attempt: Some(ok_idx[0]),
+            attempt_layers,
         });
     }
     findings.extend(family_findings(&family_trouble));
@@ -873,7 +883,7 @@ fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> AttemptCall {
         notes,
         progress: 6,
     };
-    if let Some(f) = auth_failure(report, pr, a, &here) {
+    if let Some(f) = auth_failure(pr, a, &here) {
         call.error = Some(f);
     }
     auth_notes(report, pr, a, &mut call.notes);
@@ -1422,7 +1432,7 @@ fn cert_failure(report: &Report, pr: &PortReport, a: &Attempt, here: &str) -> Op
     })
 }
 
-fn auth_failure(_report: &Report, pr: &PortReport, a: &Attempt, here: &str) -> Option<Finding> {
+fn auth_failure(pr: &PortReport, a: &Attempt, here: &str) -> Option<Finding> {
     let auth = a.auth.as_ref()?;
     let port = pr.port;
     let mk = |layer: Layer, message: String, evidence: Vec<String>, remedy: String| Finding {

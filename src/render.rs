@@ -38,6 +38,8 @@ pub struct JsonPort {
     pub address: Option<std::net::IpAddr>,
     pub stages: Vec<Stage>,
     pub attempts: Vec<Attempt>,
+    /// The layer each attempt's own failure points at (`none` when it worked), in the order of `attempts`.
+    pub attempt_layers: Vec<Layer>,
 }
 
 pub fn json_report(report: &Report, diagnosis: &Diagnosis) -> JsonReport {
@@ -56,6 +58,7 @@ pub fn json_report(report: &Report, diagnosis: &Diagnosis) -> JsonReport {
                 address: shown.map(|a| a.address),
                 stages: shown.map(|a| a.stages.clone()).unwrap_or_default(),
                 attempts: p.attempts.clone(),
+                attempt_layers: v.attempt_layers.clone(),
             }
         })
         .collect();
@@ -155,7 +158,7 @@ fn write_human(
                 };
                 write!(out, " {cell}")?;
             }
-            let layer = attempt_layer(d, v, i);
+            let layer = attempt_layer(v, i);
             writeln!(out, "{}", layer)?;
         }
     }
@@ -203,13 +206,17 @@ fn write_human(
     Ok(())
 }
 
-fn attempt_layer(d: &Diagnosis, v: &PortVerdict, i: usize) -> String {
-    if v.shown_attempt == Some(i) || v.ok {
-        return format!(" {}", layer_mark(v.layer, v.ok));
+fn attempt_layer(v: &PortVerdict, i: usize) -> String {
+    let own = v.attempt_layers.get(i).copied().unwrap_or(Layer::None);
+    match (v.ok, own) {
+        (_, Layer::None) => format!(" {}", layer_mark(Layer::None, true)),
+        // A failing address of a port that works through another one: a warning, not the port's verdict.
+        (true, layer) => format!(
+            " {}",
+            format!("{} (other address works)", layer.name()).yellow()
+        ),
+        (false, layer) => format!(" {}", layer_mark(layer, false)),
     }
-    // Another address of a failing port: its own failure is in the findings' evidence.
-    let _ = d;
-    format!(" {}", "(see findings)".dimmed())
 }
 
 fn layer_mark(layer: Layer, ok: bool) -> String {
