@@ -564,6 +564,21 @@ fn read_all<R: std::io::Read>(pipe: Option<R>) -> String {
     s
 }
 
+/// Where the binary under test is run from: a copy in the lab's state directory, so `nobody` can run it even
+/// when the checkout sits below a directory only root may enter (a CI clone under /root).
+fn lab_binary() -> PathBuf {
+    Path::new(STATE_DIR).join("smtp-doctor")
+}
+
+fn install_binary() -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dest = lab_binary();
+    std::fs::copy(env!("CARGO_BIN_EXE_smtp-doctor"), &dest)
+        .map_err(|e| format!("cannot copy the binary into {STATE_DIR}: {e}"))?;
+    std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| format!("cannot make {} executable: {e}", dest.display()))
+}
+
 fn lab_password() -> Result<String, String> {
     std::fs::read_to_string(Path::new(STATE_DIR).join("auth").join("password"))
         .map(|s| s.trim_end().to_string())
@@ -577,7 +592,7 @@ fn run_scenario(sc: &Scenario) -> Result<String, String> {
     }
     let ca = format!("{STATE_DIR}/ca.pem");
     let mut c = script("run-client.sh");
-    c.arg(env!("CARGO_BIN_EXE_smtp-doctor"))
+    c.arg(lab_binary())
         .args([
             "check",
             sc.host,
@@ -717,7 +732,9 @@ fn main() -> ExitCode {
     if let Err(e) = run_script("install-deps.sh", &[], Duration::from_secs(900)) {
         return skip_or_fail(format!("installing the lab's packages failed: {e}"));
     }
-    if let Err(e) = run_script("up.sh", &[], Duration::from_secs(300)) {
+    if let Err(e) =
+        run_script("up.sh", &[], Duration::from_secs(300)).and_then(|_| install_binary())
+    {
         let _ = run_script("down.sh", &[], Duration::from_secs(120));
         return skip_or_fail(format!("the lab did not come up: {e}"));
     }
