@@ -589,28 +589,35 @@ fn resolver_timeout_words(d: &crate::report::DnsReport, t: &str) -> (String, Str
     )
 }
 
-/// Names this host goes by, to spot a local MTA answering in the server's place.
-fn host_names(report: &Report) -> Vec<String> {
-    let h = report.host.hostname.to_ascii_lowercase();
-    let mut v = vec![
-        h.clone(),
-        "localhost".to_string(),
-        "localhost.localdomain".to_string(),
-    ];
-    if let Some(short) = h.split('.').next() {
-        v.push(short.to_string());
-    }
-    v
+/// How surely a name in a banner or certificate means this very host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum NameMatch {
+    No,
+    /// "localhost" and friends: misconfigured remote servers announce it too.
+    Generic,
+    /// This host's own name.
+    Own,
 }
 
-fn names_this_host(report: &Report, name: &str) -> bool {
+fn names_this_host(report: &Report, name: &str) -> NameMatch {
     let n = name.trim_end_matches('.').to_ascii_lowercase();
-    host_names(report).iter().any(|h| !h.is_empty() && *h == n)
+    let h = report.host.hostname.to_ascii_lowercase();
+    let short = h.split('.').next().unwrap_or("");
+    if matches!(
+        n.as_str(),
+        "localhost" | "localhost.localdomain" | "localhost6" | "localhost6.localdomain6"
+    ) {
+        return NameMatch::Generic;
+    }
+    if !n.is_empty() && (n == h || (n == short && short != "localhost")) {
+        return NameMatch::Own;
+    }
+    NameMatch::No
 }
 
 /// The target itself is this host: then its own name in the banner is no sign of interception.
 fn target_is_this_host(report: &Report, a: &Attempt) -> bool {
-    a.address.is_loopback() || names_this_host(report, &report.target)
+    a.address.is_loopback() || names_this_host(report, &report.target) != NameMatch::No
 }
 
 fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> AttemptCall {
@@ -1217,26 +1224,51 @@ fn local_mta_evidence(
         return None;
     }
     let mut ev = Vec::new();
+    // The strongest sign seen: a name (own or generic), or the kernel's own NAT facts (counted as Own).
+    let mut strength = NameMatch::No;
+    let mut saw = |m: NameMatch, ev: &mut Vec<String>, text: String| {
+        if m != NameMatch::No {
+            strength = strength.max(m);
+            ev.push(text);
+        }
+    };
     if let Some(n) = a.greeting.as_ref().and_then(|g| g.announced_name()) {
-        if names_this_host(report, n) {
-            ev.push(format!("the greeting names {n}, which is this host"));
-        }
+        saw(
+            names_this_host(report, n),
+            &mut ev,
+            format!("the greeting names {n}, which is this host"),
+        );
     }
-    for e in [&a.ehlo, &a.ehlo_tls].into_iter().flatten() {
-        if let Some(n) = e.reply.announced_name() {
-            if names_this_host(report, n) && !ev.iter().any(|x| x.contains("EHLO")) {
-                ev.push(format!("the EHLO reply names {n}, which is this host"));
-            }
-        }
+    if let Some(n) = [&a.ehlo, &a.ehlo_tls]
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.reply.announced_name())
+        .find(|n| names_this_host(report, n) != NameMatch::No)
+    {
+        saw(
+            names_this_host(report, n),
+            &mut ev,
+            format!("the EHLO reply names {n}, which is this host"),
+        );
     }
     if let Some(t) = &a.tls {
         if let Some(leaf) = t.chain.first() {
-            if !t.name_matches && leaf.sans.iter().any(|s| names_this_host(report, s)) {
-                ev.push(format!(
-                    "the certificate names this host ({}) instead of {}",
-                    leaf.sans.join(", "),
-                    pr.host
-                ));
+            let best = leaf
+                .sans
+                .iter()
+                .map(|s| names_this_host(report, s))
+                .max()
+                .unwrap_or(NameMatch::No);
+            if !t.name_matches {
+                saw(
+                    best,
+                    &mut ev,
+                    format!(
+                        "the certificate names this host ({}) instead of {}",
+                        leaf.sans.join(", "),
+                        pr.host
+                    ),
+                );
             }
         }
     }
@@ -1247,10 +1279,14 @@ fn local_mta_evidence(
             && r.original_port == pr.port
             && r.answered_by != a.address
         {
-            ev.push(format!(
-                "the kernel's NAT table shows this connection to {}:{} answered by {}:{}",
-                r.original_destination, r.original_port, r.answered_by, r.answered_port
-            ));
+            saw(
+                NameMatch::Own,
+                &mut ev,
+                format!(
+                    "the kernel's NAT table shows this connection to {}:{} answered by {}:{}",
+                    r.original_destination, r.original_port, r.answered_by, r.answered_port
+                ),
+            );
         }
     }
     for r in blocking_rules(
@@ -1259,10 +1295,20 @@ fn local_mta_evidence(
         pr.port,
         &[RuleAction::Redirect, RuleAction::Dnat],
     ) {
-        ev.push(format!(
-            "rule on this host ({} {} {}): {}",
-            r.source, r.table, r.chain, r.text
-        ));
+        saw(
+            NameMatch::Own,
+            &mut ev,
+            format!(
+                "rule on this host ({} {} {}): {}",
+                r.source, r.table, r.chain, r.text
+            ),
+        );
+    }
+    let listener_here = report.host.mail_listeners.iter().any(|l| l.port == pr.port);
+    let local_fast = a.connect.elapsed_ms < 0.5;
+    // "localhost" alone is what some badly set-up remote servers say; it counts only with a local sign beside it.
+    if strength == NameMatch::Generic && !(listener_here && local_fast) {
+        return None;
     }
     if ev.is_empty() {
         return None;

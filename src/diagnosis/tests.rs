@@ -579,6 +579,32 @@ fn cases() -> Vec<Case> {
         mentions: &["client.example.org", "iptables -t nat"],
     });
 
+    let mut generic = ok4(s);
+    generic.greeting = Some(reply(220, &["localhost ESMTP Exim 4.96"]));
+    generic.ehlo = Some(ehlo("localhost", &["STARTTLS"]));
+    v.push(Case {
+        name: "a remote server that calls itself localhost is not interception",
+        report: report("mail.example.com", vec![port(587, vec![generic.clone()])]),
+        ok: true,
+        verdict: Layer::None,
+        ports: vec![(587, Layer::None)],
+        mentions: &[],
+    });
+    generic.connect.elapsed_ms = 0.05;
+    let mut local_generic = report("mail.example.com", vec![port(587, vec![generic])]);
+    local_generic.host.mail_listeners = vec![Listener {
+        address: ip("127.0.0.1"),
+        port: 587,
+    }];
+    v.push(Case {
+        name: "localhost banner, local listener on the port and a loopback-fast connect",
+        report: local_generic,
+        ok: false,
+        verdict: Layer::LocalMta,
+        ports: vec![(587, Layer::LocalMta)],
+        mentions: &["localhost", "listens on this host"],
+    });
+
     let mut own = ok4(s);
     own.greeting = Some(reply(220, &["client.example.org ESMTP"]));
     v.push(Case {
