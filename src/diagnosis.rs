@@ -1610,8 +1610,8 @@ fn greeting_words(g: &ReplyFacts, here: &str) -> (String, String) {
             let m = format!("{here} refused the session in its greeting: {}", reply_short(g));
             (m, reply_remedy(g))
         }
-        // Silent with a first line: the greeting began but did not end in time (drip-fed, tarpit).
-        ReplyOutcome::Silent if !g.lines.is_empty() => (
+        // The greeting began but did not end in time (drip-fed, tarpit).
+        ReplyOutcome::Incomplete => (
             format!("{here} sends its greeting too slowly: {}", reply_short(g)),
             "The server trickles its greeting (a tarpit, or an overloaded server or link), so clients time out. Check the \
              server's load and any anti-spam tarpit or greeting delay (Postfix postscreen, Exim, OpenBSD spamd) that \

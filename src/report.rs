@@ -391,6 +391,8 @@ pub enum ReplyOutcome {
     Reply,
     /// Nothing arrived within the timeout.
     Silent,
+    /// A reply began but did not end within the timeout (drip-fed, tarpit); `lines` holds how it began.
+    Incomplete,
     /// The server closed the connection.
     Closed,
     /// Bytes arrived that are not an SMTP reply.

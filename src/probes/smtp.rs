@@ -61,7 +61,7 @@ pub async fn probe(ctx: &Ctx, addr: SocketAddr, mode: PortMode) -> Attempt {
             let (greeting, _) = conn.reply_within(&mut a, wait, ctx.timeout).await;
             // Only true silence suggests TLS first; a greeting that began but did not finish (drip-fed) is
             // plaintext and fails as a greeting.
-            if greeting.outcome == ReplyOutcome::Silent && greeting.lines.is_empty() {
+            if greeting.outcome == ReplyOutcome::Silent {
                 // A port that stays silent may be waiting for a TLS ClientHello: try one on the same connection.
                 implicit_after_silence(ctx, conn, &mut a, greeting, mode).await;
             } else {
@@ -829,14 +829,15 @@ pub fn describe_reply(r: &ReplyFacts) -> String {
             let text: String = text.chars().take(160).collect();
             format!("{code} {text}").trim().to_string()
         }
-        ReplyOutcome::Silent => match r.lines.first() {
-            None => format!("nothing received in {:.1}s", r.elapsed_ms / 1000.0),
-            Some(began) => format!(
-                "reply incomplete after {:.1}s (began \"{}\")",
-                r.elapsed_ms / 1000.0,
-                began.chars().take(80).collect::<String>()
-            ),
-        },
+        ReplyOutcome::Silent => format!("nothing received in {:.1}s", r.elapsed_ms / 1000.0),
+        ReplyOutcome::Incomplete => format!(
+            "reply incomplete after {:.1}s (began \"{}\")",
+            r.elapsed_ms / 1000.0,
+            r.lines
+                .first()
+                .map(|b| b.chars().take(80).collect::<String>())
+                .unwrap_or_default()
+        ),
         ReplyOutcome::Closed => "the server closed the connection".into(),
         ReplyOutcome::NotSmtp => format!(
             "not SMTP: {}",
@@ -959,7 +960,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
                     ),
                 );
                 let began = vec![clean(&progress.sample())];
-                (reply_facts(ReplyOutcome::Silent, ms, began), None)
+                (reply_facts(ReplyOutcome::Incomplete, ms, began), None)
             }
             Err(_) => (reply_facts(ReplyOutcome::Silent, ms, Vec::new()), None),
             Ok(Ok(r)) => {
