@@ -13,6 +13,7 @@ use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::TokioResolver;
 
 use crate::plan::Family;
+use crate::probes::elapsed_ms;
 use crate::report::{DnsLookup, DnsOutcome, ResolverCheck, ResolverReach};
 
 /// One retry absorbs a single lost UDP packet without letting a dead resolver stall the run.
@@ -322,10 +323,6 @@ fn failed(outcome: DnsOutcome, elapsed_ms: f64) -> DnsLookup {
         records: Vec::new(),
         elapsed_ms,
     }
-}
-
-fn elapsed_ms(start: Instant) -> f64 {
-    start.elapsed().as_secs_f64() * 1000.0
 }
 
 /// Asks one name server a trivial question (the root's NS) on a connected UDP socket, whose errno says

@@ -12,7 +12,8 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
 use crate::plan::Credentials;
-use crate::probes::tcp::{self, elapsed_ms};
+use crate::probes::elapsed_ms;
+use crate::probes::tcp;
 use crate::probes::tls::{self, Trust};
 use crate::probes::wire::{self, Reply, ReplyError};
 use crate::redact::{Redactor, MARK};

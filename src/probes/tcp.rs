@@ -11,6 +11,7 @@ use nix::sys::socket::{
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpStream;
 
+use crate::probes::elapsed_ms;
 use crate::report::{ConnectFacts, ConnectOutcome, HopFacts, HopOutcome, IcmpFacts};
 
 /// ICMP "time exceeded" (v4 type 11, v6 type 3): a router dropped the packet when its TTL ran out.
@@ -19,10 +20,6 @@ const ICMP6_TIME_EXCEEDED: u8 = 3;
 /// `ee_origin` values from linux/errqueue.h.
 const SO_EE_ORIGIN_ICMP: u8 = 2;
 const SO_EE_ORIGIN_ICMP6: u8 = 3;
-
-pub fn elapsed_ms(since: Instant) -> f64 {
-    (since.elapsed().as_secs_f64() * 1e6).round() / 1e3
-}
 
 /// Connects with IP_RECVERR on, so an ICMP error that ends the connect can be read back with its sender.
 /// `ttl` limits the SYN's hop count (None: the system default).

@@ -16,7 +16,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
 
-use crate::probes::tcp::elapsed_ms;
+use crate::probes::elapsed_ms;
 use crate::probes::wire::{looks_like_smtp, looks_like_tls};
 use crate::report::{CertFacts, CertProblem, HandshakeError, TlsFacts, TlsOutcome};
 
