@@ -405,7 +405,29 @@ for p in 25 587; do
 done
 start_socat notsmtp4-587 "TCP4-LISTEN:587,bind=$NOTSMTP4" "$SDLAB_DIR/bin/notsmtp.sh" 30
 start_socat notsmtp6-587 "TCP6-LISTEN:587,bind=[$NOTSMTP6],ipv6only=1" "$SDLAB_DIR/bin/notsmtp.sh" 30
-start_socat servfail-udp "UDP4-RECVFROM:$SERVFAIL_PORT,bind=$SERVFAIL_UPSTREAM" "$SDLAB_DIR/bin/servfail-dns.pl" 5 "$NS_ROUTER"
+# UDP: one long-lived server, not socat's fork-per-datagram, which can drop a query that arrives while it
+# forks (dnsmasq sends A and AAAA together) and left the lab's SERVFAIL scenario flaky under load.
+cat > "$SDLAB_DIR/bin/servfail-udp.pl" <<'EOF'
+#!/usr/bin/perl
+# Answers every DNS query on UDP $ARGV[0]:$ARGV[1] with SERVFAIL; exits after two hours at most.
+use strict;
+use warnings;
+use IO::Socket::INET;
+my $s = IO::Socket::INET->new(LocalAddr => $ARGV[0], LocalPort => $ARGV[1], Proto => 'udp', ReuseAddr => 1)
+    or die "bind: $!";
+my $deadline = time + 7200;
+while (time < $deadline) {
+    my $q = '';
+    my $peer = $s->recv($q, 4096);
+    next unless defined $peer && length($q) >= 12;
+    my ($id, $flags) = unpack('n n', $q);
+    $s->send(pack('n n', $id, 0x8000 | ($flags & 0x7900) | 0x0080 | 2) . substr($q, 4), 0, $peer);
+}
+EOF
+chmod 755 "$SDLAB_DIR/bin/servfail-udp.pl"
+ip netns exec "$NS_ROUTER" setsid perl "$SDLAB_DIR/bin/servfail-udp.pl" "$SERVFAIL_UPSTREAM" "$SERVFAIL_PORT" \
+    </dev/null >>"$SDLAB_DIR/log/socat.log" 2>&1 &
+echo $! > "$SDLAB_DIR/run/socat-servfail-udp.pid"
 start_socat servfail-tcp "TCP4-LISTEN:$SERVFAIL_PORT,bind=$SERVFAIL_UPSTREAM" "$SDLAB_DIR/bin/servfail-dns.pl tcp" 5 "$NS_ROUTER"
 
 # ---------------------------------------------------------------------------
