@@ -11,10 +11,11 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
 use common::{
-    run_doctor, AuthResult, Behaviour, ClosedPort, Limits, Pki, Run, Script, Server, OTHER_NAME,
+    main_finding, port, run_doctor, stage, AuthResult, Behaviour, ClosedPort, Limits, Pki, Run,
+    Script, Server, OTHER_NAME,
 };
-use smtp_doctor::diagnosis::{Finding, Layer};
-use smtp_doctor::render::{JsonPort, JsonReport};
+use smtp_doctor::diagnosis::Layer;
+use smtp_doctor::render::JsonReport;
 use smtp_doctor::report::{
     AuthOutcome, CertProblem, HandshakeError, PortMode, ReplyOutcome, StageName, StageStatus,
     TlsOutcome,
@@ -75,25 +76,6 @@ fn assert_outcome(run: &Run, r: &JsonReport, layer: Layer, ok: bool) {
         "exit code\n{}",
         ctx()
     );
-}
-
-fn port(r: &JsonReport) -> &JsonPort {
-    &r.ports[0]
-}
-
-fn stage(p: &JsonPort, name: StageName) -> &smtp_doctor::report::Stage {
-    p.stages
-        .iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no {name:?} stage in {:#?}", p.stages))
-}
-
-/// The error finding that carries the verdict.
-fn main_finding(r: &JsonReport) -> &Finding {
-    r.findings
-        .iter()
-        .find(|f| f.layer == r.verdict.layer && f.message == r.verdict.summary)
-        .unwrap_or_else(|| panic!("no finding for the verdict in {:#?}", r.findings))
 }
 
 fn healthy(pki: &Pki) -> Script {

@@ -24,14 +24,14 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use common::{
-    run_doctor, until_starttls, AuthResult, Behaviour, BoxFuture, Limits, Pki, Run, Script, Server,
-    Session,
+    main_finding, port, run_doctor, stage, until_starttls, AuthResult, Behaviour, BoxFuture,
+    Limits, Pki, Run, Script, Server, Session,
 };
-use smtp_doctor::diagnosis::{Finding, Layer, Severity};
-use smtp_doctor::render::{JsonPort, JsonReport};
+use smtp_doctor::diagnosis::{Layer, Severity};
+use smtp_doctor::render::JsonReport;
 use smtp_doctor::report::{
-    AuthOutcome, ConnectOutcome, HandshakeError, PortMode, ReplyFacts, ReplyOutcome, Stage,
-    StageName, StageStatus, TlsOutcome,
+    AuthOutcome, ConnectOutcome, HandshakeError, PortMode, ReplyFacts, ReplyOutcome, StageName,
+    StageStatus, TlsOutcome,
 };
 
 /// Seconds per network step given to the binary.
@@ -144,25 +144,6 @@ fn assert_hostile(name: &str, run: &Run, r: &JsonReport, layer: Layer, ok: bool)
             );
         }
     }
-}
-
-fn port(r: &JsonReport) -> &JsonPort {
-    &r.ports[0]
-}
-
-fn stage(p: &JsonPort, name: StageName) -> &Stage {
-    p.stages
-        .iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no {name:?} stage in {:#?}", p.stages))
-}
-
-/// The error finding that carries the verdict.
-fn main_finding(r: &JsonReport) -> &Finding {
-    r.findings
-        .iter()
-        .find(|f| f.layer == r.verdict.layer && f.message == r.verdict.summary)
-        .unwrap_or_else(|| panic!("no finding for the verdict in {:#?}", r.findings))
 }
 
 fn greeting(r: &JsonReport) -> &ReplyFacts {

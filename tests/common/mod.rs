@@ -31,7 +31,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 
-use smtp_doctor::render::JsonReport;
+use smtp_doctor::diagnosis::Finding;
+use smtp_doctor::render::{JsonPort, JsonReport};
+use smtp_doctor::report::{Stage, StageName};
 
 /// The environment variable the binary reads the password from (never argv).
 pub const PASSWORD_ENV: &str = "SMTP_DOCTOR_PASSWORD";
@@ -1034,4 +1036,25 @@ fn vm_hwm_kb_of(pid: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// The first (usually only) port of a report.
+pub fn port(r: &JsonReport) -> &JsonPort {
+    &r.ports[0]
+}
+
+/// A stage of the port's shown attempt; panics with the stages when it is missing.
+pub fn stage(p: &JsonPort, name: StageName) -> &Stage {
+    p.stages
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no {name:?} stage in {:#?}", p.stages))
+}
+
+/// The error finding that carries the verdict.
+pub fn main_finding(r: &JsonReport) -> &Finding {
+    r.findings
+        .iter()
+        .find(|f| f.layer == r.verdict.layer && f.message == r.verdict.summary)
+        .unwrap_or_else(|| panic!("no finding for the verdict in {:#?}", r.findings))
 }
