@@ -11,8 +11,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
 use common::{
-    main_finding, port, run_doctor, stage, AuthResult, Behaviour, ClosedPort, Limits, Pki, Run,
-    Script, Server, OTHER_NAME,
+    check_ports, main_finding, port, run_doctor, stage, AuthResult, Behaviour, ClosedPort, Limits,
+    Pki, Run, Script, Server, OTHER_NAME, TIMEOUT,
 };
 use smtp_doctor::diagnosis::Layer;
 use smtp_doctor::render::JsonReport;
@@ -22,37 +22,9 @@ use smtp_doctor::report::{
 };
 
 /// Seconds per network step given to the binary.
-const TIMEOUT: &str = "2";
 const TIMEOUT_S: f64 = 2.0;
 const USER: &str = "alice@scripted.test";
 const PASSWORD: &str = "Tr0ub4dor&3-correct-horse";
-
-/// `check localhost -4 -p PORT... --timeout 2 --ca-file CA --json` plus `extra`.
-fn check(ports: &[u16], pki: &Pki, extra: &[&str], password: Option<&str>) -> (Run, JsonReport) {
-    let ca = pki.ca_arg();
-    let port_list = ports
-        .iter()
-        .map(u16::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
-    let mut args = vec![
-        "check",
-        "localhost",
-        "-4",
-        "-p",
-        &port_list,
-        "--timeout",
-        TIMEOUT,
-        "--ca-file",
-        &ca,
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    let run = run_doctor(&args, password);
-    assert!(!run.timed_out, "smtp-doctor ran past the limit: {run:?}");
-    let report = run.report();
-    (run, report)
-}
 
 /// Verdict layer, the port's layer, ok and the exit code agree with what the scenario expects.
 fn assert_outcome(run: &Run, r: &JsonReport, layer: Layer, ok: bool) {
@@ -96,7 +68,7 @@ fn checked_auth() -> AuthResult {
 fn healthy_starttls_server_is_ok() {
     let pki = Pki::new();
     let server = Server::start(Behaviour::Smtp(healthy(&pki)));
-    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    let (run, r) = check_ports(&[server.port()], &pki, &["--mode", "starttls"], None);
     assert_outcome(&run, &r, Layer::None, true);
     let p = port(&r);
     assert_eq!(p.mode, PortMode::Starttls);
@@ -133,7 +105,7 @@ fn implicit_tls_server_is_ok() {
         tls: pki.trusted.clone(),
         script: Script::new(),
     });
-    let (run, r) = check(&[server.port()], &pki, &["--mode", "implicit"], None);
+    let (run, r) = check_ports(&[server.port()], &pki, &["--mode", "implicit"], None);
     assert_outcome(&run, &r, Layer::None, true);
     let p = port(&r);
     assert_eq!(p.mode, PortMode::Implicit);
@@ -151,7 +123,7 @@ fn auth_plain_accepted_with_password_from_env() {
     let server = Server::start(Behaviour::Smtp(
         healthy(&pki).auth(&["PLAIN", "LOGIN"], checked_auth()),
     ));
-    let (run, r) = check(
+    let (run, r) = check_ports(
         &[server.port()],
         &pki,
         &["--mode", "starttls", "--user", USER],
@@ -174,7 +146,7 @@ fn auth_login_only_accepted() {
     let server = Server::start(Behaviour::Smtp(
         healthy(&pki).auth(&["LOGIN"], checked_auth()),
     ));
-    let (run, r) = check(
+    let (run, r) = check_ports(
         &[server.port()],
         &pki,
         &["--mode", "starttls", "--user", USER],
@@ -193,7 +165,7 @@ fn detect_mode_finds_starttls() {
     let pki = Pki::new();
     let server = Server::start(Behaviour::Smtp(healthy(&pki)));
     // No --mode: an unregistered port is detected.
-    let (run, r) = check(&[server.port()], &pki, &[], None);
+    let (run, r) = check_ports(&[server.port()], &pki, &[], None);
     assert_outcome(&run, &r, Layer::None, true);
     let p = port(&r);
     assert_eq!(p.mode, PortMode::Detect);
@@ -211,7 +183,7 @@ fn detect_mode_finds_implicit_tls() {
         tls: pki.trusted.clone(),
         script: Script::new(),
     });
-    let (run, r) = check(&[server.port()], &pki, &[], None);
+    let (run, r) = check_ports(&[server.port()], &pki, &[], None);
     assert_outcome(&run, &r, Layer::None, true);
     let p = port(&r);
     assert_eq!(p.mode, PortMode::Detect);
@@ -236,7 +208,7 @@ fn greeting_421_is_server() {
             .greeting("421 4.3.2 mx.scripted.test Service not available, closing channel")
             .close_after_greeting(),
     ));
-    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    let (run, r) = check_ports(&[server.port()], &pki, &["--mode", "starttls"], None);
     assert_outcome(&run, &r, Layer::Server, false);
     let g = port(&r).attempts[0].greeting.as_ref().expect("greeting");
     assert_eq!((g.outcome, g.code), (ReplyOutcome::Reply, Some(421)));
@@ -255,7 +227,7 @@ fn greeting_554_is_server() {
             .greeting("554 5.7.1 mx.scripted.test No SMTP service here")
             .close_after_greeting(),
     ));
-    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    let (run, r) = check_ports(&[server.port()], &pki, &["--mode", "starttls"], None);
     assert_outcome(&run, &r, Layer::Server, false);
     let g = port(&r).attempts[0].greeting.as_ref().expect("greeting");
     assert_eq!((g.outcome, g.code), (ReplyOutcome::Reply, Some(554)));
@@ -268,7 +240,7 @@ fn greeting_554_is_server() {
 fn silent_server_is_server_and_bounded() {
     let pki = Pki::new();
     let server = Server::start(Behaviour::Silent);
-    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    let (run, r) = check_ports(&[server.port()], &pki, &["--mode", "starttls"], None);
     assert_outcome(&run, &r, Layer::Server, false);
     let g = port(&r).attempts[0].greeting.as_ref().expect("greeting");
     assert_eq!(g.outcome, ReplyOutcome::Silent);
@@ -287,7 +259,7 @@ fn silent_server_is_server_and_bounded() {
 fn closed_port_is_server() {
     let pki = Pki::new();
     let closed = ClosedPort::new();
-    let (run, r) = check(&[closed.port()], &pki, &["--mode", "starttls"], None);
+    let (run, r) = check_ports(&[closed.port()], &pki, &["--mode", "starttls"], None);
     assert_outcome(&run, &r, Layer::Server, false);
     let p = port(&r);
     assert_eq!(
@@ -307,7 +279,7 @@ fn closed_port_is_server() {
 fn no_starttls_on_submission_port_is_tls() {
     let pki = Pki::new();
     let server = Server::start(Behaviour::Smtp(Script::new()));
-    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    let (run, r) = check_ports(&[server.port()], &pki, &["--mode", "starttls"], None);
     assert_outcome(&run, &r, Layer::Tls, false);
     let p = port(&r);
     assert_eq!(
@@ -324,7 +296,7 @@ fn self_signed_certificate_is_tls() {
     let server = Server::start(Behaviour::Smtp(
         Script::new().starttls(pki.self_signed.clone()),
     ));
-    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    let (run, r) = check_ports(&[server.port()], &pki, &["--mode", "starttls"], None);
     assert_outcome(&run, &r, Layer::Tls, false);
     let tls = port(&r).attempts[0].tls.as_ref().expect("tls facts");
     assert_eq!(tls.outcome, TlsOutcome::Established);
@@ -371,7 +343,7 @@ fn certificate_name_mismatch_is_tls() {
     let server = Server::start(Behaviour::Smtp(
         Script::new().starttls(pki.wrong_name.clone()),
     ));
-    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    let (run, r) = check_ports(&[server.port()], &pki, &["--mode", "starttls"], None);
     assert_outcome(&run, &r, Layer::Tls, false);
     let tls = port(&r).attempts[0].tls.as_ref().expect("tls facts");
     assert!(tls.chain_verified, "the chain itself is trusted: {tls:?}");
@@ -386,7 +358,7 @@ fn certificate_name_mismatch_is_tls() {
 fn expired_certificate_is_tls() {
     let pki = Pki::new();
     let server = Server::start(Behaviour::Smtp(Script::new().starttls(pki.expired.clone())));
-    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    let (run, r) = check_ports(&[server.port()], &pki, &["--mode", "starttls"], None);
     assert_outcome(&run, &r, Layer::Tls, false);
     let tls = port(&r).attempts[0].tls.as_ref().expect("tls facts");
     assert_eq!(tls.chain_error, Some(CertProblem::Expired));
@@ -402,7 +374,7 @@ fn implicit_tls_on_starttls_port_is_tls() {
         tls: pki.trusted.clone(),
         script: Script::new(),
     });
-    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    let (run, r) = check_ports(&[server.port()], &pki, &["--mode", "starttls"], None);
     assert_outcome(&run, &r, Layer::Tls, false);
     let p = port(&r);
     assert_eq!(p.mode, PortMode::Starttls);
@@ -415,7 +387,7 @@ fn implicit_tls_on_starttls_port_is_tls() {
 fn plaintext_on_implicit_port_is_tls() {
     let pki = Pki::new();
     let server = Server::start(Behaviour::Smtp(healthy(&pki)));
-    let (run, r) = check(&[server.port()], &pki, &["--mode", "implicit"], None);
+    let (run, r) = check_ports(&[server.port()], &pki, &["--mode", "implicit"], None);
     assert_outcome(&run, &r, Layer::Tls, false);
     let p = port(&r);
     assert_eq!(p.mode, PortMode::Implicit);
@@ -432,7 +404,7 @@ fn starttls_response_injection_is_tls() {
     let server = Server::start(Behaviour::Smtp(
         healthy(&pki).inject_after_starttls(b"250-INJECTED\r\n250 PIPELINING\r\n"),
     ));
-    let (run, r) = check(&[server.port()], &pki, &["--mode", "starttls"], None);
+    let (run, r) = check_ports(&[server.port()], &pki, &["--mode", "starttls"], None);
     assert_outcome(&run, &r, Layer::Tls, false);
     let tls = port(&r).attempts[0].tls.as_ref().expect("tls facts");
     assert_eq!(
@@ -454,7 +426,7 @@ fn auth_535_is_credentials() {
         &["PLAIN", "LOGIN"],
         AuthResult::Fixed("535 5.7.8 Authentication credentials invalid".into()),
     )));
-    let (run, r) = check(
+    let (run, r) = check_ports(
         &[server.port()],
         &pki,
         &["--mode", "starttls", "--user", USER],
@@ -556,7 +528,7 @@ fn ports_are_probed_concurrently() {
     let slow = Server::start(Behaviour::Smtp(
         healthy(&pki).reply_delay(Duration::from_millis(700)),
     ));
-    let (run, r) = check(
+    let (run, r) = check_ports(
         &[silent.port(), slow.port()],
         &pki,
         &["--mode", "starttls"],

@@ -24,7 +24,7 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use common::{
-    main_finding, port, run_doctor, stage, until_starttls, AuthResult, Behaviour, BoxFuture,
+    check_ports, main_finding, port, stage, until_starttls, AuthResult, Behaviour, BoxFuture,
     Limits, Pki, Run, Script, Server, Session,
 };
 use smtp_doctor::diagnosis::{Layer, Severity};
@@ -35,7 +35,6 @@ use smtp_doctor::report::{
 };
 
 /// Seconds per network step given to the binary.
-const TIMEOUT: &str = "2";
 const TIMEOUT_S: f64 = 2.0;
 /// Wall-time bound of one run: four timeouts, plus slack for a debug build on a busy 2-core machine.
 /// A client that waited for a drip-feed or an endless stream to end would take minutes.
@@ -63,27 +62,9 @@ fn check(
     extra: &[&str],
     password: Option<&str>,
 ) -> (Run, JsonReport) {
-    let ca = pki.ca_arg();
-    let port_arg = port.to_string();
-    let mut args = vec![
-        "check",
-        "localhost",
-        "-4",
-        "-p",
-        &port_arg,
-        "--mode",
-        mode,
-        "--timeout",
-        TIMEOUT,
-        "--ca-file",
-        &ca,
-        "--json",
-    ];
+    let mut args = vec!["--mode", mode];
     args.extend_from_slice(extra);
-    let run = run_doctor(&args, password);
-    assert!(!run.timed_out, "smtp-doctor ran past the limit: {run:?}");
-    let report = run.report();
-    (run, report)
+    check_ports(&[port], pki, &args, password)
 }
 
 /// The verdict, exit code, wall time and peak RSS of a hostile run; prints the measurements.

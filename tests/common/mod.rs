@@ -1058,3 +1058,38 @@ pub fn main_finding(r: &JsonReport) -> &Finding {
         .find(|f| f.layer == r.verdict.layer && f.message == r.verdict.summary)
         .unwrap_or_else(|| panic!("no finding for the verdict in {:#?}", r.findings))
 }
+
+/// The `--timeout` every scripted-server run uses, in seconds.
+pub const TIMEOUT: &str = "2";
+
+/// `check localhost -4 -p PORT... --timeout 2 --ca-file CA --json` plus `extra`; the run must end in time.
+pub fn check_ports(
+    ports: &[u16],
+    pki: &Pki,
+    extra: &[&str],
+    password: Option<&str>,
+) -> (Run, JsonReport) {
+    let ca = pki.ca_arg();
+    let port_list = ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",");
+    let mut args = vec![
+        "check",
+        "localhost",
+        "-4",
+        "-p",
+        &port_list,
+        "--timeout",
+        TIMEOUT,
+        "--ca-file",
+        &ca,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let run = run_doctor(&args, password);
+    assert!(!run.timed_out, "smtp-doctor ran past the limit: {run:?}");
+    let report = run.report();
+    (run, report)
+}
