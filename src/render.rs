@@ -255,7 +255,7 @@ fn dns_line(out: &mut dyn Write, d: &DnsReport) -> io::Result<()> {
         match l.outcome {
             DnsOutcome::NotAsked => String::new(),
             DnsOutcome::Answered => format!("{label} {}", l.records.join(" ")),
-            o => format!("{label} {}", format!("{o:?}").to_lowercase()),
+            o => format!("{label} {}", dns_word(o)),
         }
     };
     let mut parts = vec![show("A", &d.a), show("AAAA", &d.aaaa)];
@@ -272,6 +272,20 @@ fn dns_line(out: &mut dyn Write, d: &DnsReport) -> io::Result<()> {
     }
     parts.retain(|p| !p.is_empty());
     writeln!(out, "  dns via {}: {}", d.resolver, parts.join("   "))
+}
+
+fn dns_word(o: DnsOutcome) -> &'static str {
+    match o {
+        DnsOutcome::NotAsked => "-",
+        DnsOutcome::Answered => "answered",
+        DnsOutcome::NxDomain => "NXDOMAIN",
+        DnsOutcome::NoRecords => "none",
+        DnsOutcome::ServFail => "SERVFAIL",
+        DnsOutcome::Refused => "REFUSED",
+        DnsOutcome::Timeout => "timeout",
+        DnsOutcome::NoResolver => "no resolver",
+        DnsOutcome::Error => "error",
+    }
 }
 
 fn verbose(out: &mut dyn Write, report: &Report) -> io::Result<()> {
