@@ -1239,14 +1239,15 @@ fn local_mta_evidence(
             format!("the greeting names {n}, which is this host"),
         );
     }
-    if let Some(n) = [&a.ehlo, &a.ehlo_tls]
+    if let Some((n, m)) = [&a.ehlo, &a.ehlo_tls]
         .into_iter()
         .flatten()
         .filter_map(|e| e.reply.announced_name())
-        .find(|n| names_this_host(report, n) != NameMatch::No)
+        .map(|n| (n, names_this_host(report, n)))
+        .find(|(_, m)| *m != NameMatch::No)
     {
         saw(
-            names_this_host(report, n),
+            m,
             &mut ev,
             format!("the EHLO reply names {n}, which is this host"),
         );

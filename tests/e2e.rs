@@ -11,11 +11,10 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
 use common::{
-    check_ports, main_finding, port, run_doctor, stage, AuthResult, Behaviour, ClosedPort, Limits,
-    Pki, Run, Script, Server, OTHER_NAME, TIMEOUT,
+    assert_outcome, check_ports, main_finding, port, run_doctor, stage, AuthResult, Behaviour,
+    ClosedPort, Limits, Pki, Script, Server, OTHER_NAME, TIMEOUT,
 };
 use smtp_doctor::diagnosis::Layer;
-use smtp_doctor::render::JsonReport;
 use smtp_doctor::report::{
     AuthOutcome, CertProblem, HandshakeError, PortMode, ReplyOutcome, StageName, StageStatus,
     TlsOutcome,
@@ -25,30 +24,6 @@ use smtp_doctor::report::{
 const TIMEOUT_S: f64 = 2.0;
 const USER: &str = "alice@scripted.test";
 const PASSWORD: &str = "Tr0ub4dor&3-correct-horse";
-
-/// Verdict layer, the port's layer, ok and the exit code agree with what the scenario expects.
-fn assert_outcome(run: &Run, r: &JsonReport, layer: Layer, ok: bool) {
-    let ctx = || {
-        format!(
-            "verdict: {:?}\nfindings: {:#?}\nstages: {:#?}\nstderr: {}",
-            r.verdict,
-            r.findings,
-            r.ports.iter().map(|p| &p.stages).collect::<Vec<_>>(),
-            run.stderr
-        )
-    };
-    assert_eq!(r.verdict.layer, layer, "verdict layer\n{}", ctx());
-    assert_eq!(r.ports.len(), 1, "one port probed\n{}", ctx());
-    assert_eq!(r.ports[0].layer, layer, "port layer\n{}", ctx());
-    assert_eq!(r.ok, ok, "report ok\n{}", ctx());
-    assert_eq!(r.ports[0].ok, ok, "port ok\n{}", ctx());
-    assert_eq!(
-        run.code,
-        Some(if ok { 0 } else { 1 }),
-        "exit code\n{}",
-        ctx()
-    );
-}
 
 fn healthy(pki: &Pki) -> Script {
     Script::new().starttls(pki.trusted.clone())

@@ -31,7 +31,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 
-use smtp_doctor::diagnosis::Finding;
+use smtp_doctor::diagnosis::{Finding, Layer};
 use smtp_doctor::render::{JsonPort, JsonReport};
 use smtp_doctor::report::{Stage, StageName};
 
@@ -1092,4 +1092,31 @@ pub fn check_ports(
     assert!(!run.timed_out, "smtp-doctor ran past the limit: {run:?}");
     let report = run.report();
     (run, report)
+}
+
+/// What a failed assertion about a run shows: verdict, findings, stages and stderr.
+pub fn outcome_context(run: &Run, r: &JsonReport) -> String {
+    format!(
+        "verdict: {:?}\nfindings: {:#?}\nstages: {:#?}\nstderr: {}",
+        r.verdict,
+        r.findings,
+        r.ports.iter().map(|p| &p.stages).collect::<Vec<_>>(),
+        run.stderr
+    )
+}
+
+/// Verdict layer, the port's layer, ok and the exit code agree with what the scenario expects.
+pub fn assert_outcome(run: &Run, r: &JsonReport, layer: Layer, ok: bool) {
+    let ctx = || outcome_context(run, r);
+    assert_eq!(r.verdict.layer, layer, "verdict layer\n{}", ctx());
+    assert_eq!(r.ports.len(), 1, "one port probed\n{}", ctx());
+    assert_eq!(r.ports[0].layer, layer, "port layer\n{}", ctx());
+    assert_eq!(r.ok, ok, "report ok\n{}", ctx());
+    assert_eq!(r.ports[0].ok, ok, "port ok\n{}", ctx());
+    assert_eq!(
+        run.code,
+        Some(if ok { 0 } else { 1 }),
+        "exit code\n{}",
+        ctx()
+    );
 }
