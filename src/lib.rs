@@ -3,6 +3,7 @@
 pub mod app;
 pub mod cli;
 pub mod diagnosis;
+pub mod explain;
 #[doc(hidden)]
 pub mod fuzz_checks;
 pub mod generate;

@@ -10,74 +10,13 @@ use crate::report::{
     Report, RuleAction, TlsOutcome,
 };
 
-/// The closed set of layers a failure can be blamed on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Layer {
-    None,
-    Dns,
-    Network,
-    Ipv6,
-    Firewall,
-    IspBlock,
-    LocalMta,
-    Server,
-    Tls,
-    Credentials,
-}
+pub mod code;
 
-impl Layer {
-    pub fn name(self) -> &'static str {
-        match self {
-            Layer::None => "none",
-            Layer::Dns => "dns",
-            Layer::Network => "network",
-            Layer::Ipv6 => "ipv6",
-            Layer::Firewall => "firewall",
-            Layer::IspBlock => "isp_block",
-            Layer::LocalMta => "local_mta",
-            Layer::Server => "server",
-            Layer::Tls => "tls",
-            Layer::Credentials => "credentials",
-        }
-    }
-
-    /// Lower layers first: a failure low in the stack hides everything above it.
-    fn rank(self) -> u8 {
-        match self {
-            Layer::Dns => 0,
-            Layer::Network => 1,
-            Layer::Firewall => 2,
-            Layer::IspBlock => 3,
-            Layer::LocalMta => 4,
-            Layer::Server => 5,
-            Layer::Tls => 6,
-            Layer::Credentials => 7,
-            Layer::Ipv6 => 8,
-            Layer::None => 9,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Severity {
-    Error,
-    Warning,
-    Info,
-}
-
-/// How strongly the facts support the layer named.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Confidence {
-    High,
-    Medium,
-    Low,
-}
+pub use code::{Code, Confidence, Layer, Severity};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
+    pub code: Code,
     pub layer: Layer,
     pub severity: Severity,
     pub port: Option<u16>,
@@ -174,6 +113,7 @@ pub fn diagnose(report: &Report) -> Diagnosis {
                     )
                 };
                 findings.push(Finding {
+                    code: Code::PortFailed,
                     layer: Layer::Dns,
                     severity: Severity::Error,
                     port: Some(pr.port),
@@ -348,6 +288,7 @@ fn family_findings(trouble: &[FamilyTrouble]) -> Vec<Finding> {
             "Clients that use IPv4 fail here; make them use IPv6, or fix IPv4 on this host (address, route, firewall)."
         };
         out.push(Finding {
+            code: Code::PortFailed,
             layer: Layer::Ipv6,
             severity: Severity::Warning,
             port: None,
@@ -384,6 +325,7 @@ fn pick_failure(pr: &PortReport, calls: &[AttemptCall], bad: &[usize]) -> usize 
 
 fn generic_failure(pr: &PortReport) -> Finding {
     Finding {
+        code: Code::PortFailed,
         layer: Layer::Server,
         severity: Severity::Error,
         port: Some(pr.port),
@@ -436,6 +378,7 @@ fn dns_findings(report: &Report, findings: &mut Vec<Finding>) -> bool {
         !report.ports.is_empty() && report.ports.iter().all(|p| p.host != report.target);
     if !any_answer && probing_mx_only && asked.iter().all(|l| l.outcome == DnsOutcome::NoRecords) {
         findings.push(Finding {
+            code: Code::PortFailed,
             layer: Layer::Dns,
             severity: Severity::Info,
             port: None,
@@ -478,6 +421,7 @@ fn dns_findings(report: &Report, findings: &mut Vec<Finding>) -> bool {
                 DnsOutcome::ServFail | DnsOutcome::Timeout | DnsOutcome::Refused
             ) {
                 findings.push(Finding {
+                    code: Code::PortFailed,
                     layer: Layer::Dns,
                     severity: Severity::Warning,
                     port: None,
@@ -540,6 +484,7 @@ fn dns_findings(report: &Report, findings: &mut Vec<Finding>) -> bool {
         ),
     };
     findings.push(Finding {
+        code: Code::PortFailed,
         layer: Layer::Dns,
         severity: Severity::Error,
         port: None,
@@ -629,6 +574,7 @@ fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> AttemptCall {
                 evidence: Vec<String>,
                 remedy: String,
                 confidence: Confidence| Finding {
+        code: Code::PortFailed,
         layer,
         severity: Severity::Error,
         port: Some(port),
@@ -746,6 +692,7 @@ fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> AttemptCall {
             TlsOutcome::NotOffered => {
                 let on_relay_port = port == 25;
                 let f = Finding {
+                    code: Code::PortFailed,
                     layer: Layer::Tls,
                     severity: if on_relay_port {
                         Severity::Warning
@@ -934,6 +881,7 @@ fn note(
     remedy: String,
 ) -> Finding {
     Finding {
+        code: Code::PortFailed,
         layer,
         severity,
         port: Some(port),
@@ -1468,6 +1416,7 @@ fn cert_failure(report: &Report, pr: &PortReport, a: &Attempt, here: &str) -> Op
         );
     }
     Some(Finding {
+        code: Code::PortFailed,
         layer: Layer::Tls,
         severity: Severity::Error,
         port: Some(pr.port),
@@ -1483,6 +1432,7 @@ fn auth_failure(pr: &PortReport, a: &Attempt, here: &str) -> Option<Finding> {
     let auth = a.auth.as_ref()?;
     let port = pr.port;
     let mk = |layer: Layer, message: String, evidence: Vec<String>, remedy: String| Finding {
+        code: Code::PortFailed,
         layer,
         severity: Severity::Error,
         port: Some(port),

@@ -1,0 +1,247 @@
+//! The closed vocabulary of the diagnosis: layers, finding codes (each fixed to one layer), severity and confidence.
+
+use serde::{Deserialize, Serialize};
+
+/// The closed set of layers a failure can be blamed on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Layer {
+    None,
+    Dns,
+    Network,
+    Ipv6,
+    Firewall,
+    IspBlock,
+    LocalMta,
+    Server,
+    Tls,
+    Credentials,
+}
+
+impl Layer {
+    pub const ALL: [Layer; 10] = [
+        Layer::None,
+        Layer::Dns,
+        Layer::Network,
+        Layer::Ipv6,
+        Layer::Firewall,
+        Layer::IspBlock,
+        Layer::LocalMta,
+        Layer::Server,
+        Layer::Tls,
+        Layer::Credentials,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Layer::None => "none",
+            Layer::Dns => "dns",
+            Layer::Network => "network",
+            Layer::Ipv6 => "ipv6",
+            Layer::Firewall => "firewall",
+            Layer::IspBlock => "isp_block",
+            Layer::LocalMta => "local_mta",
+            Layer::Server => "server",
+            Layer::Tls => "tls",
+            Layer::Credentials => "credentials",
+        }
+    }
+
+    /// Lower layers first: a failure low in the stack hides everything above it.
+    pub fn rank(self) -> u8 {
+        match self {
+            Layer::Dns => 0,
+            Layer::Network => 1,
+            Layer::Firewall => 2,
+            Layer::IspBlock => 3,
+            Layer::LocalMta => 4,
+            Layer::Server => 5,
+            Layer::Tls => 6,
+            Layer::Credentials => 7,
+            Layer::Ipv6 => 8,
+            Layer::None => 9,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+impl Severity {
+    pub fn name(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+            Severity::Info => "info",
+        }
+    }
+}
+
+/// How strongly the facts support the code named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Confidence {
+    High,
+    Medium,
+    Low,
+}
+
+impl Confidence {
+    pub fn name(self) -> &'static str {
+        match self {
+            Confidence::High => "high",
+            Confidence::Medium => "medium",
+            Confidence::Low => "low",
+        }
+    }
+}
+
+/// Declares the codes once: the enum, each code's stable name, its layer, and the README's words for it.
+macro_rules! codes {
+    ($($variant:ident => $name:literal, $layer:ident, $meaning:literal, $fix:literal;)+) => {
+        /// Why a finding was made: one code per cause a user would act on differently. Part of the contract:
+        /// the JSON names are stable, and renaming one is a breaking change.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+        #[serde(rename_all = "snake_case")]
+        pub enum Code {
+            $($variant,)+
+        }
+
+        impl Code {
+            /// Every code, in the order of the README's table.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)+];
+
+            /// The stable name, as in JSON.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $name,)+
+                }
+            }
+
+            /// The layer this code belongs to: fixed by the code, never chosen per finding.
+            pub fn layer(self) -> Layer {
+                match self {
+                    $(Code::$variant => Layer::$layer,)+
+                }
+            }
+
+            /// One line on what the code means (README table).
+            pub fn meaning(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $meaning,)+
+                }
+            }
+
+            /// One line on the usual fix (README table); the finding's own remedy is specific to its facts.
+            pub fn typical_fix(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $fix,)+
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    // DNS
+    NoResolver => "no_resolver", Dns, "this host has no DNS resolver configured", "add a nameserver to /etc/resolv.conf or pass --resolver";
+    Nxdomain => "nxdomain", Dns, "the name does not exist (NXDOMAIN)", "fix the spelling of the host name";
+    NoAddressRecord => "no_address_record", Dns, "the name exists but has no A/AAAA record", "use the provider's submission host, or add the record";
+    DnsServfail => "dns_servfail", Dns, "the resolver could not get an answer (SERVFAIL)", "retry, try another resolver, or ask the domain's owner (DNSSEC, dead name servers)";
+    DnsRefused => "dns_refused", Dns, "the resolver refused the query (REFUSED)", "point /etc/resolv.conf at a recursive resolver";
+    ResolverBlockedHere => "resolver_blocked_here", Dns, "this host's firewall blocks DNS to its resolver (EPERM)", "allow outgoing UDP/TCP 53 in this host's firewall";
+    ResolverNotServing => "resolver_not_serving", Dns, "nothing serves DNS at the resolver's address (ICMP port unreachable)", "start the local resolver or point /etc/resolv.conf elsewhere";
+    ResolverUnreachable => "resolver_unreachable", Dns, "no route to the resolver", "fix routes or the nameserver lines";
+    ResolverDead => "resolver_dead", Dns, "the resolver does not answer at all", "check the resolver is up and reachable, or pass --resolver";
+    ZoneUnreachable => "zone_unreachable", Dns, "the resolver works but the name's own servers do not answer", "check the domain's NS records and DNS hosting";
+    DnsError => "dns_error", Dns, "the lookup failed for another reason", "check /etc/resolv.conf; try --resolver";
+    DnsPartialFailure => "dns_partial_failure", Dns, "one of the A/AAAA lookups failed while the other answered (warning)", "check the resolver and the zone's name servers";
+    MailDomainOnly => "mail_domain_only", Dns, "the target is a mail domain without an address; its MX hosts were probed (info)", "nothing to do";
+    NoAddressForFamily => "no_address_for_family", Dns, "the name has no address of the family asked for (-4/-6)", "drop -4/-6 or fix the records";
+    MxHostUnresolved => "mx_host_unresolved", Dns, "an MX host does not resolve", "fix the MX record to name a host with A/AAAA records";
+    // Network
+    NoRoute => "no_route", Network, "this host has no route or address for the server's family (ENETUNREACH)", "fix routes/addresses, or make the client use the other family";
+    HostUnreachable => "host_unreachable", Network, "the server's address is unreachable (EHOSTUNREACH)", "check the address and the routes (ip route get, mtr)";
+    ConnectFailed => "connect_failed", Network, "the connect failed for another reason", "run with --verbose; check routes and addresses";
+    // Address families
+    Ipv6Broken => "ipv6_broken", Ipv6, "IPv6 fails on some ports while IPv4 works (warning)", "fix IPv6 on the failing layer, or make the client use IPv4";
+    Ipv4Broken => "ipv4_broken", Ipv6, "IPv4 fails on some ports while IPv6 works (warning)", "fix IPv4 on the failing layer, or make the client use IPv6";
+    // This host's firewall
+    FirewallDrop => "firewall_drop", Firewall, "this host's firewall silently drops the outgoing SYN", "allow the port in this host's OUTPUT chain (commands given when the rule was read)";
+    FirewallReject => "firewall_reject", Firewall, "this host's firewall rejects the outgoing connection (ICMP error, EPERM or a local reset)", "allow the port in this host's OUTPUT chain (commands given when the rule was read)";
+    // Between this host and the server
+    IspDrop => "isp_drop", IspBlock, "the SYN leaves this host and is dropped on the way (provider, security group, or the server's firewall)", "ask the provider to open the port, or use 587/465 through a relay";
+    IspReject => "isp_reject", IspBlock, "a router on the way rejects the connection with an ICMP error", "ask the provider to open the port, or use another port";
+    // A local MTA in the server's place
+    LocalRedirect => "local_redirect", LocalMta, "a mail server on this host answers in the remote server's place (NAT redirect, proxy, local MTA)", "remove the nat rule / WHM SMTP Restrictions / CSF SMTP_BLOCK, or relay through the local MTA on purpose";
+    // The server
+    PortClosed => "port_closed", Server, "nothing listens on the port (RST from the server)", "start the mail service or fix the port";
+    ServerReject => "server_reject", Server, "the server itself rejects the port with an ICMP error (its own firewall)", "ask the server's operator to allow this host";
+    ConnectTimeout => "connect_timeout", Server, "connections time out and the path facts cannot place the drop", "check the server is up and reachable";
+    GreetingRejected => "greeting_rejected", Server, "the server refuses the session in its greeting (5xx: blocklist, access rule)", "check blocklists, reverse DNS and the server's access rules";
+    ServerBusy => "server_busy", Server, "the server answers 421 or another temporary refusal (busy, rate-limited, shutting down)", "try later; check the server's limits";
+    GreetingSlow => "greeting_slow", Server, "the greeting trickles in too slowly (tarpit, overload)", "check the server's load and greeting delays (postscreen)";
+    GreetingSilent => "greeting_silent", Server, "the server accepts the connection but never greets", "check the server's load and any proxy holding connections";
+    GreetingClosed => "greeting_closed", Server, "the server closes the connection before greeting", "check the server's connection limits and access rules";
+    ConnectionReset => "connection_reset", Server, "the server resets the connection before greeting", "check the server's log and limits";
+    NotSmtp => "not_smtp", Server, "something that is not an SMTP server answers on the port", "check the port number";
+    ReplyTooLarge => "reply_too_large", Server, "a reply breaks every sane size limit", "check the service on the port";
+    EhloRefused => "ehlo_refused", Server, "the server refuses EHLO", "check the server's log and HELO restrictions";
+    EhloNoAnswer => "ehlo_no_answer", Server, "the server stops answering before EHLO is answered", "run with --verbose; check the server";
+    HeloOnly => "helo_only", Server, "the server refuses EHLO and accepts only HELO (warning)", "use a modern submission server";
+    SessionDropped => "session_dropped", Server, "the server ends the session during STARTTLS", "check the server's log";
+    AuthNotOffered => "auth_not_offered", Server, "the server offers no AUTH on this port", "enable SMTP AUTH, or use the submission port";
+    AuthMechanismsUnsupported => "auth_mechanisms_unsupported", Server, "the server offers only AUTH mechanisms smtp-doctor does not test (not PLAIN/LOGIN)", "test with the client's own mechanism";
+    AuthTemporaryFailure => "auth_temporary_failure", Server, "the server could not check the password right now (454/451/421)", "try later; check the server's auth backend";
+    AuthMechanismRefused => "auth_mechanism_refused", Server, "the server refuses the AUTH mechanism it advertised (504)", "fix the server's SASL mechanisms";
+    AuthBrokenOff => "auth_broken_off", Server, "the server broke off during AUTH", "run with --verbose; check the server's log";
+    PortFailed => "port_failed", Server, "the port failed in a way no other code names", "run with --verbose";
+    // TLS
+    StarttlsNotOffered => "starttls_not_offered", Tls, "no STARTTLS in EHLO (an error on submission ports, a warning on 25)", "enable STARTTLS on the server, or use 465";
+    StarttlsRefused => "starttls_refused", Tls, "STARTTLS offered but refused", "fix the server's TLS setup (certificate/key files)";
+    StarttlsInjection => "starttls_injection", Tls, "bytes arrived after the STARTTLS 220, before TLS (response injection)", "report to the server's operator";
+    StarttlsStripped => "starttls_stripped", Tls, "STARTTLS accepted with 220, then the server went on in plaintext", "check SMTP inspection on the path";
+    WrongTlsModeImplicit => "wrong_tls_mode_implicit", Tls, "the port speaks implicit TLS while the client is set for STARTTLS", "set the client for implicit TLS (secure: true)";
+    WrongTlsModeStarttls => "wrong_tls_mode_starttls", Tls, "the port speaks plaintext SMTP while the client is set for implicit TLS ('wrong version number')", "set the client for STARTTLS (secure: false)";
+    TlsHandshakeFailed => "tls_handshake_failed", Tls, "the TLS handshake failed (alert, closed, other)", "fix the server's TLS configuration";
+    TlsOutdated => "tls_outdated", Tls, "no TLS version or cipher in common (the server offers only outdated TLS)", "update the server's TLS settings";
+    TlsHandshakeTimeout => "tls_handshake_timeout", Tls, "the TLS handshake did not finish in time", "check the server's load and TLS-inspecting middleboxes";
+    TlsNotTls => "tls_not_tls", Tls, "the answer to the TLS handshake is neither TLS nor SMTP", "check the port and the server";
+    CertSelfSigned => "cert_self_signed", Tls, "the certificate is self-signed", "install a CA-signed certificate, or trust it with --ca-file / the client's CA option";
+    CertUntrusted => "cert_untrusted", Tls, "the certificate's issuer is not trusted here", "use a public CA, or pass the private CA with --ca-file";
+    CertChainIncomplete => "cert_chain_incomplete", Tls, "the server sends only its leaf certificate, not the intermediate", "configure the full chain (fullchain.pem) on the server";
+    CertExpired => "cert_expired", Tls, "the certificate has expired", "renew it on the server; check this host's clock";
+    CertNotYetValid => "cert_not_yet_valid", Tls, "the certificate is not valid yet", "check the clocks";
+    CertNameMismatch => "cert_name_mismatch", Tls, "the certificate does not name the host connected to", "connect with a name it carries, or fix the certificate";
+    CertInvalid => "cert_invalid", Tls, "the certificate is rejected for another reason (revoked, bad signature, usage)", "replace the certificate";
+    CertExpiresSoon => "cert_expires_soon", Tls, "the certificate expires within 14 days (warning)", "renew it now";
+    AuthCleartextRefused => "auth_cleartext_refused", Tls, "the password would travel unencrypted, so it was not sent", "use a port with TLS";
+    AuthRequiresTls => "auth_requires_tls", Tls, "the server demands TLS before AUTH (530)", "use STARTTLS or implicit TLS";
+    AuthWithheldUnverified => "auth_withheld_unverified", Tls, "the password was not sent because the certificate failed verification (info)", "fix the certificate first";
+    VerificationOverridden => "verification_overridden", Tls, "results were gathered with certificate verification turned off (info)", "drop --danger-accept-invalid-certs once fixed";
+    // Credentials
+    AuthRejected => "auth_rejected", Credentials, "the server rejects the user name or password (535 and other 5xx)", "check the user name and password";
+    AuthAppPasswordRequired => "auth_app_password_required", Credentials, "the provider demands an app password (5.7.9)", "create an app password and use it";
+    AuthSmtpDisabled => "auth_smtp_disabled", Credentials, "SMTP AUTH is disabled for the mailbox or tenant (Microsoft 5.7.139)", "enable authenticated SMTP for the mailbox, or use OAuth2";
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_match_serde() {
+        let mut seen = std::collections::HashSet::new();
+        for c in Code::ALL {
+            assert!(seen.insert(c.name()), "duplicate {}", c.name());
+            let json = serde_json::to_string(c).unwrap_or_default();
+            assert_eq!(json, format!("\"{}\"", c.name()));
+            assert_ne!(c.layer(), Layer::None, "{} has no layer", c.name());
+        }
+    }
+}
