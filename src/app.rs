@@ -85,7 +85,7 @@ fn check(plan: &Plan) -> ExitCode {
             return ExitCode::from(EXIT_INTERNAL);
         }
     };
-    let diagnosis = diagnosis::diagnose(&report);
+    let diagnosis = crate::explain::explain(&report, &diagnosis::diagnose(&report));
     let code = if diagnosis.ok { EXIT_OK } else { EXIT_PROBLEM };
     let stdout = io::stdout();
     let mut out = stdout.lock();

@@ -5,7 +5,10 @@ use std::io::{self, Write};
 use colored::{ColoredString, Colorize};
 use serde::{Deserialize, Serialize};
 
-use crate::diagnosis::{Diagnosis, Finding, Layer, PortVerdict, Severity, Verdict};
+use crate::diagnosis::{Layer, PortVerdict, Severity};
+use crate::explain::{
+    Explained as Diagnosis, ExplainedFinding as Finding, ExplainedVerdict as Verdict,
+};
 use crate::report::{
     Attempt, DnsOutcome, DnsReport, HostFacts, PortMode, Report, Stage, StageName, StageStatus,
 };

@@ -111,6 +111,12 @@ pub struct FirewallRule {
     pub text: String,
 }
 
+impl FirewallRule {
+    pub fn matches_port(&self, port: u16) -> bool {
+        self.ports.is_empty() || self.ports.iter().any(|(a, b)| (*a..=*b).contains(&port))
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleAction {
@@ -372,6 +378,42 @@ pub struct ReplyFacts {
 }
 
 impl ReplyFacts {
+    /// The reply in one short line: the code and first line, or what came instead.
+    pub fn describe(&self) -> String {
+        let r = self;
+        match r.outcome {
+            ReplyOutcome::Reply => {
+                let code = r.code.map(|c| c.to_string()).unwrap_or_default();
+                let text = r.lines.first().map(String::as_str).unwrap_or("");
+                let text: String = text.chars().take(160).collect();
+                format!("{code} {text}").trim().to_string()
+            }
+            ReplyOutcome::Silent => format!("nothing received in {:.1}s", r.elapsed_ms / 1000.0),
+            ReplyOutcome::Incomplete => format!(
+                "reply incomplete after {:.1}s (began \"{}\")",
+                r.elapsed_ms / 1000.0,
+                r.lines
+                    .first()
+                    .map(|b| b.chars().take(80).collect::<String>())
+                    .unwrap_or_default()
+            ),
+            ReplyOutcome::Closed => "the server closed the connection".into(),
+            ReplyOutcome::NotSmtp => format!(
+                "not SMTP: {}",
+                r.lines
+                    .first()
+                    .map(|l| l.chars().take(80).collect::<String>())
+                    .unwrap_or_default()
+            ),
+            ReplyOutcome::TlsRecord => "the server sent TLS where SMTP text was expected".into(),
+            ReplyOutcome::TooLarge => format!(
+                "reply too large ({})",
+                r.lines.first().map(String::as_str).unwrap_or("limit")
+            ),
+            ReplyOutcome::Error => "read error".into(),
+        }
+    }
+
     pub fn text(&self) -> String {
         self.lines.join(" / ")
     }
@@ -519,6 +561,25 @@ pub enum CertProblem {
     BadEncoding,
     WrongUsage,
     Other,
+}
+
+impl CertProblem {
+    /// A few words for the problem, as in stage details.
+    pub fn words(self) -> &'static str {
+        use CertProblem::*;
+        match self {
+            UnknownIssuer => "issuer unknown",
+            SelfSigned => "self-signed",
+            Expired => "expired",
+            NotYetValid => "not valid yet",
+            NameMismatch => "wrong name",
+            Revoked => "revoked",
+            BadSignature => "bad signature",
+            BadEncoding => "malformed",
+            WrongUsage => "not for server use",
+            Other => "rejected",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -197,18 +197,20 @@ fn ok4(mode: PortMode) -> Attempt {
     healthy(V4, mode, false)
 }
 
-struct Case {
-    name: &'static str,
-    report: Report,
+pub(crate) struct Case {
+    pub name: &'static str,
+    pub report: Report,
     ok: bool,
     verdict: Layer,
     ports: Vec<(u16, Layer)>,
-    /// Words the verdict's finding must contain (message or remedy).
-    mentions: &'static [&'static str],
+    /// The code of the finding that decides the verdict (None when nothing fails).
+    pub code: Option<Code>,
+    /// Words the verdict's finding must contain (message, remedy or evidence), checked by the wording's tests.
+    pub mentions: &'static [&'static str],
 }
 
 #[allow(clippy::vec_init_then_push)] // rows are built one by one, some from earlier rows
-fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     let s = PortMode::Starttls;
     let i = PortMode::Implicit;
     let mut v = Vec::new();
@@ -219,6 +221,7 @@ fn cases() -> Vec<Case> {
         ok: true,
         verdict: Layer::None,
         ports: vec![(25, Layer::None), (465, Layer::None), (587, Layer::None)],
+        code: None,
         mentions: &[],
     });
 
@@ -234,6 +237,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Server,
         ports: vec![(587, Layer::Server)],
+        code: Some(Code::PortClosed),
         mentions: &["nothing is listening"],
     });
 
@@ -260,6 +264,7 @@ fn cases() -> Vec<Case> {
             (465, Layer::Firewall),
             (587, Layer::None),
         ],
+        code: Some(Code::FirewallReject),
         mentions: &["iptables"],
     });
 
@@ -287,6 +292,7 @@ fn cases() -> Vec<Case> {
             (465, Layer::None),
             (587, Layer::Firewall),
         ],
+        code: Some(Code::FirewallDrop),
         mentions: &["never leaves this host"],
     });
 
@@ -314,6 +320,7 @@ fn cases() -> Vec<Case> {
             (465, Layer::None),
             (587, Layer::None),
         ],
+        code: Some(Code::IspDrop),
         mentions: &["port 25", "provider"],
     });
 
@@ -335,6 +342,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::IspBlock,
         ports: vec![(25, Layer::IspBlock)],
+        code: Some(Code::IspReject),
         mentions: &["198.51.100.1"],
     });
 
@@ -355,6 +363,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Network,
         ports: vec![(587, Layer::Network)],
+        code: Some(Code::NoRoute),
         mentions: &["no route"],
     });
 
@@ -389,6 +398,7 @@ fn cases() -> Vec<Case> {
             (465, Layer::Firewall),
             (587, Layer::None),
         ],
+        code: Some(Code::FirewallReject),
         mentions: &["tcp-reset"],
     });
 
@@ -412,6 +422,7 @@ fn cases() -> Vec<Case> {
             (465, Layer::Firewall),
             (587, Layer::None),
         ],
+        code: Some(Code::FirewallReject),
         mentions: &["comes from this host"],
     });
 
@@ -430,6 +441,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Server,
         ports: vec![(587, Layer::Server)],
+        code: Some(Code::PortClosed),
         mentions: &["further away"],
     });
 
@@ -451,6 +463,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Server,
         ports: vec![(587, Layer::Server)],
+        code: Some(Code::ServerReject),
         mentions: &["server's own firewall"],
     });
 
@@ -468,6 +481,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Server,
         ports: vec![(587, Layer::Server)],
+        code: Some(Code::ServerBusy),
         mentions: &["421"],
     });
 
@@ -486,6 +500,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::LocalMta,
         ports: vec![(587, Layer::LocalMta)],
+        code: Some(Code::LocalRedirect),
         mentions: &["127.0.0.1:10587"],
     });
 
@@ -511,6 +526,7 @@ fn cases() -> Vec<Case> {
         ok: true,
         verdict: Layer::Ipv6,
         ports: vec![(25, Layer::None), (465, Layer::None), (587, Layer::None)],
+        code: Some(Code::Ipv6Broken),
         mentions: &["IPv6", "family: 4"],
     });
 
@@ -528,6 +544,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Server,
         ports: vec![(587, Layer::Server)],
+        code: Some(Code::ServerBusy),
         mentions: &["421"],
     });
 
@@ -542,6 +559,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Server,
         ports: vec![(25, Layer::Server)],
+        code: Some(Code::GreetingRejected),
         mentions: &["blocklist"],
     });
 
@@ -563,6 +581,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Server,
         ports: vec![(587, Layer::Server)],
+        code: Some(Code::GreetingSilent),
         mentions: &["never sends a greeting"],
     });
 
@@ -576,6 +595,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::LocalMta,
         ports: vec![(587, Layer::LocalMta)],
+        code: Some(Code::LocalRedirect),
         mentions: &["client.example.org", "iptables -t nat"],
     });
 
@@ -588,6 +608,7 @@ fn cases() -> Vec<Case> {
         ok: true,
         verdict: Layer::None,
         ports: vec![(587, Layer::None)],
+        code: None,
         mentions: &[],
     });
     generic.connect.elapsed_ms = 0.05;
@@ -602,6 +623,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::LocalMta,
         ports: vec![(587, Layer::LocalMta)],
+        code: Some(Code::LocalRedirect),
         mentions: &["localhost", "listens on this host"],
     });
 
@@ -613,6 +635,7 @@ fn cases() -> Vec<Case> {
         ok: true,
         verdict: Layer::None,
         ports: vec![(587, Layer::None)],
+        code: None,
         mentions: &[],
     });
 
@@ -627,6 +650,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Tls,
         ports: vec![(587, Layer::Tls)],
+        code: Some(Code::CertSelfSigned),
         mentions: &["self-signed"],
     });
 
@@ -641,6 +665,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Tls,
         ports: vec![(587, Layer::Tls)],
+        code: Some(Code::CertNameMismatch),
         mentions: &["other.example.net"],
     });
 
@@ -656,6 +681,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Tls,
         ports: vec![(465, Layer::Tls)],
+        code: Some(Code::CertExpired),
         mentions: &["expired", "renew"],
     });
 
@@ -669,6 +695,7 @@ fn cases() -> Vec<Case> {
         ok: true,
         verdict: Layer::Tls,
         ports: vec![(465, Layer::None)],
+        code: Some(Code::CertExpiresSoon),
         mentions: &["5 days"],
     });
 
@@ -689,6 +716,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Tls,
         ports: vec![(587, Layer::Tls)],
+        code: Some(Code::StarttlsNotOffered),
         mentions: &["STARTTLS"],
     });
     v.push(Case {
@@ -697,6 +725,7 @@ fn cases() -> Vec<Case> {
         ok: true,
         verdict: Layer::Tls,
         ports: vec![(25, Layer::None)],
+        code: Some(Code::StarttlsNotOffered),
         mentions: &["unencrypted"],
     });
 
@@ -709,6 +738,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Tls,
         ports: vec![(587, Layer::Tls)],
+        code: Some(Code::WrongTlsModeImplicit),
         mentions: &["secure: true"],
     });
 
@@ -728,6 +758,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Tls,
         ports: vec![(465, Layer::Tls)],
+        code: Some(Code::WrongTlsModeStarttls),
         mentions: &["wrong version number", "secure: false"],
     });
 
@@ -741,6 +772,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Tls,
         ports: vec![(587, Layer::Tls)],
+        code: Some(Code::StarttlsInjection),
         mentions: &["injection"],
     });
 
@@ -763,6 +795,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Credentials,
         ports: vec![(587, Layer::Credentials)],
+        code: Some(Code::AuthRejected),
         mentions: &["App Password"],
     });
 
@@ -782,6 +815,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Credentials,
         ports: vec![(587, Layer::Credentials)],
+        code: Some(Code::AuthSmtpDisabled),
         mentions: &["Authenticated SMTP"],
     });
 
@@ -796,6 +830,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Credentials,
         ports: vec![(465, Layer::Credentials)],
+        code: Some(Code::AuthRejected),
         mentions: &["Exim"],
     });
 
@@ -810,6 +845,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Server,
         ports: vec![(587, Layer::Server)],
+        code: Some(Code::AuthTemporaryFailure),
         mentions: &["temporary"],
     });
 
@@ -828,15 +864,36 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Tls,
         ports: vec![(587, Layer::Tls)],
+        code: Some(Code::CertChainIncomplete),
         mentions: &["intermediate"],
     });
 
-    for (name, outcome, words) in [
-        ("NXDOMAIN", DnsOutcome::NxDomain, "does not exist"),
-        ("SERVFAIL", DnsOutcome::ServFail, "SERVFAIL"),
-        ("resolver silent", DnsOutcome::Timeout, "did not answer"),
-        ("no resolver", DnsOutcome::NoResolver, "no DNS resolver"),
-        ("REFUSED", DnsOutcome::Refused, "REFUSED"),
+    for (name, outcome, words, code) in [
+        (
+            "NXDOMAIN",
+            DnsOutcome::NxDomain,
+            "does not exist",
+            Code::Nxdomain,
+        ),
+        (
+            "SERVFAIL",
+            DnsOutcome::ServFail,
+            "SERVFAIL",
+            Code::DnsServfail,
+        ),
+        (
+            "resolver silent",
+            DnsOutcome::Timeout,
+            "did not answer",
+            Code::ResolverDead,
+        ),
+        (
+            "no resolver",
+            DnsOutcome::NoResolver,
+            "no DNS resolver",
+            Code::NoResolver,
+        ),
+        ("REFUSED", DnsOutcome::Refused, "REFUSED", Code::DnsRefused),
     ] {
         let mut r = report("nope.example.com", vec![port(587, Vec::new())]);
         r.dns.a = dns_outcome(outcome);
@@ -847,6 +904,7 @@ fn cases() -> Vec<Case> {
             ok: false,
             verdict: Layer::Dns,
             ports: vec![(587, Layer::Dns)],
+            code: Some(code),
             mentions: match words {
                 "does not exist" => &["does not exist"],
                 "SERVFAIL" => &["SERVFAIL"],
@@ -857,11 +915,23 @@ fn cases() -> Vec<Case> {
         });
     }
 
-    for (reach, words) in [
-        (ResolverReach::BlockedHere, "firewall blocks DNS"),
-        (ResolverReach::PortUnreachable, "refuses DNS"),
-        (ResolverReach::Answers, "gets no answer"),
-        (ResolverReach::Silent, "did not answer"),
+    for (reach, words, code) in [
+        (
+            ResolverReach::BlockedHere,
+            "firewall blocks DNS",
+            Code::ResolverBlockedHere,
+        ),
+        (
+            ResolverReach::PortUnreachable,
+            "refuses DNS",
+            Code::ResolverNotServing,
+        ),
+        (
+            ResolverReach::Answers,
+            "gets no answer",
+            Code::ZoneUnreachable,
+        ),
+        (ResolverReach::Silent, "did not answer", Code::ResolverDead),
     ] {
         let mut r = report("mail.example.com", vec![port(587, Vec::new())]);
         r.dns.a = dns_outcome(DnsOutcome::Timeout);
@@ -876,6 +946,7 @@ fn cases() -> Vec<Case> {
             ok: false,
             verdict: Layer::Dns,
             ports: vec![(587, Layer::Dns)],
+            code: Some(code),
             mentions: match words {
                 "firewall blocks DNS" => &["firewall blocks DNS"],
                 "refuses DNS" => &["refuses DNS"],
@@ -894,6 +965,7 @@ fn cases() -> Vec<Case> {
         ok: false,
         verdict: Layer::Dns,
         ports: vec![(587, Layer::Dns)],
+        code: Some(Code::MxHostUnresolved),
         mentions: &["mail.example.com"],
     });
 
@@ -906,27 +978,28 @@ fn diagnosis_table() {
     for case in cases() {
         let d = diagnose(&case.report);
         let got_ports: Vec<(u16, Layer)> = d.ports.iter().map(|p| (p.port, p.layer)).collect();
-        let verdict_finding = d
-            .findings
-            .iter()
-            .find(|f| f.layer == d.verdict.layer && f.severity != Severity::Info);
-        let text = verdict_finding
-            .map(|f| format!("{} {} {}", f.message, f.remedy, f.evidence.join(" ")))
-            .unwrap_or_default();
-        let missing: Vec<&&str> = case
-            .mentions
-            .iter()
-            .filter(|m| !text.contains(**m))
-            .collect();
         if d.ok != case.ok
             || d.verdict.layer != case.verdict
+            || d.verdict.code != case.code
             || got_ports != case.ports
-            || !missing.is_empty()
         {
             failures.push(format!(
-                "{}: ok {} (want {}), verdict {:?} (want {:?}), ports {:?} (want {:?}), missing words {:?} in {:?}",
-                case.name, d.ok, case.ok, d.verdict.layer, case.verdict, got_ports, case.ports, missing, text
+                "{}: ok {} (want {}), verdict {:?}/{:?} (want {:?}/{:?}), ports {:?} (want {:?})",
+                case.name,
+                d.ok,
+                case.ok,
+                d.verdict.layer,
+                d.verdict.code,
+                case.verdict,
+                case.code,
+                got_ports,
+                case.ports
             ));
+        }
+        for f in &d.findings {
+            if f.layer() != f.code.layer() {
+                failures.push(format!("{}: {:?} off its layer", case.name, f.code));
+            }
         }
     }
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));

@@ -1,9 +1,18 @@
 //! Words for the diagnosis: each finding's code and facts become a message, evidence lines, a remedy and fix commands.
 
-use std::net::IpAddr;
+mod auth;
+mod commands;
+mod connect;
+mod dns;
+mod family;
+mod interception;
+mod session;
+mod tls;
 
-use crate::diagnosis::{Code, Confidence, Diagnosis, Layer, PortVerdict, Severity};
-use crate::report::Report;
+use std::net::{IpAddr, SocketAddr};
+
+use crate::diagnosis::{Code, Confidence, Diagnosis, Finding, Layer, PortVerdict, Severity};
+use crate::report::{ReplyFacts, Report};
 
 /// The diagnosis with its words: what every output format shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,7 +23,7 @@ pub struct Explained {
     pub findings: Vec<ExplainedFinding>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ExplainedVerdict {
     pub layer: Layer,
     /// The code of the finding that decided the verdict (None when every path works).
@@ -23,7 +32,7 @@ pub struct ExplainedVerdict {
     pub summary: String,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct ExplainedFinding {
     pub code: Code,
     pub layer: Layer,
@@ -38,31 +47,156 @@ pub struct ExplainedFinding {
     pub commands: Vec<String>,
 }
 
+/// The words of one finding.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Words {
+    pub message: String,
+    pub evidence: Vec<String>,
+    pub remedy: String,
+    pub commands: Vec<String>,
+}
+
+impl Words {
+    fn new(message: String, evidence: Vec<String>, remedy: impl Into<String>) -> Words {
+        Words {
+            message,
+            evidence,
+            remedy: remedy.into(),
+            commands: Vec::new(),
+        }
+    }
+}
+
 /// Words every finding of a diagnosis.
-pub fn explain(_report: &Report, d: &Diagnosis) -> Explained {
-    Explained {
-        ok: d.ok,
-        verdict: ExplainedVerdict {
-            layer: d.verdict.layer,
-            code: d.findings.first().map(|f| f.code),
-            summary: d.verdict.summary.clone(),
-        },
-        ports: d.ports.clone(),
-        findings: d
-            .findings
-            .iter()
-            .map(|f| ExplainedFinding {
+pub fn explain(report: &Report, d: &Diagnosis) -> Explained {
+    let findings: Vec<ExplainedFinding> = d
+        .findings
+        .iter()
+        .map(|f| {
+            let w = word(report, f);
+            ExplainedFinding {
                 code: f.code,
-                layer: f.layer,
+                layer: f.layer(),
                 severity: f.severity,
                 port: f.port,
                 address: f.address,
                 confidence: f.confidence,
-                message: f.message.clone(),
-                evidence: f.evidence.clone(),
-                remedy: f.remedy.clone(),
-                commands: Vec::new(),
-            })
-            .collect(),
+                message: w.message,
+                evidence: w.evidence,
+                remedy: w.remedy,
+                commands: w.commands,
+            }
+        })
+        .collect();
+    let summary = findings
+        .iter()
+        .find(|f| f.severity != Severity::Info)
+        .map(|f| f.message.clone())
+        .unwrap_or_else(|| working_summary(report));
+    Explained {
+        ok: d.ok,
+        verdict: ExplainedVerdict {
+            layer: d.verdict.layer,
+            code: d.verdict.code,
+            summary,
+        },
+        ports: d.ports.clone(),
+        findings,
     }
 }
+
+/// The words of one finding, by the family of its code.
+pub fn word(report: &Report, f: &Finding) -> Words {
+    use Layer as L;
+    let mut w = match f.layer() {
+        L::Dns => dns::word(report, f),
+        L::Network | L::Firewall | L::IspBlock => connect::word(f),
+        L::Ipv6 => family::word(report, f),
+        L::LocalMta => interception::word(f),
+        L::Server if is_auth(f.code) => auth::word(f),
+        L::Server => session::word(f),
+        L::Tls if is_auth(f.code) => auth::word(f),
+        L::Tls => tls::word(f),
+        L::Credentials => auth::word(f),
+        L::None => Words::default(),
+    };
+    // Codes of the server layer that a connect decides (a closed port, the server's own ICMP).
+    if matches!(
+        f.code,
+        Code::PortClosed | Code::ServerReject | Code::ConnectTimeout
+    ) {
+        w = connect::word(f);
+    }
+    if f.other_addresses_work {
+        w.message = format!("{} (other addresses of {} work)", w.message, f.host);
+    }
+    for o in &f.others {
+        let other = word(report, o);
+        if let Some(addr) = o.address {
+            w.evidence.push(format!("{addr}: {}", other.message));
+        }
+    }
+    w
+}
+
+fn is_auth(code: Code) -> bool {
+    matches!(
+        code,
+        Code::AuthNotOffered
+            | Code::AuthMechanismsUnsupported
+            | Code::AuthTemporaryFailure
+            | Code::AuthMechanismRefused
+            | Code::AuthBrokenOff
+            | Code::AuthCleartextRefused
+            | Code::AuthRequiresTls
+            | Code::AuthWithheldUnverified
+            | Code::VerificationOverridden
+    )
+}
+
+/// "address:port" of a finding, or the host when no address is known.
+fn here(f: &Finding) -> String {
+    match (f.address, f.port) {
+        (Some(a), Some(p)) => SocketAddr::new(a, p).to_string(),
+        (None, Some(p)) => format!("{}:{p}", f.host),
+        _ => f.host.clone(),
+    }
+}
+
+fn port_of(f: &Finding) -> u16 {
+    f.port.unwrap_or(0)
+}
+
+fn working_summary(report: &Report) -> String {
+    let ports: Vec<String> = report.ports.iter().map(|p| p.port.to_string()).collect();
+    if ports.is_empty() {
+        return "nothing was probed".into();
+    }
+    format!(
+        "{}: every probed path works (port {})",
+        report.target,
+        ports.join(", ")
+    )
+}
+
+/// A reply as evidence: its short form, and how many more lines it had.
+fn reply_evidence(r: &ReplyFacts) -> String {
+    let mut s = r.describe();
+    if r.lines.len() > 1 {
+        s.push_str(&format!(" (+{} lines)", r.lines.len() - 1));
+    }
+    s
+}
+
+/// What to do about a reply that refused a stage, by its code.
+fn reply_remedy(r: &ReplyFacts) -> String {
+    match r.code {
+        Some(421) => "421 means the server is busy, rate-limiting this client, or shutting down; try again later and check the server's connection limits.".into(),
+        Some(554 | 550 | 521) => "The server refuses this client outright: this host's IP may be on a blocklist (check it on Spamhaus/MXToolbox), lack reverse DNS (PTR), or be outside the server's allowed networks.".into(),
+        Some(c) if (400..500).contains(&c) => "A temporary refusal; try again later and check the server's log.".into(),
+        _ => "Check the server's log for this host's address.".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -335,12 +335,6 @@ pub fn parse_conntrack(text: &str, ports: &[u16]) -> Vec<NatRedirect> {
     out
 }
 
-impl FirewallRule {
-    pub fn matches_port(&self, port: u16) -> bool {
-        self.ports.is_empty() || self.ports.iter().any(|(a, b)| (*a..=*b).contains(&port))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

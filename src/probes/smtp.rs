@@ -156,7 +156,7 @@ async fn connect_stage(ctx: &Ctx, addr: SocketAddr, a: &mut Attempt) -> Option<T
     if reset_at_once {
         let errno = vec![format!("errno {}", libc::ECONNRESET)];
         let greeting = reply_facts(ReplyOutcome::Error, 0.0, errno);
-        note(a, describe_reply(&greeting));
+        note(a, crate::report::ReplyFacts::describe(&greeting));
         record_greeting(a, greeting);
     }
     stream
@@ -256,7 +256,10 @@ where
     }
     let (reply, parsed) = conn.reply(a).await;
     if parsed.as_ref().map(|r| r.code) != Some(220) {
-        let detail = format!("STARTTLS refused: {}", describe_reply(&reply));
+        let detail = format!(
+            "STARTTLS refused: {}",
+            crate::report::ReplyFacts::describe(&reply)
+        );
         let mut facts = TlsFacts::new(TlsOutcome::NotOffered);
         facts.outcome = TlsOutcome::Refused;
         facts.starttls_reply = Some(reply);
@@ -318,7 +321,7 @@ async fn implicit_chain(ctx: &Ctx, conn: Conn<TcpStream>, a: &mut Attempt) {
         );
         let d = format!(
             "plaintext greeting where TLS was expected: {}",
-            describe_reply(&greeting)
+            crate::report::ReplyFacts::describe(&greeting)
         );
         stage(
             a,
@@ -374,7 +377,7 @@ async fn implicit_after_silence(
             let d = format!(
                 "slow greeting ({:.1}s): {}",
                 greeting.elapsed_ms / 1000.0,
-                describe_reply(&greeting)
+                crate::report::ReplyFacts::describe(&greeting)
             );
             stage(
                 a,
@@ -441,7 +444,7 @@ fn tls_stage(ctx: &Ctx, a: &mut Attempt, facts: TlsFacts) -> bool {
             if let Some(p) = facts.chain_error {
                 problems.push(format!(
                     "certificate not trusted ({})",
-                    cert_problem_words(p)
+                    crate::report::CertProblem::words(p)
                 ));
             }
             if !facts.name_matches {
@@ -492,22 +495,6 @@ fn tls_stage(ctx: &Ctx, a: &mut Attempt, facts: TlsFacts) -> bool {
     go_on
 }
 
-pub fn cert_problem_words(p: crate::report::CertProblem) -> &'static str {
-    use crate::report::CertProblem::*;
-    match p {
-        UnknownIssuer => "issuer unknown",
-        SelfSigned => "self-signed",
-        Expired => "expired",
-        NotYetValid => "not valid yet",
-        NameMismatch => "wrong name",
-        Revoked => "revoked",
-        BadSignature => "bad signature",
-        BadEncoding => "malformed",
-        WrongUsage => "not for server use",
-        Other => "rejected",
-    }
-}
-
 pub fn server_name_text(n: &ServerName<'_>) -> String {
     match n {
         ServerName::DnsName(d) => d.as_ref().to_string(),
@@ -522,7 +509,7 @@ fn record_greeting(a: &mut Attempt, greeting: ReplyFacts) -> bool {
         (ReplyOutcome::Reply, Some(220)) => (StageStatus::Ok, true),
         _ => (StageStatus::Failed, false),
     };
-    let detail = describe_reply(&greeting);
+    let detail = crate::report::ReplyFacts::describe(&greeting);
     stage(a, StageName::Greeting, status, greeting.elapsed_ms, detail);
     a.greeting = Some(greeting);
     go_on
@@ -579,7 +566,10 @@ where
             }
             let (reply2, parsed2) = conn.reply(a).await;
             if parsed2.as_ref().map(|r| r.code) != Some(250) {
-                let d = format!("EHLO and HELO refused: {}", describe_reply(&reply2));
+                let d = format!(
+                    "EHLO and HELO refused: {}",
+                    crate::report::ReplyFacts::describe(&reply2)
+                );
                 stage(a, name, StageStatus::Failed, elapsed_ms(start), d);
                 set_ehlo(
                     a,
@@ -599,7 +589,10 @@ where
             }
         }
         _ => {
-            let d = format!("EHLO refused: {}", describe_reply(&reply));
+            let d = format!(
+                "EHLO refused: {}",
+                crate::report::ReplyFacts::describe(&reply)
+            );
             stage(a, name, StageStatus::Failed, elapsed_ms(start), d);
             set_ehlo(
                 a,
@@ -779,7 +772,7 @@ async fn auth_stage<S>(
     } else {
         StageStatus::Failed
     };
-    let detail = format!("{mech}: {}", describe_reply(&reply));
+    let detail = format!("{mech}: {}", crate::report::ReplyFacts::describe(&reply));
     facts.reply = Some(reply);
     a.auth = Some(facts);
     stage(a, StageName::Auth, status, elapsed_ms(start), detail);
@@ -802,10 +795,10 @@ where
     }
     let (reply, parsed) = conn.reply(a).await;
     let (status, detail) = match parsed.map(|r| r.code) {
-        Some(221) => (StageStatus::Ok, describe_reply(&reply)),
+        Some(221) => (StageStatus::Ok, crate::report::ReplyFacts::describe(&reply)),
         _ => (
             StageStatus::Warning,
-            format!("no 221: {}", describe_reply(&reply)),
+            format!("no 221: {}", crate::report::ReplyFacts::describe(&reply)),
         ),
     };
     stage(a, StageName::Quit, status, elapsed_ms(start), detail);
@@ -820,40 +813,6 @@ fn closed_stage(a: &mut Attempt, name: StageName, start: Instant) {
         elapsed_ms(start),
         "the server closed the connection".into(),
     );
-}
-
-pub fn describe_reply(r: &ReplyFacts) -> String {
-    match r.outcome {
-        ReplyOutcome::Reply => {
-            let code = r.code.map(|c| c.to_string()).unwrap_or_default();
-            let text = r.lines.first().map(String::as_str).unwrap_or("");
-            let text: String = text.chars().take(160).collect();
-            format!("{code} {text}").trim().to_string()
-        }
-        ReplyOutcome::Silent => format!("nothing received in {:.1}s", r.elapsed_ms / 1000.0),
-        ReplyOutcome::Incomplete => format!(
-            "reply incomplete after {:.1}s (began \"{}\")",
-            r.elapsed_ms / 1000.0,
-            r.lines
-                .first()
-                .map(|b| b.chars().take(80).collect::<String>())
-                .unwrap_or_default()
-        ),
-        ReplyOutcome::Closed => "the server closed the connection".into(),
-        ReplyOutcome::NotSmtp => format!(
-            "not SMTP: {}",
-            r.lines
-                .first()
-                .map(|l| l.chars().take(80).collect::<String>())
-                .unwrap_or_default()
-        ),
-        ReplyOutcome::TlsRecord => "the server sent TLS where SMTP text was expected".into(),
-        ReplyOutcome::TooLarge => format!(
-            "reply too large ({})",
-            r.lines.first().map(String::as_str).unwrap_or("limit")
-        ),
-        ReplyOutcome::Error => "read error".into(),
-    }
 }
 
 pub fn stage(a: &mut Attempt, name: StageName, status: StageStatus, ms: f64, detail: String) {
@@ -1008,7 +967,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
             }
         };
         if facts.outcome != ReplyOutcome::Reply {
-            note(a, describe_reply(&facts));
+            note(a, crate::report::ReplyFacts::describe(&facts));
         }
         (facts, parsed)
     }

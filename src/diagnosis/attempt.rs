@@ -1,0 +1,135 @@
+//! One address of one port: runs the stage deciders in the order the chain ran and keeps every failed stage.
+
+use crate::report::{Attempt, AuthOutcome, ConnectOutcome, PortMode, PortReport, Report};
+
+use super::{auth, connect, interception, session, tls};
+use super::{Code, Confidence, Facts, Finding, Severity};
+
+/// The report, the port and the address a decider looks at, and how it makes a finding about them.
+pub(super) struct At<'a> {
+    pub report: &'a Report,
+    pub pr: &'a PortReport,
+    pub a: &'a Attempt,
+}
+
+impl At<'_> {
+    pub fn finding(&self, code: Code, confidence: Confidence, facts: Facts) -> Finding {
+        Finding {
+            code,
+            severity: Severity::Error,
+            confidence,
+            host: self.pr.host.clone(),
+            port: Some(self.pr.port),
+            address: Some(self.a.address),
+            facts,
+            others: Vec::new(),
+            other_addresses_work: false,
+        }
+    }
+
+    pub fn note(&self, code: Code, severity: Severity, facts: Facts) -> Finding {
+        Finding {
+            severity,
+            ..self.finding(code, Confidence::High, facts)
+        }
+    }
+
+    /// The port was probed as (or turned out to speak) implicit TLS.
+    pub fn implicit(&self) -> bool {
+        self.pr.mode == PortMode::Implicit || self.a.speaks == Some(PortMode::Implicit)
+    }
+}
+
+/// What one attempt says, before ports and families are weighed.
+#[derive(Debug, Clone, Default)]
+pub(super) struct AttemptCall {
+    /// Every failed stage, first failure first; the first decides the attempt's layer.
+    pub errors: Vec<Finding>,
+    /// Warnings and notes that do not fail the attempt.
+    pub notes: Vec<Finding>,
+    /// How far the chain got before its first failure, to pick the most telling address.
+    pub progress: u8,
+}
+
+impl AttemptCall {
+    pub fn error(&self) -> Option<&Finding> {
+        self.errors.first()
+    }
+
+    fn fail(&mut self, progress: u8, f: Finding) {
+        if self.errors.is_empty() {
+            self.progress = progress;
+        }
+        self.errors.push(f);
+    }
+}
+
+/// How far a chain that failed nowhere got.
+const COMPLETE: u8 = 7;
+
+pub(super) fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> AttemptCall {
+    let at = At { report, pr, a };
+    let mut call = AttemptCall {
+        progress: COMPLETE,
+        ..AttemptCall::default()
+    };
+    if a.connect.outcome != ConnectOutcome::Connected {
+        call.fail(0, connect::decide(&at));
+        return call;
+    }
+    // Nothing said after an interception or a mode mix-up is about the server asked for.
+    if let Some(f) = interception::decide(&at) {
+        call.fail(1, f);
+        return call;
+    }
+    if let Some(f) = tls::wrong_mode(&at) {
+        call.fail(2, f);
+        return call;
+    }
+    if at.implicit() {
+        if let Some(f) = tls::implicit_handshake(&at) {
+            call.fail(1, f);
+            return call;
+        }
+    }
+    if let Some(f) = session::greeting(&at) {
+        call.fail(1, f);
+        return call;
+    }
+    if !at.implicit() {
+        match session::ehlo(&at, a.ehlo.as_ref(), false) {
+            Err(f) => {
+                call.fail(2, f);
+                return call;
+            }
+            Ok(note) => call.notes.extend(note),
+        }
+    }
+    let tls = tls::decide(&at);
+    call.notes.extend(tls.notes);
+    let tls_failed = !tls.errors.is_empty();
+    for f in tls.errors {
+        call.fail(3 + u8::from(tls.session_went_on), f);
+    }
+    if !tls.session_went_on {
+        return call;
+    }
+    if tls.established {
+        if let Err(f) = session::ehlo(&at, a.ehlo_tls.as_ref(), true) {
+            call.fail(5, f);
+            return call;
+        }
+    }
+    let withheld_for_tls = a
+        .auth
+        .as_ref()
+        .is_some_and(|x| x.outcome == AuthOutcome::RefusedCleartext);
+    // A password withheld because TLS already failed is a consequence, not a finding of its own.
+    if !(tls_failed && withheld_for_tls) {
+        if let Some(f) = auth::decide(&at) {
+            call.fail(6, f);
+        }
+    }
+    call.notes.extend(auth::notes(&at));
+    call
+}

@@ -1,0 +1,157 @@
+//! Connect failures: this host's firewall, a block on the way, the server refusing, or no route — from errno, ICMP and TTL probes.
+
+use crate::report::{ConnectOutcome, FirewallRule, HopOutcome, Report, RuleAction};
+
+use super::attempt::At;
+use super::{Code, Confidence, ConnectEvidence, Facts, Finding, PathNote};
+
+/// This host's rules that stop or divert outgoing TCP to this port and family.
+pub(super) fn matching_rules(at: &At<'_>, actions: &[RuleAction]) -> Vec<FirewallRule> {
+    at.report
+        .host
+        .firewall
+        .iter()
+        .flat_map(|f| f.rules.iter())
+        .filter(|r| {
+            r.v6 == at.a.address.is_ipv6()
+                && actions.contains(&r.action)
+                && r.matches_port(at.pr.port)
+        })
+        .cloned()
+        .collect()
+}
+
+fn rules_were_read(report: &Report) -> bool {
+    report.host.firewall.as_ref().is_some_and(|f| f.read)
+}
+
+/// ICMP types and codes that say "administratively prohibited" (v4 3/9,10,13; v6 1/1).
+fn prohibited(icmp_type: u8, icmp_code: u8) -> bool {
+    matches!((icmp_type, icmp_code), (3, 9 | 10 | 13) | (1, 1))
+}
+
+pub(super) fn decide(at: &At<'_>) -> Finding {
+    let a = at.a;
+    let c = &a.connect;
+    let other_port_works = at.report.ports.iter().any(|p| {
+        p.port != at.pr.port
+            && p.attempts
+                .iter()
+                .any(|o| o.address == a.address && o.connect.outcome == ConnectOutcome::Connected)
+    });
+    let drop_rules = matching_rules(at, &[RuleAction::Drop, RuleAction::PolicyDrop]);
+    let reject_rules = matching_rules(at, &[RuleAction::Reject]);
+    let local_icmp = c.icmp.as_ref().is_some_and(|i| i.offender_is_local);
+    let router = c
+        .icmp
+        .as_ref()
+        .filter(|i| !i.offender_is_local)
+        .and_then(|i| i.offender)
+        .filter(|o| *o != a.address);
+    let mut ev = ConnectEvidence {
+        connect: c.clone(),
+        hops: a.path.as_ref().map(|p| p.hops.clone()).unwrap_or_default(),
+        other_port_works,
+        rules: drop_rules.iter().chain(&reject_rules).cloned().collect(),
+        router,
+        path: None,
+    };
+    let (code, confidence) = match c.outcome {
+        ConnectOutcome::Refused => refused(at, &mut ev, local_icmp || !reject_rules.is_empty()),
+        ConnectOutcome::TimedOut => timed_out(at, &mut ev, !drop_rules.is_empty()),
+        ConnectOutcome::HostUnreachable | ConnectOutcome::PermissionDenied => {
+            let eperm_here = c.outcome == ConnectOutcome::PermissionDenied && c.icmp.is_none();
+            if (local_icmp && c.elapsed_ms < 100.0) || eperm_here {
+                (Code::FirewallReject, Confidence::High)
+            } else if let Some(i) = c.icmp.as_ref().filter(|_| router.is_some()) {
+                if prohibited(i.icmp_type, i.icmp_code) || other_port_works {
+                    (Code::IspReject, Confidence::High)
+                } else {
+                    (Code::HostUnreachable, Confidence::Medium)
+                }
+            } else {
+                (Code::HostUnreachable, Confidence::Medium)
+            }
+        }
+        ConnectOutcome::NetworkUnreachable | ConnectOutcome::NoLocalAddress => {
+            if local_icmp {
+                (Code::FirewallReject, Confidence::High)
+            } else {
+                (Code::NoRoute, Confidence::High)
+            }
+        }
+        ConnectOutcome::Other | ConnectOutcome::NotTried | ConnectOutcome::Connected => {
+            (Code::ConnectFailed, Confidence::Low)
+        }
+    };
+    at.finding(code, confidence, Facts::Connect(Box::new(ev)))
+}
+
+/// ECONNREFUSED: a RST or an ICMP error, from this host, a router or the server.
+fn refused(at: &At<'_>, ev: &mut ConnectEvidence, rejected_here: bool) -> (Code, Confidence) {
+    let a = at.a;
+    if rejected_here {
+        return (Code::FirewallReject, Confidence::High);
+    }
+    if ev.router.is_some() {
+        return (Code::IspReject, Confidence::High);
+    }
+    if a.connect.icmp.as_ref().and_then(|i| i.offender) == Some(a.address) {
+        return (Code::ServerReject, Confidence::High);
+    }
+    let ttl1 = a.path.as_ref().and_then(|p| {
+        let first = p.hops.iter().find(|h| h.ttl == 1)?;
+        Some((first.outcome, p.on_link))
+    });
+    match ttl1 {
+        // The server is at least one router away, yet a SYN that could not pass the first router was answered.
+        Some((HopOutcome::Reached, false)) => {
+            ev.path = Some(PathNote::RefusedWithinOneHop);
+            (Code::FirewallReject, Confidence::Medium)
+        }
+        Some((HopOutcome::TimeExceeded, _)) => {
+            ev.path = Some(PathNote::LeftThisHost);
+            (Code::PortClosed, Confidence::Medium)
+        }
+        _ => (Code::PortClosed, Confidence::Medium),
+    }
+}
+
+/// No answer: where the SYN died, from the TTL-limited SYNs and this host's rules.
+fn timed_out(at: &At<'_>, ev: &mut ConnectEvidence, drop_rule: bool) -> (Code, Confidence) {
+    let hops = &ev.hops;
+    let first = hops.iter().find(|h| h.ttl == 1).map(|h| h.outcome);
+    let left_host = hops
+        .iter()
+        .any(|h| matches!(h.outcome, HopOutcome::TimeExceeded | HopOutcome::Reached));
+    if drop_rule && !left_host {
+        return (Code::FirewallDrop, Confidence::High);
+    }
+    if left_host {
+        let passed = hops
+            .iter()
+            .filter(|h| h.outcome == HopOutcome::TimeExceeded)
+            .map(|h| h.ttl)
+            .max()
+            .unwrap_or(0);
+        ev.path = Some(PathNote::DroppedAfter(passed));
+        let sure = if ev.other_port_works {
+            Confidence::High
+        } else {
+            Confidence::Medium
+        };
+        return (Code::IspDrop, sure);
+    }
+    if first == Some(HopOutcome::Silent) {
+        // With the rules read and none matching, a first router that ignores TTL expiry is as likely.
+        let sure = if rules_were_read(at.report) {
+            Confidence::Low
+        } else if ev.other_port_works {
+            Confidence::High
+        } else {
+            Confidence::Medium
+        };
+        return (Code::FirewallDrop, sure);
+    }
+    (Code::ConnectTimeout, Confidence::Low)
+}

@@ -1,0 +1,123 @@
+//! Local interception: a banner, EHLO name, certificate or the kernel's NAT table showing this host answering for a remote target.
+
+use crate::report::{Attempt, Report, RuleAction};
+
+use super::attempt::At;
+use super::connect::matching_rules;
+use super::{Code, Confidence, Facts, Finding, Sign};
+
+/// How surely a name in a banner or certificate means this very host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum NameMatch {
+    No,
+    /// "localhost" and friends: misconfigured remote servers announce it too.
+    Generic,
+    /// This host's own name.
+    Own,
+}
+
+fn names_this_host(report: &Report, name: &str) -> NameMatch {
+    let n = name.trim_end_matches('.').to_ascii_lowercase();
+    let h = report.host.hostname.to_ascii_lowercase();
+    let short = h.split('.').next().unwrap_or("");
+    if matches!(
+        n.as_str(),
+        "localhost" | "localhost.localdomain" | "localhost6" | "localhost6.localdomain6"
+    ) {
+        return NameMatch::Generic;
+    }
+    if !n.is_empty() && (n == h || (n == short && short != "localhost")) {
+        return NameMatch::Own;
+    }
+    NameMatch::No
+}
+
+/// The target itself is this host: then its own name in the banner is no sign of interception.
+fn target_is_this_host(report: &Report, a: &Attempt) -> bool {
+    a.address.is_loopback() || names_this_host(report, &report.target) != NameMatch::No
+}
+
+/// The signs seen, and the strongest of them (a name, own or generic, or the kernel's own facts, counted as Own).
+fn signs(at: &At<'_>) -> (NameMatch, Vec<Sign>) {
+    let (report, a) = (at.report, at.a);
+    let mut strength = NameMatch::No;
+    let mut out = Vec::new();
+    let mut saw = |m: NameMatch, sign: Sign| {
+        if m != NameMatch::No {
+            strength = strength.max(m);
+            out.push(sign);
+        }
+    };
+    if let Some(n) = a.greeting.as_ref().and_then(|g| g.announced_name()) {
+        saw(
+            names_this_host(report, n),
+            Sign::GreetingNamesThisHost(n.to_string()),
+        );
+    }
+    if let Some((n, m)) = [&a.ehlo, &a.ehlo_tls]
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.reply.announced_name())
+        .map(|n| (n, names_this_host(report, n)))
+        .find(|(_, m)| *m != NameMatch::No)
+    {
+        saw(m, Sign::EhloNamesThisHost(n.to_string()));
+    }
+    if let Some(t) = a.tls.as_ref().filter(|t| !t.name_matches) {
+        if let Some(leaf) = t.chain.first() {
+            let best = leaf
+                .sans
+                .iter()
+                .map(|s| names_this_host(report, s))
+                .max()
+                .unwrap_or(NameMatch::No);
+            saw(best, Sign::CertNamesThisHost(leaf.sans.clone()));
+        }
+    }
+    for r in &report.host.nat_redirects {
+        // Only this attempt's own connection: the table keeps older ones for minutes.
+        if Some(r.original_source_port) == a.connect.local_port
+            && r.original_destination == a.address
+            && r.original_port == at.pr.port
+            && r.answered_by != a.address
+        {
+            saw(NameMatch::Own, Sign::NatAnsweredBy(r.clone()));
+        }
+    }
+    for r in matching_rules(at, &[RuleAction::Redirect, RuleAction::Dnat]) {
+        saw(NameMatch::Own, Sign::Rule(r));
+    }
+    (strength, out)
+}
+
+/// The connect took less time than any packet leaving this host could.
+const LOCAL_CONNECT_MS: f64 = 0.5;
+
+pub(super) fn decide(at: &At<'_>) -> Option<Finding> {
+    let (report, a) = (at.report, at.a);
+    if target_is_this_host(report, a) {
+        return None;
+    }
+    let (strength, mut signs) = signs(at);
+    let listeners = &report.host.mail_listeners;
+    let listener_here = listeners.iter().any(|l| l.port == at.pr.port);
+    let local_fast = a.connect.elapsed_ms < LOCAL_CONNECT_MS;
+    // "localhost" alone is what some badly set-up remote servers say; it counts only with a local sign beside it.
+    if signs.is_empty() || (strength == NameMatch::Generic && !(listener_here && local_fast)) {
+        return None;
+    }
+    if listeners
+        .iter()
+        .any(|l| l.port == at.pr.port || l.address.is_loopback())
+    {
+        signs.push(Sign::Listeners(listeners.clone()));
+    }
+    if local_fast {
+        signs.push(Sign::LocalFastConnect(a.connect.elapsed_ms));
+    }
+    Some(at.finding(
+        Code::LocalRedirect,
+        Confidence::High,
+        Facts::Intercept(signs),
+    ))
+}

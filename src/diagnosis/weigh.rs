@@ -1,0 +1,203 @@
+//! Weighs the attempts: one layer per port, families that fail as a whole, the order of findings and the verdict.
+
+use crate::report::{Attempt, ConnectOutcome, PortReport, Report};
+
+use super::attempt::{call_attempt, AttemptCall};
+use super::{
+    dns, Diagnosis, Facts, FamilyEvidence, Finding, Layer, PortVerdict, Severity, Verdict,
+};
+
+pub(super) fn diagnose(report: &Report) -> Diagnosis {
+    let (mut findings, dns_failed) = dns::decide(report);
+    let mut ports = Vec::new();
+    let mut family_trouble: Vec<(bool, u16, Option<Finding>)> = Vec::new();
+    for pr in &report.ports {
+        let calls: Vec<AttemptCall> = pr
+            .attempts
+            .iter()
+            .map(|a| call_attempt(report, pr, a))
+            .collect();
+        let weighed = weigh_port(report, pr, &calls, dns_failed);
+        findings.extend(weighed.findings);
+        if let Some(t) = weighed.family {
+            family_trouble.push(t);
+        }
+        ports.push(weighed.verdict);
+    }
+    findings.extend(family_findings(report, family_trouble));
+    findings.sort_by(|a, b| {
+        a.severity
+            .cmp(&b.severity)
+            .then(a.layer().rank().cmp(&b.layer().rank()))
+            .then(a.port.cmp(&b.port))
+    });
+    let ok = !findings.iter().any(|f| f.severity == Severity::Error);
+    let verdict = match findings.iter().find(|f| f.severity != Severity::Info) {
+        Some(f) => Verdict {
+            layer: f.layer(),
+            code: Some(f.code),
+        },
+        None => Verdict {
+            layer: Layer::None,
+            code: None,
+        },
+    };
+    Diagnosis {
+        ok,
+        verdict,
+        ports,
+        findings,
+    }
+}
+
+struct Weighed {
+    verdict: PortVerdict,
+    findings: Vec<Finding>,
+    /// This port fails on one whole family while the other works: (v6, port, the telling failure).
+    family: Option<(bool, u16, Option<Finding>)>,
+}
+
+fn weigh_port(
+    report: &Report,
+    pr: &PortReport,
+    calls: &[AttemptCall],
+    dns_failed: bool,
+) -> Weighed {
+    let ok_idx: Vec<usize> = (0..calls.len())
+        .filter(|&i| calls[i].error().is_none())
+        .collect();
+    let bad_idx: Vec<usize> = (0..calls.len())
+        .filter(|&i| calls[i].error().is_some())
+        .collect();
+    let attempt_layers: Vec<Layer> = calls
+        .iter()
+        .map(|c| c.error().map_or(Layer::None, Finding::layer))
+        .collect();
+    let mut findings: Vec<Finding> = ok_idx
+        .iter()
+        .flat_map(|&i| calls[i].notes.iter().cloned())
+        .collect();
+    let verdict = |ok: bool, layer: Layer, shown: Option<usize>| PortVerdict {
+        host: pr.host.clone(),
+        port: pr.port,
+        ok,
+        layer,
+        shown_attempt: shown,
+        attempt_layers: attempt_layers.clone(),
+    };
+    if pr.attempts.is_empty() {
+        // The target's own failed lookup is already a finding; an MX host that does not resolve needs its own.
+        if !dns_failed || pr.host != report.target {
+            findings.push(dns::unresolved_port(report, pr));
+        }
+        let verdict = verdict(false, Layer::Dns, None);
+        return Weighed {
+            verdict,
+            findings,
+            family: None,
+        };
+    }
+    if bad_idx.is_empty() {
+        return Weighed {
+            verdict: verdict(true, Layer::None, Some(0)),
+            findings,
+            family: None,
+        };
+    }
+    let best = pick_failure(pr, calls, &bad_idx);
+    if ok_idx.is_empty() {
+        // Every address fails: the attempt that got furthest tells the most, the others ride along.
+        let mut errors = calls[best].errors.clone();
+        if let Some(first) = errors.first_mut() {
+            first.others = bad_idx
+                .iter()
+                .filter(|&&i| i != best)
+                .filter_map(|&i| calls[i].error().cloned())
+                .collect();
+        }
+        let layer = attempt_layers[best];
+        findings.extend(errors);
+        findings.extend(calls[best].notes.iter().cloned());
+        return Weighed {
+            verdict: verdict(false, layer, Some(best)),
+            findings,
+            family: None,
+        };
+    }
+    // Some addresses work and some fail: the port works for a client that falls back, so these are warnings.
+    let failing: Vec<&Attempt> = bad_idx.iter().map(|&i| &pr.attempts[i]).collect();
+    let working: Vec<&Attempt> = ok_idx.iter().map(|&i| &pr.attempts[i]).collect();
+    let fails_v6 = failing.iter().all(|a| a.address.is_ipv6());
+    let fails_v4 = failing.iter().all(|a| a.address.is_ipv4());
+    let family_wide = (fails_v6 || fails_v4)
+        && !working.iter().any(|a| a.address.is_ipv6() == fails_v6)
+        && working.iter().any(|a| a.address.is_ipv6() != fails_v6);
+    let family = if family_wide {
+        Some((fails_v6, pr.port, calls[best].error().cloned()))
+    } else {
+        for &i in &bad_idx {
+            findings.extend(calls[i].errors.iter().map(|f| Finding {
+                severity: Severity::Warning,
+                other_addresses_work: true,
+                ..f.clone()
+            }));
+        }
+        None
+    };
+    Weighed {
+        verdict: verdict(true, Layer::None, Some(ok_idx[0])),
+        findings,
+        family,
+    }
+}
+
+/// One finding per broken family, naming the ports, instead of one per port.
+fn family_findings(report: &Report, trouble: Vec<(bool, u16, Option<Finding>)>) -> Vec<Finding> {
+    let mut out = Vec::new();
+    for v6 in [true, false] {
+        let mine: Vec<&(bool, u16, Option<Finding>)> =
+            trouble.iter().filter(|t| t.0 == v6).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let ev = FamilyEvidence {
+            v6,
+            ports: mine.iter().map(|t| t.1).collect(),
+            failures: mine.iter().filter_map(|t| t.2.clone()).collect(),
+        };
+        out.push(Finding {
+            code: if v6 {
+                super::Code::Ipv6Broken
+            } else {
+                super::Code::Ipv4Broken
+            },
+            severity: Severity::Warning,
+            confidence: super::Confidence::High,
+            host: report.target.clone(),
+            port: None,
+            address: None,
+            facts: Facts::Family(Box::new(ev)),
+            others: Vec::new(),
+            other_addresses_work: false,
+        });
+    }
+    out
+}
+
+fn pick_failure(pr: &PortReport, calls: &[AttemptCall], bad: &[usize]) -> usize {
+    let score = |j: usize| {
+        let a = &pr.attempts[j];
+        let family_only = matches!(
+            a.connect.outcome,
+            ConnectOutcome::NoLocalAddress | ConnectOutcome::NetworkUnreachable
+        );
+        (calls[j].progress, !family_only, a.address.is_ipv4())
+    };
+    let mut best = bad[0];
+    for &i in bad {
+        if score(i) > score(best) {
+            best = i;
+        }
+    }
+    best
+}
