@@ -31,8 +31,8 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
             break
         }
         'smtp-doctor;check' {
-            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Port to probe; repeat for several (default: 25, 465 and 587)')
-            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to probe; repeat for several (default: 25, 465 and 587)')
+            [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Port to probe; repeat for several (default: the port in HOST, else 25, 465 and 587)')
+            [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to probe; repeat for several (default: the port in HOST, else 25, 465 and 587)')
             [CompletionResult]::new('--mode', '--mode', [CompletionResultType]::ParameterName, 'How TLS starts on every given port, instead of the mode that follows from the port number')
             [CompletionResult]::new('--user', '--user', [CompletionResultType]::ParameterName, 'User name for an AUTH test (PLAIN or LOGIN, only over TLS)')
             [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Also trust the CA certificates in this PEM file (self-hosted or test servers)')

@@ -27,8 +27,8 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'smtp-doctor;check'= {
-            cand -p 'Port to probe; repeat for several (default: 25, 465 and 587)'
-            cand --port 'Port to probe; repeat for several (default: 25, 465 and 587)'
+            cand -p 'Port to probe; repeat for several (default: the port in HOST, else 25, 465 and 587)'
+            cand --port 'Port to probe; repeat for several (default: the port in HOST, else 25, 465 and 587)'
             cand --mode 'How TLS starts on every given port, instead of the mode that follows from the port number'
             cand --user 'User name for an AUTH test (PLAIN or LOGIN, only over TLS)'
             cand --ca-file 'Also trust the CA certificates in this PEM file (self-hosted or test servers)'

@@ -29,7 +29,7 @@ complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -s V -l version -d
 complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -f -a "check" -d 'Probe a mail server on every port and address and name the failing layer'
 complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -f -a "generate" -d 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)'
 complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
-complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s p -l port -d 'Port to probe; repeat for several (default: 25, 465 and 587)' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s p -l port -d 'Port to probe; repeat for several (default: the port in HOST, else 25, 465 and 587)' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l mode -d 'How TLS starts on every given port, instead of the mode that follows from the port number' -r -f -a "starttls\t''
 implicit\t''
 detect\t''"

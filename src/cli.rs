@@ -32,10 +32,14 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Mail server to probe: a host name (smtp.gmail.com) or an IP address.
+    /// Mail server to probe, as your app's settings hold it: smtp.gmail.com, 203.0.113.5, host:587, [2001:db8::5]:465 or a URL.
+    ///
+    /// A port in HOST is the one your app uses: it is probed alone, or after the -p ports. smtp://host means
+    /// port 587 and smtps://host port 465, as in nodemailer; smtps:// means TLS from the first byte on any
+    /// port, so --mode may not contradict it. A user name or password in the address is refused: use --user.
     pub host: String,
 
-    /// Port to probe; repeat for several (default: 25, 465 and 587).
+    /// Port to probe; repeat for several (default: the port in HOST, else 25, 465 and 587).
     ///
     /// 465 is implicit TLS; 25, 587 and 2525 start in plaintext and upgrade with STARTTLS when it is
     /// offered. Any other port is probed and its mode detected (TLS first, or a plaintext 220 greeting);

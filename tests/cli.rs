@@ -132,3 +132,75 @@ fn a_tight_file_limit_throttles_instead_of_failing() {
     assert_eq!(report.ports.len(), 12);
     assert!(report.ports.iter().all(|p| p.attempts.len() == 1));
 }
+
+#[test]
+fn pasted_addresses_that_cannot_be_probed_name_the_command_to_type() {
+    let cases: [(&[&str], &str); 7] = [
+        (
+            &["check", "h.test:abc"],
+            "`smtp-doctor check h.test -p PORT`",
+        ),
+        (&["check", "imap://h.test"], "`smtp-doctor check h.test`"),
+        (
+            &["check", "smtp://h.test:587/foo"],
+            "`smtp-doctor check smtp://h.test:587`",
+        ),
+        (&["check", "h.test:0"], "port 0"),
+        (
+            &["check", "smtps://h.test:587", "--mode", "starttls"],
+            "`smtp-doctor check smtps://h.test:587`",
+        ),
+        (
+            &["check", "203.0.113.5", "-6"],
+            "203.0.113.5 is an IPv4 address, but -6",
+        ),
+        (
+            &["check", "[2001:db8::5]:465", "-4"],
+            "2001:db8::5 is an IPv6 address, but -4",
+        ),
+    ];
+    for (args, says) in cases {
+        let (code, out, err) = run(args, &[]);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(out.is_empty(), "{args:?}: {out}");
+        assert!(
+            err.starts_with("smtp-doctor: ") && err.contains(says),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn a_password_in_a_url_is_refused_without_echo() {
+    for (args, fix) in [
+        (
+            vec!["check", "smtp://app%40example.com:Url-S3cret@h.test:587"],
+            "`smtp-doctor check smtp://h.test:587 --user app@example.com`",
+        ),
+        (
+            vec![
+                "check",
+                "smtps://u:Url-S3cret@[2001:db8::5]",
+                "--json",
+                "-v",
+            ],
+            "`smtp-doctor check 'smtps://[2001:db8::5]' --user u`",
+        ),
+        (
+            vec!["check", "u:Url-S3cret@h.test:465"],
+            "`smtp-doctor check h.test:465 --user u`",
+        ),
+        (
+            vec!["check", "https://u:Url-S3cret@h.test/"],
+            "`smtp-doctor check h.test`",
+        ),
+    ] {
+        let (code, out, err) = run(&args, &[]);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(
+            !out.contains("S3cret") && !err.contains("S3cret"),
+            "echoed: {err}"
+        );
+        assert!(err.contains(fix), "{args:?}: {err}");
+    }
+}
