@@ -2,6 +2,7 @@
 
 use crate::report::{Attempt, AuthOutcome, ConnectOutcome, PortMode, PortReport, Report};
 
+use super::session::EhloCall;
 use super::{auth, connect, interception, session, tls};
 use super::{Code, Confidence, Facts, Finding, Severity};
 
@@ -98,11 +99,11 @@ pub(super) fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> Att
     }
     if !at.implicit() {
         match session::ehlo(&at, a.ehlo.as_ref(), false) {
-            Err(f) => {
+            EhloCall::Failed(f) => {
                 call.fail(2, f);
                 return call;
             }
-            Ok(note) => call.notes.extend(note),
+            EhloCall::Passed(note) => call.notes.extend(note),
         }
     }
     let tls = tls::decide(&at);
@@ -115,7 +116,7 @@ pub(super) fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> Att
         return call;
     }
     if tls.established {
-        if let Err(f) = session::ehlo(&at, a.ehlo_tls.as_ref(), true) {
+        if let EhloCall::Failed(f) = session::ehlo(&at, a.ehlo_tls.as_ref(), true) {
             call.fail(5, f);
             return call;
         }

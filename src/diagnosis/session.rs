@@ -31,12 +31,15 @@ pub(super) fn greeting(at: &At<'_>) -> Option<Finding> {
     Some(at.finding(code, Confidence::High, Facts::Reply(g.clone())))
 }
 
-/// EHLO (before or after TLS): Err when refused or unanswered; Ok with a warning when only HELO worked.
-pub(super) fn ehlo(
-    at: &At<'_>,
-    e: Option<&EhloFacts>,
-    after_tls: bool,
-) -> Result<Option<Finding>, Finding> {
+/// What EHLO says: it passed (perhaps with a warning), or it failed.
+pub(super) enum EhloCall {
+    Passed(Option<Finding>),
+    Failed(Finding),
+}
+
+/// EHLO (before or after TLS): failed when refused or unanswered; a warning when only HELO worked.
+pub(super) fn ehlo(at: &At<'_>, e: Option<&EhloFacts>, after_tls: bool) -> EhloCall {
+    use EhloCall::{Failed as Err, Passed as Ok};
     match e {
         Some(e) if e.reply.code == Some(250) => Ok(e
             .helo_fallback
