@@ -37,6 +37,7 @@
 #                          EHOSTUNREACH, ~1 s
 #   resolver-silent        resolver host (router INPUT) DROPs DNS from the client: lookups time out
 #   resolver-refuse        resolver host REJECTs DNS (port unreachable): lookups fail at once
+#   client-nft-drop-PORT   client drop of tcp dport PORT in a native nftables table (inet sdlab_fw, chain out)
 #   client-drop-dns        client OUTPUT DROP udp/tcp 53: glibc fails at once (sendto EPERM),
 #                          dig waits for its timeout
 #   resolver-none          the client's /etc/netns/<ns>/resolv.conf keeps only comment lines (the
@@ -60,6 +61,7 @@ list_faults() {
     for a in drop reject reset prohibit; do for p in 25 465 587; do echo "router-$a-$p"; done; done
     for a in drop reject prohibit; do for p in 25 465 587; do echo "server-$a-$p"; done; done
     for p in 25 465 587; do echo "stop-$p"; done
+    for p in 25 465 587; do echo "client-nft-drop-$p"; done
     for p in 25 465 587; do echo "redirect-$p-local"; echo "redirect4-$p-local"; echo "dnat-$p-local"; done
     printf '%s\n' local-mta-off router-drop-v6 router-reject-v6 no-v6-route no-default-route \
         router-drop-all router-unreach-all resolver-silent resolver-refuse client-drop-dns resolver-none
@@ -133,6 +135,17 @@ apply() {
             wait_closed "$NS_SERVER" "$MAIL4" "$port" 5 && wait_closed "$NS_SERVER" "$MAIL6" "$port" 5 ||
                 die "mail.$ZONE still listens on $port after reload"
             ;;
+        client-nft-drop-25 | client-nft-drop-465 | client-nft-drop-587)
+            port=${f#client-nft-drop-}
+            ip netns exec "$NS_CLIENT" nft -f - <<NFT
+table inet sdlab_fw {
+    chain out {
+        type filter hook output priority 0; policy accept;
+        tcp dport $port drop
+    }
+}
+NFT
+            ;;
         redirect-25-local | redirect-465-local | redirect-587-local)
             port=${f#redirect-}; port=${port%-local}
             rule46 "$NS_CLIENT" SDLAB-NAT nat "-p tcp --dport $port ! -d 127.0.0.0/8 -j REDIRECT --to-ports $port" \
@@ -200,12 +213,18 @@ clear_all() {
     grep -qE '^stop-' "$ACTIVE" 2>/dev/null && had_stop=1
     grep -qxF local-mta-off "$ACTIVE" 2>/dev/null && had_local=1
     for ipt in ipt4 ipt6; do
+        # OUTPUT itself too: the lab runs the fix commands smtp-doctor prints, which insert rules there.
+        $ipt "$NS_CLIENT" -F OUTPUT
+        $ipt "$NS_CLIENT" -A OUTPUT -j SDLAB-OUT
+        $ipt "$NS_CLIENT" -t nat -F OUTPUT
+        $ipt "$NS_CLIENT" -t nat -A OUTPUT -j SDLAB-NAT
         $ipt "$NS_CLIENT" -F SDLAB-OUT
         $ipt "$NS_CLIENT" -t nat -F SDLAB-NAT
         $ipt "$NS_ROUTER" -F SDLAB-FWD
         $ipt "$NS_ROUTER" -F SDLAB-IN
         $ipt "$NS_SERVER" -F SDLAB-IN
     done
+    ip netns exec "$NS_CLIENT" nft delete table inet sdlab_fw 2>/dev/null || true
     ip -n "$NS_CLIENT" route replace default via "$RTR_C4"
     ip -n "$NS_CLIENT" -6 route replace default via "$RTR_C6"
     if [[ -d /etc/netns/$NS_CLIENT ]]; then write_client_resolv_conf normal; fi   # undoes resolver-none

@@ -14,6 +14,7 @@ declare -A PROBE=(
     [postfix]=/usr/sbin/postfix
     [dnsmasq-base]=/usr/sbin/dnsmasq
     [iptables]=/usr/sbin/iptables
+    [nftables]=/usr/sbin/nft
     [sasl2-bin]=/usr/sbin/saslpasswd2
     [libsasl2-modules]=-
     [libsasl2-modules-db]=-
@@ -82,7 +83,7 @@ if /usr/sbin/postfix status >/dev/null 2>&1; then
 fi
 
 # Sanity: the tools the lab scripts call.
-for cmd in ip iptables ip6tables postfix postconf dnsmasq saslpasswd2 openssl socat swaks unshare ss; do
+for cmd in ip iptables ip6tables nft postfix postconf dnsmasq saslpasswd2 openssl socat swaks unshare ss; do
     command -v "$cmd" >/dev/null || { echo "install-deps.sh: $cmd still missing" >&2; exit 1; }
 done
 echo "install-deps.sh: ok"
