@@ -26,7 +26,8 @@ pub struct Plan {
     pub ports: Vec<(u16, PortMode)>,
     pub family: Family,
     pub timeout: Duration,
-    pub helo: String,
+    /// The EHLO name asked for; None: this host's own name, which the probes look up (a host fact).
+    pub helo: Option<String>,
     pub credentials: Option<Credentials>,
     pub extra_roots: Arc<Vec<CertificateDer<'static>>>,
     pub resolver: Option<IpAddr>,
@@ -215,11 +216,7 @@ impl Plan {
             )),
             None => None,
         };
-        let helo = args
-            .helo
-            .clone()
-            .filter(|h| !h.trim().is_empty())
-            .unwrap_or_else(crate::probes::host::ehlo_name);
+        let helo = args.helo.clone().filter(|h| !h.trim().is_empty());
         let output = if args.json {
             Output::Json
         } else {

@@ -85,7 +85,13 @@ fn explained() -> Explained {
     }
 }
 
+/// The colour switch of `colored` is process-wide: renderings in parallel tests would see each other's.
+static COLOUR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn written(format: Format) -> String {
+    let _one_at_a_time = COLOUR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut out = Vec::new();
     let result = write(format, &mut out, &report(), &explained());
     assert!(result.is_ok(), "{result:?}");

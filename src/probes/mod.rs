@@ -112,7 +112,7 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
         server_name: ServerName::try_from("invalid.invalid")
             .map(|n| n.to_owned())
             .unwrap_or(ServerName::IpAddress(IpAddr::from([0, 0, 0, 0]).into())),
-        helo: plan.helo.clone(),
+        helo: plan.helo.clone().unwrap_or_else(host::ehlo_name),
         timeout: plan.timeout,
         credentials: plan.credentials.clone(),
         redactor,
