@@ -21,9 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Probe a mail server on every port and address and name the failing layer.
-    ///
-    /// Exit status: 0 when every probed path works (warnings allowed), 1 when a problem was diagnosed,
-    /// 2 for bad usage (unknown flag, unreadable --ca-file, no password available for --user).
+    #[command(after_long_help = crate::exit::help())]
     Check(CheckArgs),
     /// Write the shell completions and the man page (for packagers; the checked-in copies come from here).
     #[command(hide = true)]

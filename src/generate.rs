@@ -43,8 +43,8 @@ fn man_page(mut cmd: clap::Command, out: &mut dyn Write) -> io::Result<()> {
         out.write_all(&without_heading(&options))?;
     }
     writeln!(out, ".SH \"EXIT STATUS\"")?;
-    for (code, meaning) in crate::app::EXIT_CODES {
-        writeln!(out, ".TP\n{code}\n{meaning}")?;
+    for (code, meaning) in crate::exit::TABLE {
+        writeln!(out, ".TP\n{code}\n{}", roff(meaning))?;
     }
     writeln!(out, ".SH ENVIRONMENT")?;
     writeln!(
@@ -54,6 +54,11 @@ fn man_page(mut cmd: clap::Command, out: &mut dyn Write) -> io::Result<()> {
     )?;
     writeln!(out, ".TP\nNO_COLOR\nWhen set and not empty, the human report has no colour (unless \\-\\-color always).")?;
     top.render_version_section(out)
+}
+
+/// Plain text as roff: a bare `-` is a hyphen there, and an option must keep its minus signs.
+fn roff(text: &str) -> String {
+    text.replace('\\', "\\e").replace('-', "\\-")
 }
 
 /// A rendered section without its own `.SH` heading, so it can sit under ours.

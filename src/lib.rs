@@ -3,12 +3,13 @@
 pub mod app;
 pub mod cli;
 pub mod diagnosis;
+pub mod exit;
 pub mod explain;
 #[doc(hidden)]
 pub mod fuzz_checks;
 pub mod generate;
+pub mod output;
 pub mod plan;
 pub mod probes;
 pub mod redact;
-pub mod render;
 pub mod report;

@@ -16,6 +16,17 @@ pub enum PortMode {
     Detect,
 }
 
+impl PortMode {
+    /// The word people and JSON both use.
+    pub fn name(self) -> &'static str {
+        match self {
+            PortMode::Starttls => "starttls",
+            PortMode::Implicit => "implicit",
+            PortMode::Detect => "detect",
+        }
+    }
+}
+
 /// Outcome of one stage of a probe chain.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -24,6 +35,18 @@ pub enum StageStatus {
     Warning,
     Failed,
     Skipped,
+}
+
+impl StageStatus {
+    /// The word people and JSON both use.
+    pub fn name(self) -> &'static str {
+        match self {
+            StageStatus::Ok => "ok",
+            StageStatus::Warning => "warning",
+            StageStatus::Failed => "failed",
+            StageStatus::Skipped => "skipped",
+        }
+    }
 }
 
 /// The stages of one chain, in the order they run.

@@ -128,7 +128,8 @@ fn a_tight_file_limit_throttles_instead_of_failing() {
     }
     let (code, out, err) = run_with_nofile(100, &args);
     assert_eq!(code, 1, "{err}");
-    let report: smtp_doctor::render::JsonReport = serde_json::from_str(&out).expect("JSON report");
+    let report: smtp_doctor::output::document::JsonReport =
+        serde_json::from_str(&out).expect("JSON report");
     assert_eq!(report.ports.len(), 12);
     assert!(report.ports.iter().all(|p| p.attempts.len() == 1));
 }
@@ -203,4 +204,47 @@ fn a_password_in_a_url_is_refused_without_echo() {
         );
         assert!(err.contains(fix), "{args:?}: {err}");
     }
+}
+
+/// Whitespace folded to single spaces, so clap's line wrapping does not matter.
+fn folded(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[test]
+fn check_help_lists_every_exit_status() {
+    let (code, out, _) = run(&["check", "--help"], &[]);
+    assert_eq!(code, 0);
+    let help = folded(&out);
+    assert!(help.contains("Exit status:"), "{out}");
+    for (status, meaning) in smtp_doctor::exit::TABLE {
+        let line = folded(&format!("{status} {meaning}"));
+        assert!(
+            help.contains(&line),
+            "check --help lacks exit status {status}:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn the_readme_exit_status_table_matches() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("read README.md");
+    let section = readme
+        .split("\n## Exit status\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README.md has an `## Exit status` section");
+    let rows: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("| ") && l[2..].starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    let want: Vec<String> = smtp_doctor::exit::TABLE
+        .iter()
+        .map(|(status, meaning)| smtp_doctor::exit::readme_row(*status, meaning))
+        .collect();
+    assert_eq!(
+        rows, want,
+        "README.md's exit status rows differ from src/exit.rs"
+    );
 }

@@ -28,7 +28,7 @@ use common::{
     AuthResult, Behaviour, BoxFuture, Limits, Pki, Run, Script, Server, Session,
 };
 use smtp_doctor::diagnosis::{Layer, Severity};
-use smtp_doctor::render::JsonReport;
+use smtp_doctor::output::document::JsonReport;
 use smtp_doctor::report::{
     AuthOutcome, ConnectOutcome, HandshakeError, PortMode, ReplyFacts, ReplyOutcome, StageName,
     StageStatus, TlsOutcome,

@@ -8,7 +8,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use smtp_doctor::diagnosis::Layer;
-use smtp_doctor::render::JsonReport;
+use smtp_doctor::output::document::JsonReport;
 
 /// Namespaces and state of this harness, apart from a lab someone runs by hand (default prefix sdlab).
 const PREFIX: &str = "sdtest";

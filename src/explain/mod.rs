@@ -23,7 +23,7 @@ pub struct Explained {
     pub findings: Vec<ExplainedFinding>,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExplainedVerdict {
     pub layer: Layer,
     /// The code of the finding that decided the verdict (None when every path works).
@@ -32,7 +32,7 @@ pub struct ExplainedVerdict {
     pub summary: String,
 }
 
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ExplainedFinding {
     pub code: Code,
     pub layer: Layer,

@@ -31,8 +31,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 use tokio_rustls::TlsAcceptor;
 
-use smtp_doctor::diagnosis::{Finding, Layer};
-use smtp_doctor::render::{JsonPort, JsonReport};
+use smtp_doctor::diagnosis::Layer;
+use smtp_doctor::output::document::{JsonFinding, JsonPort, JsonReport};
 use smtp_doctor::report::{Stage, StageName};
 
 /// The environment variable the binary reads the password from (never argv).
@@ -1052,7 +1052,7 @@ pub fn stage(p: &JsonPort, name: StageName) -> &Stage {
 }
 
 /// The error finding that carries the verdict.
-pub fn main_finding(r: &JsonReport) -> &Finding {
+pub fn main_finding(r: &JsonReport) -> &JsonFinding {
     r.findings
         .iter()
         .find(|f| f.layer == r.verdict.layer && f.message == r.verdict.summary)

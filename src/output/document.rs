@@ -1,0 +1,134 @@
+//! The JSON document's types (schema_version 1): the explained diagnosis on top, the facts below. Fields are only ever added.
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::diagnosis::{Code, Confidence, Layer, Severity};
+use crate::explain::{Explained, ExplainedFinding, ExplainedVerdict};
+use crate::report::{Attempt, DnsReport, HostFacts, PortMode, Report, Stage};
+
+/// Bumped only when a field changes meaning or disappears; new fields keep it.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// The whole document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonReport {
+    pub schema_version: u32,
+    pub target: String,
+    pub ok: bool,
+    pub verdict: JsonVerdict,
+    pub dns: DnsReport,
+    pub ports: Vec<JsonPort>,
+    pub findings: Vec<JsonFinding>,
+    pub host: HostFacts,
+    pub tls_verification: bool,
+    pub elapsed_ms: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonVerdict {
+    pub layer: Layer,
+    /// The code of the finding that decided the verdict; null when every path works.
+    #[serde(default)]
+    pub code: Option<Code>,
+    pub summary: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonPort {
+    pub host: String,
+    pub port: u16,
+    pub mode: PortMode,
+    pub ok: bool,
+    pub layer: Layer,
+    /// The address whose stages are shown (the failing one, or the first that works).
+    pub address: Option<IpAddr>,
+    pub stages: Vec<Stage>,
+    pub attempts: Vec<Attempt>,
+    /// The layer each attempt's own failure points at (`none` when it worked), in the order of `attempts`.
+    pub attempt_layers: Vec<Layer>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonFinding {
+    pub code: Code,
+    pub layer: Layer,
+    pub severity: Severity,
+    pub port: Option<u16>,
+    pub address: Option<IpAddr>,
+    pub message: String,
+    pub evidence: Vec<String>,
+    pub remedy: String,
+    /// Shell commands that fix this finding on this host; always present, empty when the fix is elsewhere.
+    #[serde(default)]
+    pub commands: Vec<String>,
+    pub confidence: Confidence,
+}
+
+impl JsonReport {
+    pub fn new(report: &Report, explained: &Explained) -> JsonReport {
+        JsonReport {
+            schema_version: SCHEMA_VERSION,
+            target: report.target.clone(),
+            ok: explained.ok,
+            verdict: JsonVerdict::from(&explained.verdict),
+            dns: report.dns.clone(),
+            ports: ports(report, explained),
+            findings: explained.findings.iter().map(JsonFinding::from).collect(),
+            host: report.host.clone(),
+            tls_verification: report.tls_verification,
+            elapsed_ms: report.elapsed_ms,
+        }
+    }
+}
+
+/// Each probed port with its verdict; the diagnosis keeps its port verdicts in the report's port order.
+fn ports(report: &Report, explained: &Explained) -> Vec<JsonPort> {
+    report
+        .ports
+        .iter()
+        .zip(&explained.ports)
+        .map(|(p, v)| {
+            let shown = v.shown_attempt.and_then(|i| p.attempts.get(i));
+            JsonPort {
+                host: p.host.clone(),
+                port: p.port,
+                mode: p.mode,
+                ok: v.ok,
+                layer: v.layer,
+                address: shown.map(|a| a.address),
+                stages: shown.map(|a| a.stages.clone()).unwrap_or_default(),
+                attempts: p.attempts.clone(),
+                attempt_layers: v.attempt_layers.clone(),
+            }
+        })
+        .collect()
+}
+
+impl From<&ExplainedVerdict> for JsonVerdict {
+    fn from(v: &ExplainedVerdict) -> JsonVerdict {
+        JsonVerdict {
+            layer: v.layer,
+            code: v.code,
+            summary: v.summary.clone(),
+        }
+    }
+}
+
+impl From<&ExplainedFinding> for JsonFinding {
+    fn from(f: &ExplainedFinding) -> JsonFinding {
+        JsonFinding {
+            code: f.code,
+            layer: f.layer,
+            severity: f.severity,
+            port: f.port,
+            address: f.address,
+            message: f.message.clone(),
+            evidence: f.evidence.clone(),
+            remedy: f.remedy.clone(),
+            commands: f.commands.clone(),
+            confidence: f.confidence,
+        }
+    }
+}

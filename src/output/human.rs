@@ -1,0 +1,243 @@
+//! The report for people: a table of stages per port and address, the verdict line, and each finding with its evidence and fix.
+
+use std::io::{self, Write};
+
+use colored::{ColoredString, Colorize};
+
+use super::{verbose, Style};
+use crate::diagnosis::{Layer, PortVerdict, Severity};
+use crate::explain::{Explained, ExplainedFinding, ExplainedVerdict};
+use crate::report::{DnsLookup, DnsOutcome, DnsReport, Report, Stage, StageName, StageStatus};
+
+/// Visible width of one stage cell in the table.
+const CELL: usize = 11;
+
+const COLUMNS: [StageName; 7] = [
+    StageName::Connect,
+    StageName::Greeting,
+    StageName::Ehlo,
+    StageName::Tls,
+    StageName::EhloTls,
+    StageName::Auth,
+    StageName::Quit,
+];
+
+/// Writes the human report; colour is on or off for exactly this call, whatever the terminal.
+pub fn write(
+    out: &mut dyn Write,
+    report: &Report,
+    explained: &Explained,
+    style: Style,
+) -> io::Result<()> {
+    colored::control::set_override(style.color);
+    let result = write_all(out, report, explained, style);
+    colored::control::unset_override();
+    result
+}
+
+fn write_all(
+    out: &mut dyn Write,
+    report: &Report,
+    explained: &Explained,
+    style: Style,
+) -> io::Result<()> {
+    writeln!(
+        out,
+        "{} {}  ({:.2} s)",
+        "smtp-doctor check".bold(),
+        report.target,
+        report.elapsed_ms / 1000.0
+    )?;
+    dns_line(out, &report.dns)?;
+    writeln!(out)?;
+    table(out, report, &explained.ports)?;
+    writeln!(out)?;
+    verdict_line(out, explained.ok, &explained.verdict)?;
+    if !explained.findings.is_empty() {
+        writeln!(out)?;
+    }
+    for f in &explained.findings {
+        finding(out, f)?;
+    }
+    if style.verbose {
+        verbose::write(out, report)?;
+    }
+    Ok(())
+}
+
+/// One row per address of each port, one cell per stage, and the layer the row's failure points at.
+fn table(out: &mut dyn Write, report: &Report, verdicts: &[PortVerdict]) -> io::Result<()> {
+    write!(out, "  {:<6} {:<26}", "PORT", "ADDRESS")?;
+    for name in COLUMNS {
+        write!(out, " {:<11}", name.label())?;
+    }
+    writeln!(out, " LAYER")?;
+    let several_hosts = report.ports.iter().any(|p| p.host != report.target);
+    let mut last_host: Option<&str> = None;
+    for (p, v) in report.ports.iter().zip(verdicts) {
+        if several_hosts && last_host != Some(p.host.as_str()) {
+            writeln!(out, "  {}", p.host.bold())?;
+            last_host = Some(p.host.as_str());
+        }
+        if p.attempts.is_empty() {
+            writeln!(
+                out,
+                "  {:<6} {:<26} {}",
+                p.port,
+                "(no address)",
+                layer_mark(v.layer, v.ok)
+            )?;
+        }
+        for (i, a) in p.attempts.iter().enumerate() {
+            let port_col = if i == 0 {
+                p.port.to_string()
+            } else {
+                String::new()
+            };
+            write!(out, "  {:<6} {:<26}", port_col, a.address.to_string())?;
+            for name in COLUMNS {
+                let cell = match a.stage(name) {
+                    Some(s) => stage_cell(s),
+                    None => "·".dimmed().to_string() + &" ".repeat(CELL - 1),
+                };
+                write!(out, " {cell}")?;
+            }
+            writeln!(out, "{}", attempt_layer(v, i))?;
+        }
+    }
+    Ok(())
+}
+
+/// `PROBLEM [firewall/firewall_drop] …`: the word, the layer and the deciding code, the summary.
+fn verdict_line(out: &mut dyn Write, ok: bool, v: &ExplainedVerdict) -> io::Result<()> {
+    let word = if !ok {
+        "PROBLEM".red().bold()
+    } else if v.layer == Layer::None {
+        "OK".green().bold()
+    } else {
+        "OK, with a warning".yellow().bold()
+    };
+    let tag = match v.code {
+        Some(code) => format!("{}/{}", v.layer.name(), code.name()),
+        None => v.layer.name().to_string(),
+    };
+    writeln!(out, "{word} [{tag}] {}", v.summary)
+}
+
+/// The finding's line, its evidence, the fix in words, then each fix command alone on its line.
+fn finding(out: &mut dyn Write, f: &ExplainedFinding) -> io::Result<()> {
+    let mark: ColoredString = match f.severity {
+        Severity::Error => "✗".red().bold(),
+        Severity::Warning => "!".yellow().bold(),
+        Severity::Info => "i".blue(),
+    };
+    let port = f.port.map(|p| format!(" port {p}")).unwrap_or_default();
+    writeln!(
+        out,
+        "{mark} {}{port} ({}, {} confidence): {}",
+        format!("{}/{}", f.layer.name(), f.code.name()).bold(),
+        f.severity.name(),
+        f.confidence.name(),
+        f.message
+    )?;
+    for e in &f.evidence {
+        writeln!(out, "    {} {e}", "·".dimmed())?;
+    }
+    writeln!(out, "    {} {}", "fix:".bold(), f.remedy)?;
+    for command in &f.commands {
+        // Written bare (no prompt, no colour) so that copying the line copies exactly the command.
+        writeln!(out, "      {}", pasteable(command))?;
+    }
+    Ok(())
+}
+
+/// A command as one pasteable line: a control character (newline, escape) could run or hide something
+/// in the reader's shell or terminal, so each becomes a visible U+FFFD instead.
+fn pasteable(command: &str) -> String {
+    command
+        .chars()
+        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+        .collect()
+}
+
+fn attempt_layer(v: &PortVerdict, i: usize) -> String {
+    let own = v.attempt_layers.get(i).copied().unwrap_or(Layer::None);
+    match (v.ok, own) {
+        (_, Layer::None) => format!(" {}", layer_mark(Layer::None, true)),
+        // A failing address of a port that works through another one: a warning, not the port's verdict.
+        (true, layer) => format!(
+            " {}",
+            format!("{} (other address works)", layer.name()).yellow()
+        ),
+        (false, layer) => format!(" {}", layer_mark(layer, false)),
+    }
+}
+
+fn layer_mark(layer: Layer, ok: bool) -> String {
+    if ok {
+        "ok".green().to_string()
+    } else {
+        layer.name().red().bold().to_string()
+    }
+}
+
+fn stage_cell(s: &Stage) -> String {
+    let time = if s.elapsed_ms >= 1000.0 {
+        format!("{:.1}s", s.elapsed_ms / 1000.0)
+    } else {
+        format!("{:.0}ms", s.elapsed_ms)
+    };
+    let (mark, painted): (&str, fn(&str) -> ColoredString) = match s.status {
+        StageStatus::Ok => ("✓", |t| t.green()),
+        StageStatus::Warning => ("!", |t| t.yellow()),
+        StageStatus::Failed => ("✗", |t| t.red().bold()),
+        StageStatus::Skipped => ("-", |t| t.dimmed()),
+    };
+    let text = format!("{mark} {time}");
+    format!(
+        "{}{}",
+        painted(&text),
+        " ".repeat(CELL.saturating_sub(text.chars().count()))
+    )
+}
+
+fn dns_line(out: &mut dyn Write, d: &DnsReport) -> io::Result<()> {
+    if !d.queried {
+        return Ok(());
+    }
+    let show = |label: &str, l: &DnsLookup| -> String {
+        match l.outcome {
+            DnsOutcome::NotAsked => String::new(),
+            DnsOutcome::Answered => format!("{label} {}", l.records.join(" ")),
+            o => format!("{label} {}", dns_word(o)),
+        }
+    };
+    let mut parts = vec![show("A", &d.a), show("AAAA", &d.aaaa)];
+    if !d.mx.is_empty() {
+        let mx: Vec<String> =
+            d.mx.iter()
+                .map(|m| format!("{} {}", m.preference, m.host))
+                .collect();
+        parts.push(format!(
+            "MX({}) {}",
+            d.mx_domain.as_deref().unwrap_or(""),
+            mx.join(", ")
+        ));
+    }
+    parts.retain(|p| !p.is_empty());
+    writeln!(out, "  dns via {}: {}", d.resolver, parts.join("   "))
+}
+
+fn dns_word(o: DnsOutcome) -> &'static str {
+    match o {
+        DnsOutcome::NotAsked => "-",
+        DnsOutcome::Answered => "answered",
+        DnsOutcome::NxDomain => "NXDOMAIN",
+        DnsOutcome::NoRecords => "none",
+        DnsOutcome::ServFail => "SERVFAIL",
+        DnsOutcome::Refused => "REFUSED",
+        DnsOutcome::Timeout => "timeout",
+        DnsOutcome::NoResolver => "no resolver",
+        DnsOutcome::Error => "error",
+    }
+}

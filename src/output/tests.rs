@@ -1,0 +1,192 @@
+//! What each format shows for one hand-made failing report: the words people read and the JSON document.
+
+use std::net::IpAddr;
+
+use super::document::JsonReport;
+use super::{exit_status, write, Format, Style};
+use crate::diagnosis::{Code, Confidence, Layer, PortVerdict, Severity};
+use crate::explain::{Explained, ExplainedFinding, ExplainedVerdict};
+use crate::report::{
+    Attempt, DnsLookup, DnsReport, HostFacts, PortMode, PortReport, Report, Stage, StageName,
+    StageStatus, TranscriptLine,
+};
+
+const ADDRESS: &str = "203.0.113.10";
+const COMMAND: &str = "iptables -I OUTPUT -p tcp --dport 587 -j ACCEPT";
+
+fn address() -> IpAddr {
+    ADDRESS.parse().unwrap_or(IpAddr::from([0, 0, 0, 0]))
+}
+
+fn report() -> Report {
+    let mut attempt = Attempt::new(address());
+    attempt.stages.push(Stage {
+        name: StageName::Connect,
+        status: StageStatus::Failed,
+        elapsed_ms: 2001.9,
+        detail: "timed out".into(),
+    });
+    attempt.transcript.push(TranscriptLine {
+        dir: "*".into(),
+        text: "connect timed out".into(),
+    });
+    Report {
+        target: "mail.example.com".into(),
+        host: HostFacts::default(),
+        dns: DnsReport {
+            queried: false,
+            resolver: "system".into(),
+            a: DnsLookup::not_asked(),
+            aaaa: DnsLookup::not_asked(),
+            mx_domain: None,
+            mx: Vec::new(),
+            mx_lookup: DnsLookup::not_asked(),
+            resolver_checks: Vec::new(),
+        },
+        ports: vec![PortReport {
+            host: "mail.example.com".into(),
+            port: 587,
+            mode: PortMode::Starttls,
+            attempts: vec![attempt],
+        }],
+        tls_verification: true,
+        elapsed_ms: 2040.0,
+    }
+}
+
+fn explained() -> Explained {
+    Explained {
+        ok: false,
+        verdict: ExplainedVerdict {
+            layer: Layer::Firewall,
+            code: Some(Code::FirewallDrop),
+            summary: "this host's firewall drops port 587".into(),
+        },
+        ports: vec![PortVerdict {
+            host: "mail.example.com".into(),
+            port: 587,
+            ok: false,
+            layer: Layer::Firewall,
+            shown_attempt: Some(0),
+            attempt_layers: vec![Layer::Firewall],
+        }],
+        findings: vec![ExplainedFinding {
+            code: Code::FirewallDrop,
+            layer: Layer::Firewall,
+            severity: Severity::Error,
+            port: Some(587),
+            address: Some(address()),
+            confidence: Confidence::High,
+            message: "this host's firewall drops port 587".into(),
+            evidence: vec!["SYN with TTL 1: silent".into()],
+            remedy: "Allow port 587 in this host's OUTPUT chain.".into(),
+            commands: vec![COMMAND.into()],
+        }],
+    }
+}
+
+/// The colour switch of `colored` is process-wide: renderings in parallel tests would see each other's.
+static COLOUR: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn written(format: Format) -> String {
+    let _one_at_a_time = COLOUR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut out = Vec::new();
+    let result = write(format, &mut out, &report(), &explained());
+    assert!(result.is_ok(), "{result:?}");
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[test]
+fn human_names_layer_and_code_in_words() {
+    let style = Style {
+        color: false,
+        verbose: false,
+    };
+    let text = written(Format::Human(style));
+    assert!(
+        text.contains("PROBLEM [firewall/firewall_drop] this host's firewall drops port 587"),
+        "{text}"
+    );
+    assert!(
+        text.contains("✗ firewall/firewall_drop port 587 (error, high confidence): "),
+        "{text}"
+    );
+    let fix = text.find("    fix: Allow port 587").unwrap_or(usize::MAX);
+    let command = text.find(&format!("\n      {COMMAND}\n")).unwrap_or(0);
+    assert!(fix < command, "the command follows the fix:\n{text}");
+    assert!(!text.contains("High") && !text.contains("Failed"), "{text}");
+    assert!(
+        !text.contains("── "),
+        "no transcript without --verbose:\n{text}"
+    );
+}
+
+#[test]
+fn commands_stay_bare_with_colour_on() {
+    let style = Style {
+        color: true,
+        verbose: true,
+    };
+    let text = written(Format::Human(style));
+    assert!(text.contains('\u{1b}'), "colour is on:\n{text}");
+    assert!(
+        text.lines().any(|l| l == format!("      {COMMAND}")),
+        "{text}"
+    );
+    assert!(text.contains("(starttls)"), "{text}");
+    assert!(text.contains("failed"), "{text}");
+}
+
+#[test]
+fn json_round_trips_with_codes_and_commands() {
+    let text = written(Format::Json);
+    let doc: JsonReport = match serde_json::from_str(&text) {
+        Ok(d) => d,
+        Err(e) => panic!("{e}: {text}"),
+    };
+    assert_eq!(doc.schema_version, 1);
+    assert_eq!(doc.verdict.code, Some(Code::FirewallDrop));
+    assert_eq!(doc.findings[0].code, Code::FirewallDrop);
+    assert_eq!(doc.findings[0].commands, vec![COMMAND.to_string()]);
+    assert_eq!(doc.ports[0].address, Some(address()));
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    let keys: Vec<&str> = value["findings"][0]
+        .as_object()
+        .map(|o| o.keys().map(String::as_str).collect())
+        .unwrap_or_default();
+    assert_eq!(
+        keys.len(),
+        10,
+        "code, layer, severity, port, address, message, evidence, remedy, commands, confidence: {keys:?}"
+    );
+}
+
+#[test]
+fn a_finding_without_commands_still_has_the_field() {
+    let mut e = explained();
+    e.findings[0].commands.clear();
+    e.verdict.code = None;
+    let mut out = Vec::new();
+    let result = write(Format::Json, &mut out, &report(), &e);
+    assert!(result.is_ok(), "{result:?}");
+    let value: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
+    assert_eq!(value["findings"][0]["commands"], serde_json::json!([]));
+    assert!(value["verdict"]["code"].is_null());
+}
+
+#[test]
+fn every_format_fails_exactly_when_the_diagnosis_does() {
+    let style = Style {
+        color: false,
+        verbose: true,
+    };
+    let mut e = explained();
+    for format in [Format::Json, Format::Human(style)] {
+        e.ok = false;
+        assert_eq!(exit_status(format, &e), crate::exit::PROBLEM);
+        e.ok = true;
+        assert_eq!(exit_status(format, &e), crate::exit::OK);
+    }
+}
