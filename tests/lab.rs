@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
-use smtp_doctor::diagnosis::Layer;
+use smtp_doctor::diagnosis::{Code, Layer};
 use smtp_doctor::output::document::JsonReport;
 
 /// Namespaces and state of this harness, apart from a lab someone runs by hand (default prefix sdlab).
@@ -29,8 +29,11 @@ struct Scenario {
     ok: bool,
     verdict: Layer,
     ports: &'static [(u16, Layer)],
-    /// Text the first finding's message must contain (None: not checked).
-    finding: Option<&'static str>,
+    /// The code of every finding, sorted; printed when it differs.
+    codes: &'static [Code],
+    /// Run the iptables/nft commands the report prints (in the client namespace), then check again: the
+    /// ports must work.
+    fix: bool,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -59,7 +62,8 @@ const fn s(
         ok,
         verdict,
         ports,
-        finding: None,
+        codes: &[],
+        fix: false,
     }
 }
 
@@ -394,67 +398,61 @@ fn scenarios() -> Vec<Scenario> {
             L::Server,
             &[(587, L::Server)],
         ),
-        Scenario {
-            finding: Some("SERVFAIL"),
-            ..s(
-                "52_dns_servfail",
-                &[],
-                "servfail.lab.example.com",
-                &[],
-                false,
-                L::Dns,
-                &[(25, L::Dns), (465, L::Dns), (587, L::Dns)],
-            )
-        },
-        Scenario {
-            finding: Some("this host's firewall blocks DNS"),
-            ..s(
-                "54_dns_blocked_here",
-                &["client-drop-dns"],
-                MAIL,
-                &["-p", "587"],
-                false,
-                L::Dns,
-                &[(587, L::Dns)],
-            )
-        },
-        Scenario {
-            finding: Some("refuses DNS"),
-            ..s(
-                "55_resolver_port_closed",
-                &["resolver-refuse"],
-                MAIL,
-                &["-p", "587"],
-                false,
-                L::Dns,
-                &[(587, L::Dns)],
-            )
-        },
-        Scenario {
-            finding: Some("did not answer"),
-            ..s(
-                "56_resolver_dead",
-                &["resolver-silent"],
-                MAIL,
-                &["-p", "587"],
-                false,
-                L::Dns,
-                &[(587, L::Dns)],
-            )
-        },
-        Scenario {
-            finding: Some("no DNS resolver configured"),
-            ..s(
-                "53_no_resolver_configured",
-                &["resolver-none"],
-                MAIL,
-                &[],
-                false,
-                L::Dns,
-                &[(25, L::Dns), (465, L::Dns), (587, L::Dns)],
-            )
-        },
+        s(
+            "52_dns_servfail",
+            &[],
+            "servfail.lab.example.com",
+            &[],
+            false,
+            L::Dns,
+            &[(25, L::Dns), (465, L::Dns), (587, L::Dns)],
+        ),
+        s(
+            "54_dns_blocked_here",
+            &["client-drop-dns"],
+            MAIL,
+            &["-p", "587"],
+            false,
+            L::Dns,
+            &[(587, L::Dns)],
+        ),
+        s(
+            "55_resolver_port_closed",
+            &["resolver-refuse"],
+            MAIL,
+            &["-p", "587"],
+            false,
+            L::Dns,
+            &[(587, L::Dns)],
+        ),
+        s(
+            "56_resolver_dead",
+            &["resolver-silent"],
+            MAIL,
+            &["-p", "587"],
+            false,
+            L::Dns,
+            &[(587, L::Dns)],
+        ),
+        s(
+            "53_no_resolver_configured",
+            &["resolver-none"],
+            MAIL,
+            &[],
+            false,
+            L::Dns,
+            &[(25, L::Dns), (465, L::Dns), (587, L::Dns)],
+        ),
     ];
+    v.push(s(
+        "15_client_nft_drop_587",
+        &["client-nft-drop-587"],
+        MAIL,
+        &["-p", "587", "-p", "465"],
+        false,
+        L::Firewall,
+        &[(587, L::Firewall), (465, L::None)],
+    ));
     // Without root: no rule listing, no conntrack; the TTL probes and banner names must carry the verdict alone.
     for (name, faults, args, verdict, ports) in [
         (
@@ -491,8 +489,82 @@ fn scenarios() -> Vec<Scenario> {
             ..s(name, faults, MAIL, args, false, verdict, ports)
         });
     }
+    for sc in &mut v {
+        sc.fix = FIXED_BY_THEIR_COMMANDS.contains(&sc.name);
+        sc.codes = CODES
+            .iter()
+            .find(|(name, _)| *name == sc.name)
+            .map_or(&[], |(_, codes)| *codes);
+    }
     v
 }
+
+/// This host's own firewall faults: the lab runs the commands the report prints and checks again.
+const FIXED_BY_THEIR_COMMANDS: &[&str] = &[
+    "03_client_drop_587",
+    "04_client_reject_465_v4",
+    "06_redirect_587_local_mta",
+    "15_client_nft_drop_587",
+    "20_client_reset_465",
+    "21_client_prohibit_587",
+    "25_redirect_all_families_local",
+    "26_dnat_587_local",
+];
+
+use Code as C;
+
+/// The code of every finding of each scenario, sorted.
+const CODES: &[(&str, &[Code])] = &[
+    ("03_client_drop_587", &[C::FirewallDrop]),
+    ("04_client_reject_465_v4", &[C::FirewallReject]),
+    ("05_router_drop_25", &[C::IspDrop]),
+    ("06_redirect_587_local_mta", &[C::LocalRedirect]),
+    ("07_wrong_password_587", &[C::AuthRejected]),
+    ("08_name_does_not_exist", &[C::Nxdomain]),
+    ("09_resolver_silent", &[C::ResolverDead]),
+    ("10_nothing_listening_587", &[C::PortClosed]),
+    ("11_self_signed", &[C::CertSelfSigned, C::CertSelfSigned]),
+    ("12_no_starttls_587", &[C::StarttlsNotOffered]),
+    ("13_ipv6_dropped_at_router", &[C::Ipv6Broken]),
+    ("14_greeting_421", &[C::ServerBusy, C::ServerBusy]),
+    ("15_client_nft_drop_587", &[C::FirewallDrop]),
+    ("20_client_reset_465", &[C::FirewallReject]),
+    ("21_client_prohibit_587", &[C::FirewallReject]),
+    ("22_router_reject_25", &[C::IspReject]),
+    ("23_router_prohibit_25", &[C::IspReject]),
+    ("24_server_reject_587", &[C::ServerReject]),
+    ("25_redirect_all_families_local", &[C::LocalRedirect]),
+    ("26_dnat_587_local", &[C::LocalRedirect]),
+    ("27_expired_certificate", &[C::CertExpired]),
+    ("28_name_mismatch", &[C::CertNameMismatch]),
+    ("29_silent_server", &[C::GreetingSilent]),
+    ("30_no_default_route", &[C::NoRoute]),
+    ("31_resolver_refuses", &[C::ResolverNotServing]),
+    ("32_no_ipv6_route", &[C::Ipv6Broken]),
+    ("33_dead_ipv6_address", &[C::Ipv6Broken]),
+    ("34_router_unreachable", &[C::HostUnreachable]),
+    ("35_plaintext_on_implicit_port", &[C::WrongTlsModeStarttls]),
+    ("36_tls_first_on_starttls_mode", &[C::WrongTlsModeImplicit]),
+    ("38_mx_domain", &[C::MailDomainOnly]),
+    (
+        "39_mx_host_missing",
+        &[C::MailDomainOnly, C::MxHostUnresolved],
+    ),
+    ("40_unprivileged_client_drop", &[C::FirewallDrop]),
+    ("41_unprivileged_client_reset", &[C::FirewallReject]),
+    ("42_unprivileged_router_drop", &[C::IspDrop]),
+    ("43_unprivileged_redirect", &[C::LocalRedirect]),
+    (
+        "50_greeting_554_blocklisted",
+        &[C::GreetingRejected, C::GreetingRejected],
+    ),
+    ("51_ssh_banner_on_587", &[C::NotSmtp]),
+    ("52_dns_servfail", &[C::DnsServfail]),
+    ("53_no_resolver_configured", &[C::NoResolver]),
+    ("54_dns_blocked_here", &[C::ResolverBlockedHere]),
+    ("55_resolver_port_closed", &[C::ResolverNotServing]),
+    ("56_resolver_dead", &[C::ResolverDead]),
+];
 
 fn lab_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -585,11 +657,8 @@ fn lab_password() -> Result<String, String> {
         .map_err(|e| format!("cannot read the lab's password file: {e}"))
 }
 
-fn run_scenario(sc: &Scenario) -> Result<String, String> {
-    run_script("fault.sh", &["clear"], Duration::from_secs(60))?;
-    for f in sc.faults {
-        run_script("fault.sh", &[f], Duration::from_secs(60))?;
-    }
+/// One run of smtp-doctor in the client namespace: the parsed report, its exit status and wall time.
+fn run_check(sc: &Scenario) -> Result<(JsonReport, Option<i32>, Duration), String> {
     let ca = format!("{STATE_DIR}/ca.pem");
     let mut c = script("run-client.sh");
     c.arg(lab_binary())
@@ -628,11 +697,15 @@ fn run_scenario(sc: &Scenario) -> Result<String, String> {
             "stdout is not a JSON report ({e}); exit {code:?}\nstderr: {stderr}\nstdout: {stdout}"
         )
     })?;
-    let got_ports: Vec<(u16, Layer)> = report.ports.iter().map(|p| (p.port, p.layer)).collect();
+    Ok((report, code, wall))
+}
+
+/// What differs from the scenario's expectations.
+fn problems(sc: &Scenario, report: &JsonReport, code: Option<i32>) -> Vec<String> {
     let mut want_ports: Vec<(u16, Layer)> = sc.ports.to_vec();
-    let mut got_sorted = got_ports.clone();
+    let mut got_ports: Vec<(u16, Layer)> = report.ports.iter().map(|p| (p.port, p.layer)).collect();
     want_ports.sort_by_key(|p| p.0);
-    got_sorted.sort_by_key(|p| p.0);
+    got_ports.sort_by_key(|p| p.0);
     let want_code = if sc.ok { 0 } else { 1 };
     let mut problems = Vec::new();
     if report.ok != sc.ok {
@@ -645,26 +718,93 @@ fn run_scenario(sc: &Scenario) -> Result<String, String> {
             sc.verdict.name()
         ));
     }
-    if got_sorted != want_ports {
-        problems.push(format!("ports {got_sorted:?} (want {want_ports:?})"));
+    if got_ports != want_ports {
+        problems.push(format!("ports {got_ports:?} (want {want_ports:?})"));
     }
     if code != Some(want_code) {
         problems.push(format!("exit {code:?} (want {want_code})"));
     }
-    if let Some(text) = sc.finding {
-        match report.findings.first() {
-            Some(f) if f.message.contains(text) => {}
-            Some(f) => problems.push(format!(
-                "first finding {:?} (want it to contain {text:?})",
-                f.message
-            )),
-            None => problems.push(format!("no finding (want one containing {text:?})")),
+    let got_codes = codes_of(report);
+    if got_codes != sc.codes {
+        problems.push(format!("codes {got_codes:?} (want {:?})", sc.codes));
+    }
+    for f in &report.findings {
+        if f.code.layer() != f.layer {
+            problems.push(format!(
+                "{} reported in layer {}",
+                f.code.name(),
+                f.layer.name()
+            ));
         }
     }
+    problems
+}
+
+fn codes_of(report: &JsonReport) -> Vec<Code> {
+    let mut codes: Vec<Code> = report.findings.iter().map(|f| f.code).collect();
+    codes.sort();
+    codes
+}
+
+/// The fix commands the report prints for this host's packet filter: the ones the lab may run in a namespace.
+fn firewall_commands(report: &JsonReport) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for c in report.findings.iter().flat_map(|f| &f.commands) {
+        let tool = c.split_whitespace().next().unwrap_or("");
+        if matches!(tool, "iptables" | "ip6tables" | "nft") && !out.contains(c) {
+            out.push(c.clone());
+        }
+    }
+    out
+}
+
+/// Runs the printed commands in the client namespace, then checks again: every port must work now.
+fn apply_fix(sc: &Scenario, report: &JsonReport) -> Result<String, String> {
+    let commands = firewall_commands(report);
+    if commands.is_empty() {
+        return Err("the report prints no iptables/nft command to fix it".into());
+    }
+    for cmd in &commands {
+        let mut c = script("run-client.sh");
+        c.args(cmd.split_whitespace());
+        let (code, _, err) = run_bounded(c, Duration::from_secs(20))?;
+        if code != Some(0) {
+            return Err(format!("the printed command `{cmd}` failed: {err}"));
+        }
+    }
+    let (after, code, _) = run_check(sc)?;
+    let failing: Vec<String> = after
+        .ports
+        .iter()
+        .filter(|p| !p.ok)
+        .map(|p| format!("{} {}", p.port, p.layer.name()))
+        .collect();
+    if !after.ok || code != Some(0) || !failing.is_empty() {
+        return Err(format!(
+            "after running {commands:?} the check still fails: {failing:?}, {:?}",
+            codes_of(&after)
+        ));
+    }
+    Ok(format!("fixed by {}", commands.join(" && ")))
+}
+
+fn run_scenario(sc: &Scenario) -> Result<String, String> {
+    run_script("fault.sh", &["clear"], Duration::from_secs(60))?;
+    for f in sc.faults {
+        run_script("fault.sh", &[f], Duration::from_secs(60))?;
+    }
+    let (report, code, wall) = run_check(sc)?;
+    let problems = problems(sc, &report, code);
     if problems.is_empty() {
+        let fixed = if sc.fix {
+            format!("; {}", apply_fix(sc, &report)?)
+        } else {
+            String::new()
+        };
         Ok(format!(
-            "{} in {:.1}s: {}",
+            "{}/{} in {:.1}s: {}{fixed}",
             report.verdict.layer.name(),
+            report.verdict.code.map_or("-", Code::name),
             wall.as_secs_f64(),
             report.verdict.summary
         ))
@@ -674,11 +814,13 @@ fn run_scenario(sc: &Scenario) -> Result<String, String> {
             .iter()
             .map(|f| {
                 format!(
-                    "  [{} {:?}] {} | {}",
+                    "  [{} {} {:?}] {} | {} | {:?}",
                     f.layer.name(),
+                    f.code.name(),
                     f.severity,
                     f.message,
-                    f.evidence.join(" ; ")
+                    f.evidence.join(" ; "),
+                    f.commands
                 )
             })
             .collect();

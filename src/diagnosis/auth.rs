@@ -1,6 +1,6 @@
 //! AUTH: decided from the AUTH outcome, the reply code and the enhanced status code (never from the reply's text).
 
-use crate::report::AuthOutcome;
+use crate::report::{AuthOutcome, StageName};
 
 use super::attempt::At;
 use super::{Code, Confidence, Facts, Finding, Severity};
@@ -37,7 +37,15 @@ pub(super) fn decide(at: &At<'_>) -> Option<Finding> {
                 Some(530) if enhanced.is_empty() || enhanced.starts_with("5.7.0") => {
                     Code::AuthRequiresTls
                 }
-                Some(454 | 421 | 451) => Code::AuthTemporaryFailure,
+                // 421 is the server closing the session, whatever command it answers.
+                Some(421) => {
+                    let facts = Facts::Reply {
+                        stage: StageName::Auth,
+                        reply: r.cloned()?,
+                    };
+                    return Some(at.finding(Code::ServerBusy, Confidence::High, facts));
+                }
+                Some(454 | 451) => Code::AuthTemporaryFailure,
                 Some(504) => Code::AuthMechanismRefused,
                 None => Code::AuthBrokenOff,
                 Some(_) => match enhanced {

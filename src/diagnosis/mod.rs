@@ -18,7 +18,7 @@ pub use code::{Code, Confidence, Layer, Severity};
 
 use crate::report::{
     AuthFacts, CertFacts, CertProblem, ConnectFacts, DnsOutcome, FirewallRule, HandshakeError,
-    HopFacts, Listener, NatRedirect, ReplyFacts, Report, ResolverCheck,
+    HopFacts, Listener, NatRedirect, ReplyFacts, Report, ResolverCheck, StageName,
 };
 
 /// One decided cause: its code, how sure, where, and the facts that support it. Words come later (explain).
@@ -51,8 +51,11 @@ pub enum Facts {
     Dns(DnsEvidence),
     Connect(Box<ConnectEvidence>),
     Intercept(Vec<Sign>),
-    /// A reply that refused or ended a stage (greeting, STARTTLS).
-    Reply(ReplyFacts),
+    /// A reply that refused or ended a stage (greeting, EHLO, STARTTLS, AUTH).
+    Reply {
+        stage: StageName,
+        reply: ReplyFacts,
+    },
     /// An EHLO refused (with its reply) or never answered.
     Ehlo {
         reply: Option<ReplyFacts>,

@@ -1,6 +1,6 @@
 //! The SMTP session before TLS: the greeting and EHLO, decided from reply codes and read outcomes.
 
-use crate::report::{EhloFacts, ReplyFacts, ReplyOutcome};
+use crate::report::{EhloFacts, ReplyFacts, ReplyOutcome, StageName};
 
 use super::attempt::At;
 use super::{Code, Confidence, Facts, Finding, Severity};
@@ -28,7 +28,14 @@ pub(super) fn greeting(at: &At<'_>) -> Option<Finding> {
         ReplyOutcome::TooLarge => Code::ReplyTooLarge,
         ReplyOutcome::Error => Code::ConnectionReset,
     };
-    Some(at.finding(code, Confidence::High, Facts::Reply(g.clone())))
+    Some(at.finding(
+        code,
+        Confidence::High,
+        Facts::Reply {
+            stage: StageName::Greeting,
+            reply: g.clone(),
+        },
+    ))
 }
 
 /// What EHLO says: it passed (perhaps with a warning), or it failed.
@@ -47,7 +54,14 @@ pub(super) fn ehlo(at: &At<'_>, e: Option<&EhloFacts>, after_tls: bool) -> EhloC
         Some(e) if e.reply.code == Some(421) => Err(at.finding(
             Code::ServerBusy,
             Confidence::High,
-            Facts::Reply(e.reply.clone()),
+            Facts::Reply {
+                stage: if after_tls {
+                    StageName::EhloTls
+                } else {
+                    StageName::Ehlo
+                },
+                reply: e.reply.clone(),
+            },
         )),
         Some(e) => Err(at.finding(
             Code::EhloRefused,

@@ -1,6 +1,6 @@
 //! TLS: the port's mode, STARTTLS, the handshake and the certificate, decided from the probe's TLS facts.
 
-use crate::report::{CertProblem, HandshakeError, PortMode, ReplyOutcome, TlsOutcome};
+use crate::report::{CertProblem, HandshakeError, PortMode, ReplyOutcome, StageName, TlsOutcome};
 
 use super::attempt::At;
 use super::session::refusal_code;
@@ -90,15 +90,19 @@ pub(super) fn decide(at: &At<'_>) -> TlsCall {
         TlsOutcome::Refused => {
             call.session_went_on = false;
             let r = t.starttls_reply.clone();
+            let reply = |reply| Facts::Reply {
+                stage: StageName::Tls,
+                reply,
+            };
             let f = match r {
                 // 421 is the server closing the session (overload, shutdown), whatever command it answers.
                 Some(r) if r.code == Some(421) => {
-                    at.finding(refusal_code(&r), Confidence::High, Facts::Reply(r))
+                    at.finding(refusal_code(&r), Confidence::High, reply(r))
                 }
                 Some(r) if r.outcome != ReplyOutcome::Reply => {
-                    at.finding(Code::SessionDropped, Confidence::High, Facts::Reply(r))
+                    at.finding(Code::SessionDropped, Confidence::High, reply(r))
                 }
-                Some(r) => at.finding(Code::StarttlsRefused, Confidence::High, Facts::Reply(r)),
+                Some(r) => at.finding(Code::StarttlsRefused, Confidence::High, reply(r)),
                 None => at.finding(Code::StarttlsRefused, Confidence::High, Facts::None),
             };
             call.errors.push(f);

@@ -1,7 +1,7 @@
 //! Words for the SMTP session: greetings, EHLO and replies that end the session.
 
 use crate::diagnosis::{Code, Facts, Finding};
-use crate::report::ReplyOutcome;
+use crate::report::{ReplyOutcome, StageName};
 
 use super::{here, reply_evidence, reply_remedy, Words};
 
@@ -23,19 +23,18 @@ pub(super) fn word(f: &Finding) -> Words {
                 ),
             }
         }
-        (Facts::Reply(r), Code::SessionDropped) => Words::new(
-            format!("{here} dropped the session at STARTTLS: {}", r.describe()),
-            vec![format!("STARTTLS reply: {}", reply_evidence(r))],
-            reply_remedy(r),
-        ),
-        (Facts::Reply(r), Code::ServerBusy) if r.code != Some(421) || !is_greeting(f) => {
+        (Facts::Reply { stage, reply }, _) if *stage != StageName::Greeting => {
+            let what = match f.code {
+                Code::SessionDropped => "dropped the session",
+                _ => "ended the session (busy, rate-limiting or shutting down)",
+            };
             Words::new(
-                format!("{here} is busy or limits this client: {}", r.describe()),
-                vec![format!("reply: {}", reply_evidence(r))],
-                reply_remedy(r),
+                format!("{here} {what} at {}: {}", command(*stage), reply.describe()),
+                vec![format!("{} reply: {}", command(*stage), reply_evidence(reply))],
+                reply_remedy(reply),
             )
         }
-        (Facts::Reply(g), _) => greeting_words(f, g, &here),
+        (Facts::Reply { reply, .. }, _) => greeting_words(f, reply, &here),
         (_, Code::HeloOnly) => Words::new(
             format!("{here} refused EHLO and accepted only HELO: no STARTTLS, no AUTH, no size limits are advertised"),
             Vec::new(),
@@ -47,12 +46,6 @@ pub(super) fn word(f: &Finding) -> Words {
             "Run again with --verbose to see what happened.",
         ),
     }
-}
-
-/// A 421 in the greeting reads as a refused session; at a later stage as a busy server.
-fn is_greeting(f: &Finding) -> bool {
-    matches!(f.code, Code::ServerBusy | Code::GreetingRejected)
-        && matches!(&f.facts, Facts::Reply(r) if r.outcome == ReplyOutcome::Reply)
 }
 
 fn greeting_words(f: &Finding, g: &crate::report::ReplyFacts, here: &str) -> Words {
@@ -106,4 +99,16 @@ fn greeting_words(f: &Finding, g: &crate::report::ReplyFacts, here: &str) -> Wor
         ),
     };
     Words::new(message, ev, remedy)
+}
+
+/// The command a stage's reply answers.
+fn command(stage: StageName) -> &'static str {
+    match stage {
+        StageName::Ehlo => "EHLO",
+        StageName::EhloTls => "EHLO after TLS",
+        StageName::Tls => "STARTTLS",
+        StageName::Auth => "AUTH",
+        StageName::Quit => "QUIT",
+        _ => "the greeting",
+    }
 }

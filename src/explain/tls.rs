@@ -48,7 +48,7 @@ pub(super) fn word(f: &Finding) -> Words {
                 },
             )
         }
-        Facts::Reply(r) => Words::new(
+        Facts::Reply { reply: r, .. } => Words::new(
             format!("{here} offered STARTTLS but refused it: {}", r.describe()),
             vec![format!("STARTTLS reply: {}", reply_evidence(r))],
             "The server's TLS setup is broken (often an unreadable certificate or key file): check the server's mail log.",

@@ -1055,7 +1055,7 @@ pub fn stage(p: &JsonPort, name: StageName) -> &Stage {
 pub fn main_finding(r: &JsonReport) -> &JsonFinding {
     r.findings
         .iter()
-        .find(|f| f.layer == r.verdict.layer && f.message == r.verdict.summary)
+        .find(|f| Some(f.code) == r.verdict.code)
         .unwrap_or_else(|| panic!("no finding for the verdict in {:#?}", r.findings))
 }
 
@@ -1119,4 +1119,16 @@ pub fn assert_outcome(run: &Run, r: &JsonReport, layer: Layer, ok: bool) {
         "exit code\n{}",
         ctx()
     );
+}
+
+/// The verdict's code: what machines key on, and what the tests assert instead of English.
+pub fn assert_code(r: &JsonReport, code: smtp_doctor::diagnosis::Code) {
+    let all: Vec<&str> = r.findings.iter().map(|f| f.code.name()).collect();
+    assert_eq!(
+        r.verdict.code,
+        Some(code),
+        "verdict {:?}; findings {all:?}",
+        r.verdict.summary
+    );
+    assert_eq!(main_finding(r).code, code);
 }
