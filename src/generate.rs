@@ -79,3 +79,22 @@ pub const FILES: [(&str, GenerateWhat); 6] = [
     ("completions/_smtp-doctor.ps1", GenerateWhat::Powershell),
     ("completions/smtp-doctor.elv", GenerateWhat::Elvish),
 ];
+
+/// Where the README's table of finding codes sits; the text between the markers is generated.
+pub const CODES_BEGIN: &str = "<!-- codes: generated from src/diagnosis/code.rs -->";
+pub const CODES_END: &str = "<!-- end of codes -->";
+
+/// The README's table of finding codes (code, layer, meaning, typical fix), from the one definition of the codes.
+pub fn codes_table() -> String {
+    let mut out = String::from("| code | layer | meaning | typical fix |\n|---|---|---|---|\n");
+    for c in crate::diagnosis::Code::ALL {
+        out.push_str(&format!(
+            "| `{}` | `{}` | {} | {} |\n",
+            c.name(),
+            c.layer().name(),
+            c.meaning(),
+            c.typical_fix()
+        ));
+    }
+    out
+}

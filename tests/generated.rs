@@ -57,3 +57,26 @@ fn the_man_page_documents_every_check_flag() {
     }
     assert!(man.contains("smtp\\-doctor"), "man page has no name");
 }
+
+#[test]
+fn the_readme_codes_table_matches_the_codes() {
+    use smtp_doctor::generate::{codes_table, CODES_BEGIN, CODES_END};
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = std::fs::read_to_string(&path).expect("read README.md");
+    let (Some(start), Some(end)) = (readme.find(CODES_BEGIN), readme.find(CODES_END)) else {
+        panic!("README.md lacks the markers {CODES_BEGIN} … {CODES_END}");
+    };
+    let fresh = format!(
+        "{}{CODES_BEGIN}\n{}{}",
+        &readme[..start],
+        codes_table(),
+        &readme[end..]
+    );
+    if fresh != readme {
+        if std::env::var_os("UPDATE_GENERATED").is_some_and(|v| v == "1") {
+            std::fs::write(&path, fresh).expect("write README.md");
+        } else {
+            panic!("README.md's codes table is out of date; run UPDATE_GENERATED=1 cargo test --test generated");
+        }
+    }
+}

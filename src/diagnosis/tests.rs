@@ -1038,3 +1038,62 @@ fn layer_names_are_the_json_names() {
         );
     }
 }
+
+/// Every failed stage gets its finding, even when a lower layer decides the verdict.
+#[test]
+fn a_rejected_login_is_reported_beside_a_lower_failure() {
+    let rejected = |a: &mut Attempt| {
+        a.auth = Some(AuthFacts {
+            outcome: AuthOutcome::Rejected,
+            mechanism: Some("PLAIN".into()),
+            offered: vec!["PLAIN".into()],
+            reply: Some(reply(535, &["5.7.8 Authentication credentials invalid"])),
+        });
+    };
+    // --danger-allow-cleartext-auth on a 587 without STARTTLS.
+    let mut cleartext = ok4(PortMode::Starttls);
+    cleartext.ehlo = Some(ehlo("mail.example.com", &["AUTH PLAIN"]));
+    cleartext.tls = Some(TlsFacts {
+        outcome: TlsOutcome::NotOffered,
+        ..good_tls()
+    });
+    cleartext.ehlo_tls = None;
+    rejected(&mut cleartext);
+    // --danger-accept-invalid-certs on a self-signed certificate.
+    let mut untrusted = ok4(PortMode::Starttls);
+    if let Some(t) = untrusted.tls.as_mut() {
+        t.chain_verified = false;
+        t.chain_error = Some(CertProblem::SelfSigned);
+    }
+    rejected(&mut untrusted);
+    for (a, first) in [
+        (cleartext, Code::StarttlsNotOffered),
+        (untrusted, Code::CertSelfSigned),
+    ] {
+        let d = diagnose(&report("mail.example.com", vec![port(587, vec![a])]));
+        let codes: Vec<Code> = d.findings.iter().map(|f| f.code).collect();
+        assert_eq!(d.verdict.code, Some(first), "{codes:?}");
+        assert_eq!(d.ports[0].layer, first.layer());
+        assert!(codes.contains(&Code::AuthRejected), "{codes:?}");
+    }
+}
+
+/// A password withheld because TLS already failed is no finding of its own.
+#[test]
+fn a_withheld_password_after_a_tls_failure_adds_nothing() {
+    let mut a = ok4(PortMode::Starttls);
+    a.tls = Some(TlsFacts {
+        outcome: TlsOutcome::NotOffered,
+        ..good_tls()
+    });
+    a.ehlo_tls = None;
+    a.auth = Some(AuthFacts {
+        outcome: AuthOutcome::RefusedCleartext,
+        mechanism: None,
+        offered: vec!["PLAIN".into()],
+        reply: None,
+    });
+    let d = diagnose(&report("mail.example.com", vec![port(587, vec![a])]));
+    let codes: Vec<Code> = d.findings.iter().map(|f| f.code).collect();
+    assert_eq!(codes, vec![Code::StarttlsNotOffered]);
+}

@@ -70,3 +70,78 @@ fn commands_only_where_the_fix_is_on_this_host() {
         }
     }
 }
+
+/// An IPv4 failure caused by this host's firewall carries the firewall's fix, not a general "fix IPv4".
+#[test]
+fn a_family_warning_carries_the_fix_of_its_cause() {
+    use crate::diagnosis::{ConnectEvidence, Facts, FamilyEvidence, Finding};
+    use crate::report::{ConnectFacts, ConnectOutcome, FirewallRule, Report, RuleAction};
+    let rule = FirewallRule {
+        source: "iptables".into(),
+        table: "filter".into(),
+        chain: "OUTPUT".into(),
+        v6: false,
+        action: RuleAction::Drop,
+        ports: vec![(587, 587)],
+        text: "-A OUTPUT -p tcp -m tcp --dport 587 -j DROP".into(),
+    };
+    let cause = |code: Code, rules: Vec<FirewallRule>| Finding {
+        code,
+        severity: Severity::Error,
+        confidence: Confidence::High,
+        host: "mail.example.com".into(),
+        port: Some(587),
+        address: "203.0.113.10".parse().ok(),
+        facts: Facts::Connect(Box::new(ConnectEvidence {
+            connect: ConnectFacts {
+                outcome: ConnectOutcome::TimedOut,
+                errno: None,
+                elapsed_ms: 2000.0,
+                local_port: None,
+                icmp: None,
+            },
+            hops: Vec::new(),
+            other_port_works: true,
+            rules,
+            router: None,
+            path: None,
+        })),
+        others: Vec::new(),
+        other_addresses_work: false,
+    };
+    let family = |failure: Finding| Finding {
+        code: Code::Ipv4Broken,
+        severity: Severity::Warning,
+        port: None,
+        address: None,
+        facts: Facts::Family(Box::new(FamilyEvidence {
+            v6: false,
+            ports: vec![587],
+            failures: vec![failure.clone()],
+        })),
+        ..failure
+    };
+    let report: Report = crate::diagnosis::tests::cases()
+        .into_iter()
+        .next()
+        .map(|c| c.report)
+        .expect("a case");
+    let fw = word(&report, &family(cause(Code::FirewallDrop, vec![rule])));
+    assert_eq!(
+        fw.commands,
+        vec![
+            "iptables -I OUTPUT -p tcp --dport 587 -j ACCEPT",
+            "netfilter-persistent save"
+        ]
+    );
+    assert!(!fw.remedy.contains("route"), "{}", fw.remedy);
+    let beyond = word(&report, &family(cause(Code::IspDrop, Vec::new())));
+    assert!(beyond.commands.is_empty());
+    // The drop is beyond this host: nothing tells the user to fix this host.
+    assert!(
+        beyond.remedy.contains("lost beyond it"),
+        "{}",
+        beyond.remedy
+    );
+    assert!(!beyond.remedy.contains("firewall"), "{}", beyond.remedy);
+}
