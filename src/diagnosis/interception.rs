@@ -37,7 +37,7 @@ fn target_is_this_host(report: &Report, a: &Attempt) -> bool {
     a.address.is_loopback() || names_this_host(report, &report.target) != NameMatch::No
 }
 
-/// The signs seen, and the strongest of them (a name, own or generic, or the kernel's own facts, counted as Own).
+/// The signs seen, and the strongest of them (a name, own or generic, or the kernel's NAT entry for this connection, counted as Own).
 fn signs(at: &At<'_>) -> (NameMatch, Vec<Sign>) {
     let (report, a) = (at.report, at.a);
     let mut strength = NameMatch::No;
@@ -84,8 +84,14 @@ fn signs(at: &At<'_>) -> (NameMatch, Vec<Sign>) {
             saw(NameMatch::Own, Sign::NatAnsweredBy(r.clone()));
         }
     }
-    for r in matching_rules(at, &[RuleAction::Redirect, RuleAction::Dnat]) {
-        saw(NameMatch::Own, Sign::Rule(r));
+    // A nat rule alone proves nothing: an earlier ACCEPT/RETURN (an owner exemption, a fix) may let this
+    // connection pass. It supports the signs this very connection gave.
+    if strength != NameMatch::No {
+        out.extend(
+            matching_rules(at, &[RuleAction::Redirect, RuleAction::Dnat])
+                .into_iter()
+                .map(Sign::Rule),
+        );
     }
     (strength, out)
 }

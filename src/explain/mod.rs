@@ -135,7 +135,15 @@ pub fn word(report: &Report, f: &Finding) -> Words {
         if let Some(addr) = o.address {
             w.evidence.push(format!("{addr}: {}", other.message));
         }
+        // Another family's address may need its own tool (ip6tables beside iptables).
+        for c in other.commands {
+            if !w.commands.contains(&c) {
+                w.commands.push(c);
+            }
+        }
     }
+    // The step that makes the rules survive a reboot comes once, after every rule.
+    w.commands.sort_by_key(|c| !c.starts_with("iptables") && !c.starts_with("ip6tables") && !c.starts_with("nft"));
     w
 }
 
