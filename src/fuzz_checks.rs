@@ -73,7 +73,7 @@ pub fn check_ehlo(data: &[u8]) {
     for m in &mechs {
         assert!(!m.is_empty() && !m.contains(' '), "mechanism {m:?}");
     }
-    let _ = facts.offers("STARTTLS");
+    let _ = crate::probes::wire::server_info(&facts.keywords);
     let _ = facts.reply.announced_name();
 }
 

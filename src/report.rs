@@ -481,15 +481,6 @@ pub struct EhloFacts {
 }
 
 impl EhloFacts {
-    /// Whether a keyword (case-insensitive, first word) was offered.
-    pub fn offers(&self, keyword: &str) -> bool {
-        self.keywords.iter().any(|k| {
-            k.split_whitespace()
-                .next()
-                .is_some_and(|w| w.eq_ignore_ascii_case(keyword))
-        })
-    }
-
     /// AUTH mechanisms offered, upper-cased (also the old "AUTH=" form), sorted and unique.
     pub fn auth_mechanisms(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();

@@ -728,6 +728,13 @@ fn problems(sc: &Scenario, report: &JsonReport, code: Option<i32>) -> Vec<String
     if got_codes != sc.codes {
         problems.push(format!("codes {got_codes:?} (want {:?})", sc.codes));
     }
+    // Without root the rules are not read: no command may be guessed.
+    if sc.unprivileged && !firewall_commands(report).is_empty() {
+        problems.push(format!(
+            "commands without the rules read: {:?}",
+            firewall_commands(report)
+        ));
+    }
     for f in &report.findings {
         if f.code.layer() != f.layer {
             problems.push(format!(

@@ -143,7 +143,9 @@ pub fn word(report: &Report, f: &Finding) -> Words {
         }
     }
     // The step that makes the rules survive a reboot comes once, after every rule.
-    w.commands.sort_by_key(|c| !c.starts_with("iptables") && !c.starts_with("ip6tables") && !c.starts_with("nft"));
+    w.commands.sort_by_key(|c| {
+        !c.starts_with("iptables") && !c.starts_with("ip6tables") && !c.starts_with("nft")
+    });
     w
 }
 

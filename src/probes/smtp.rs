@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use lettre::transport::smtp::authentication::{Credentials as LettreCredentials, Mechanism};
 use lettre::transport::smtp::commands::{Auth, Ehlo, Quit, Starttls};
-use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::extension::{ClientId, Extension};
 use lettre::transport::smtp::response::Response;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
@@ -233,7 +233,8 @@ where
     let Some(ehlo) = ehlo_stage(&mut conn, a, StageName::Ehlo, &ctx.helo).await else {
         return;
     };
-    let offers_tls = ehlo.offers("STARTTLS");
+    let offers_tls =
+        wire::server_info(&ehlo.keywords).is_some_and(|i| i.supports_feature(Extension::StartTls));
     if !offers_tls {
         a.tls = Some(TlsFacts::new(TlsOutcome::NotOffered));
         stage(
@@ -661,13 +662,8 @@ async fn auth_stage<S>(
     };
     let start = Instant::now();
     let offered = ehlo.auth_mechanisms();
-    let mechanism = if offered.iter().any(|m| m == "PLAIN") {
-        Some(Mechanism::Plain)
-    } else if offered.iter().any(|m| m == "LOGIN") {
-        Some(Mechanism::Login)
-    } else {
-        None
-    };
+    let mechanism = wire::server_info(&ehlo.keywords)
+        .and_then(|i| i.get_auth_mechanism(&[Mechanism::Plain, Mechanism::Login]));
     let mut facts = AuthFacts {
         outcome: AuthOutcome::NotOffered,
         mechanism: mechanism.map(|m| m.to_string()),

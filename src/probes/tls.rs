@@ -238,12 +238,18 @@ where
         Ok(Ok(tls)) => {
             let (_, conn) = tls.get_ref();
             facts.outcome = TlsOutcome::Established;
-            facts.version = conn
-                .protocol_version()
-                .map(|v| format!("{v:?}").replace('_', "."));
-            facts.cipher = conn
-                .negotiated_cipher_suite()
-                .map(|c| format!("{:?}", c.suite()));
+            // The registered names ("TLSv1_3", "TLS13_AES_256_GCM_SHA384"), or the number of an unnamed one.
+            facts.version = conn.protocol_version().map(|v| {
+                v.as_str().map_or_else(
+                    || format!("0x{:04x}", u16::from(v)),
+                    |n| n.replace('_', "."),
+                )
+            });
+            facts.cipher = conn.negotiated_cipher_suite().map(|c| {
+                let s = c.suite();
+                s.as_str()
+                    .map_or_else(|| format!("0x{:04x}", u16::from(s)), str::to_string)
+            });
             facts.chain = conn
                 .peer_certificates()
                 .unwrap_or_default()

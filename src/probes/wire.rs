@@ -4,6 +4,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+use lettre::transport::smtp::extension::ServerInfo;
 use lettre::transport::smtp::response::Response;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
@@ -249,6 +250,39 @@ pub fn looks_like_smtp(bytes: &[u8]) -> bool {
         && matches!(bytes[3], b' ' | b'-' | b'\r' | b'\n')
 }
 
+/// What EHLO offers, read by lettre's `ServerInfo`: keywords are case-insensitive (RFC 5321) and some servers still
+/// send the pre-standard `AUTH=` form, so each line is put in the form lettre reads before it is parsed.
+pub fn server_info(keywords: &[String]) -> Option<ServerInfo> {
+    let mut lines = vec!["server".to_string()];
+    for k in keywords {
+        let mut words = k.split_whitespace();
+        let Some(first) = words.next() else { continue };
+        let first = first.to_ascii_uppercase();
+        let (keyword, inline) = match first.strip_prefix("AUTH=") {
+            Some(m) => ("AUTH".to_string(), Some(m.to_string())),
+            None => (first, None),
+        };
+        let rest = inline
+            .into_iter()
+            .chain(words.map(str::to_ascii_uppercase))
+            .filter(|w| !w.is_empty());
+        lines.push(
+            std::iter::once(keyword)
+                .chain(rest)
+                .collect::<Vec<_>>()
+                .join(" "),
+        );
+    }
+    let last = lines.len() - 1;
+    let text: String = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| format!("250{}{l}\r\n", if i == last { ' ' } else { '-' }))
+        .collect();
+    let response = Response::from_str(&text).ok()?;
+    ServerInfo::from_response(&response).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -382,7 +416,6 @@ mod tests {
         };
         assert_eq!(ehlo.reply.announced_name(), Some("mx.example.com"));
         assert_eq!(ehlo.auth_mechanisms(), vec!["CRAM-MD5", "LOGIN", "PLAIN"]);
-        assert!(ehlo.offers("starttls") && ehlo.offers("SIZE") && !ehlo.offers("SMTPUTF8"));
         assert_eq!(ehlo.keywords[1], "SIZE 35882577");
     }
 
@@ -407,5 +440,22 @@ mod tests {
         assert_eq!(p.bytes(), 10);
         assert_eq!(p.sample(), "220-mx.exa");
         drop(server);
+    }
+
+    #[test]
+    fn lettre_reads_what_ehlo_offers() {
+        use lettre::transport::smtp::authentication::Mechanism;
+        use lettre::transport::smtp::extension::Extension;
+        let kw = |k: &[&str]| k.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let info = server_info(&kw(&["starttls", "auth=login cram-md5", "SIZE 1000"]));
+        let info = info.expect("parsed");
+        assert!(info.supports_feature(Extension::StartTls));
+        assert_eq!(
+            info.get_auth_mechanism(&[Mechanism::Plain, Mechanism::Login]),
+            Some(Mechanism::Login)
+        );
+        let none = server_info(&[]).expect("parsed");
+        assert!(!none.supports_feature(Extension::StartTls));
+        assert!(server_info(&kw(&["AUTH=", " "])).is_some());
     }
 }
