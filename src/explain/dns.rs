@@ -47,10 +47,6 @@ pub(super) fn word(report: &Report, f: &Finding) -> Words {
         .first()
         .map(|m| format!(" The domain's mail is handled by {m} (MX); did you mean that host, or your provider's submission host?"))
         .unwrap_or_default();
-    let server = d
-        .check
-        .as_ref()
-        .map_or_else(|| d.resolver.clone(), |c| c.server.clone());
     let (message, ev, remedy) = match f.code {
         Code::MailDomainOnly => (
             format!("{t} is a mail domain without an address of its own; its MX hosts were probed"),
@@ -107,34 +103,14 @@ pub(super) fn word(report: &Report, f: &Finding) -> Words {
             ev,
             format!("The name has no A or AAAA record, so nothing can connect to it.{mx_hint}"),
         ),
-        Code::ResolverBlockedHere => (
-            format!("this host's firewall blocks DNS to its resolver {server}"),
-            ev,
-            "Allow outgoing DNS (UDP and TCP port 53) in this host's firewall: find the rule with iptables -S OUTPUT; nft list ruleset.".into(),
-        ),
-        Code::ResolverNotServing => (
-            format!("the resolver {server} refuses DNS (ICMP port unreachable): no DNS service runs there"),
-            ev,
-            "Point /etc/resolv.conf at a working resolver (or start the local one: systemctl status systemd-resolved), or pass --resolver.".into(),
-        ),
-        Code::ZoneUnreachable => (
-            format!("the resolver {server} works, but gets no answer for {t}"),
-            ev,
-            format!("The name servers of {t}'s zone do not answer; check the domain's NS records and its DNS hosting, or try later."),
-        ),
-        Code::ResolverUnreachable => (
-            format!("this host has no route to its resolver {server}"),
-            ev,
-            "Check this host's routes and the nameserver lines of /etc/resolv.conf.".into(),
-        ),
-        Code::ResolverDead => (
-            format!("the DNS resolver did not answer for {t}"),
-            ev,
-            format!(
-                "Check that the resolver in /etc/resolv.conf ({}) is up and that this host may send DNS (UDP and TCP port 53) to it.",
-                d.resolver
-            ),
-        ),
+        Code::ResolverBlockedHere
+        | Code::ResolverNotServing
+        | Code::ZoneUnreachable
+        | Code::ResolverUnreachable
+        | Code::ResolverDead => {
+            let (message, remedy) = resolver_words(f.code, d, t);
+            (message, ev, remedy)
+        }
         _ => (
             format!("the DNS lookup of {t} failed"),
             ev,
@@ -142,4 +118,41 @@ pub(super) fn word(report: &Report, f: &Finding) -> Words {
         ),
     };
     Words::new(message, ev, remedy)
+}
+
+/// Why lookups timed out, from what the name server said when asked directly.
+fn resolver_words(code: Code, d: &DnsEvidence, t: &str) -> (String, String) {
+    let server = d
+        .check
+        .as_ref()
+        .map_or_else(|| d.resolver.clone(), |c| c.server.clone());
+    match code {
+        Code::ResolverBlockedHere => (
+            format!("this host's firewall blocks DNS to its resolver {server}"),
+            "Allow outgoing DNS (UDP and TCP port 53) in this host's firewall: find the rule with iptables -S OUTPUT; nft list ruleset.".into(),
+        ),
+        Code::ResolverNotServing => (
+            format!("the resolver {server} refuses DNS (ICMP port unreachable): no DNS service runs there"),
+            "Point /etc/resolv.conf at a working resolver (or start the local one: systemctl status systemd-resolved), or pass --resolver.".into(),
+        ),
+        Code::ZoneUnreachable => (
+            format!("the resolver {server} works, but gets no answer for {t}"),
+            format!("The name servers of {t}'s zone do not answer; check the domain's NS records and its DNS hosting, or try later."),
+        ),
+        Code::ResolverUnreachable => (
+            format!("this host has no route to its resolver {server}"),
+            "Check this host's routes and the nameserver lines of /etc/resolv.conf.".into(),
+        ),
+        Code::ResolverDead => (
+            format!("the DNS resolver did not answer for {t}"),
+            format!(
+                "Check that the resolver in /etc/resolv.conf ({}) is up and that this host may send DNS (UDP and TCP port 53) to it.",
+                d.resolver
+            ),
+        ),
+        _ => (
+            format!("the DNS lookup of {t} failed"),
+            "Check /etc/resolv.conf and try --resolver with another server.".into(),
+        ),
+    }
 }
