@@ -200,7 +200,6 @@ codes! {
     AuthTemporaryFailure => "auth_temporary_failure", Server, "the server could not check the password right now (454/451/421)", "try later; check the server's auth backend";
     AuthMechanismRefused => "auth_mechanism_refused", Server, "the server refuses the AUTH mechanism it advertised (504)", "fix the server's SASL mechanisms";
     AuthBrokenOff => "auth_broken_off", Server, "the server broke off during AUTH", "run with --verbose; check the server's log";
-    PortFailed => "port_failed", Server, "the port failed in a way no other code names", "run with --verbose";
     // TLS
     StarttlsNotOffered => "starttls_not_offered", Tls, "no STARTTLS in EHLO (an error on submission ports, a warning on 25)", "enable STARTTLS on the server, or use 465";
     StarttlsRefused => "starttls_refused", Tls, "STARTTLS offered but refused", "fix the server's TLS setup (certificate/key files)";
