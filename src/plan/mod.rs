@@ -1,0 +1,297 @@
+//! The checked plan of a run: what to probe and how, built from the command line with no clap types left.
+
+mod secret;
+mod target;
+
+use std::io::IsTerminal;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::CertificateDer;
+
+use crate::cli::{CheckArgs, ColorChoice, ModeChoice};
+use crate::report::PortMode;
+
+use secret::read_password;
+pub use secret::{Credentials, PasswordSources};
+use target::check_command;
+pub use target::{HostInput, Scheme, Target};
+
+/// Environment variable that carries the password for --user.
+pub const PASSWORD_ENV: &str = "SMTP_DOCTOR_PASSWORD";
+
+/// The ports probed when none are given.
+pub const DEFAULT_PORTS: [u16; 3] = [25, 465, 587];
+
+/// What the user asked for, checked.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub target: Target,
+    pub ports: Vec<(u16, PortMode)>,
+    pub family: Family,
+    pub timeout: Duration,
+    /// The EHLO name; None sends this host's name, which the probes look up.
+    pub helo: Option<String>,
+    pub credentials: Option<Credentials>,
+    pub extra_roots: Arc<Vec<CertificateDer<'static>>>,
+    pub resolver: Option<IpAddr>,
+    pub mx: bool,
+    pub accept_invalid_certs: bool,
+    pub allow_cleartext_auth: bool,
+    pub output: Output,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    Any,
+    V4,
+    V6,
+}
+
+impl Family {
+    pub fn allows(self, ip: &IpAddr) -> bool {
+        match self {
+            Family::Any => true,
+            Family::V4 => ip.is_ipv4(),
+            Family::V6 => ip.is_ipv6(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Json,
+    Human { color: bool, verbose: bool },
+}
+
+/// Why the command line could not become a plan (exit status 2).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    #[error("'{0}' is not a host name or an IP address; give something like smtp.example.com or 203.0.113.5")]
+    BadHost(String),
+    #[error("'{0}' is not a host name, an IP address or host:port; an IPv6 address with a port goes in brackets, like [2001:db8::5]:465")]
+    BadHostColons(String),
+    #[error("port 0 cannot be probed; give a port between 1 and 65535")]
+    PortZero,
+    #[error("the port after '{host}:' is not a number from 1 to 65535; give the port your app uses: `{fix}`")]
+    BadPort { host: String, fix: String },
+    #[error("smtp-doctor probes SMTP servers, and {scheme}:// is not SMTP; to probe the mail ports of that host, run `{fix}`")]
+    UnknownScheme { scheme: String, fix: String },
+    #[error("smtp-doctor probes a server, and the URL has a path or options after the host; run `{fix}`")]
+    PathInUrl { fix: String },
+    #[error("the address holds a user name{}; give the host alone and pass the user with --user \
+             (the password through {PASSWORD_ENV} or --password-stdin): `{fix}`{}",
+            if *password { " and password" } else { "" },
+            if *password { " — and consider changing the password: other users of this machine can read command lines (ps)" } else { "" })]
+    CredentialsInHost { password: bool, fix: String },
+    #[error("that is an email address, not a mail server; give the outgoing (SMTP) server from your mail settings, \
+             such as smtp.example.com:587, or probe the domain's MX hosts: `smtp-doctor check {domain} --mx`")]
+    EmailAddress { domain: String },
+    #[error("{ip} is an IPv{} address, but {flag} probes IPv{} only; drop {flag}, or give a host name or an IPv{} address",
+            if ip.is_ipv4() { 4 } else { 6 }, if ip.is_ipv4() { 6 } else { 4 }, if ip.is_ipv4() { 6 } else { 4 })]
+    FamilyExcludesAddress { ip: IpAddr, flag: &'static str },
+    #[error("smtps:// means TLS from the first byte, but --mode (or SMTP_DOCTOR_MODE) asks for {mode}; \
+             to probe as your app connects, drop --mode: `{fix}`; to try {mode} instead, run `{alternative}`")]
+    ModeConflict {
+        mode: &'static str,
+        fix: String,
+        alternative: String,
+    },
+    #[error("cannot read the CA file {path}: {source}; check the path and that it is readable")]
+    CaFileRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the CA file {0} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
+    CaFileEmpty(PathBuf),
+    #[error("--user needs a password: set {PASSWORD_ENV}, pass --password-stdin, or run in a terminal to be prompted")]
+    NoPassword,
+    #[error("could not read the password: {0}")]
+    PasswordRead(std::io::Error),
+    #[error("the password is empty; set {PASSWORD_ENV} or type it at the prompt")]
+    EmptyPassword,
+    #[error("smtp-doctor does not take a password on the command line, where every user of this machine can read it (ps); \
+             set {PASSWORD_ENV}, or use --password-stdin, or type it at the prompt — and consider changing the password you just typed")]
+    PasswordInArgv,
+}
+
+impl Plan {
+    pub fn from_args(args: &CheckArgs) -> Result<Plan, PlanError> {
+        let stdin = std::io::stdin();
+        let is_tty = stdin.is_terminal();
+        let mut lock = stdin.lock();
+        let sources = PasswordSources {
+            env: std::env::var(PASSWORD_ENV).ok(),
+            stdin: &mut lock,
+            stdin_is_terminal: is_tty,
+        };
+        let stdout_tty = std::io::stdout().is_terminal();
+        Plan::build(args, sources, stdout_tty)
+    }
+
+    pub fn build(
+        args: &CheckArgs,
+        passwords: PasswordSources<'_>,
+        stdout_is_terminal: bool,
+    ) -> Result<Plan, PlanError> {
+        let input = HostInput::parse(&args.host)?;
+        let family = match (args.ipv4, args.ipv6) {
+            (true, false) => Family::V4,
+            (false, true) => Family::V6,
+            _ => Family::Any,
+        };
+        if let Target::Ip(ip) = input.target {
+            if !family.allows(&ip) {
+                return Err(PlanError::FamilyExcludesAddress {
+                    ip,
+                    flag: if family == Family::V4 { "-4" } else { "-6" },
+                });
+            }
+        }
+        let ports = port_list(&args.ports, args.mode, &input)?;
+        let target = input.target;
+        let extra_roots = match &args.ca_file {
+            Some(path) => load_ca_file(path)?,
+            None => Vec::new(),
+        };
+        let credentials = match &args.user {
+            Some(user) => Some(Credentials::new(
+                user.clone(),
+                read_password(args.password_stdin, passwords)?,
+            )),
+            None => None,
+        };
+        let helo = args.helo.clone().filter(|h| !h.trim().is_empty());
+        let output = if args.json {
+            Output::Json
+        } else {
+            let color = match args.color {
+                ColorChoice::Always => true,
+                ColorChoice::Never => false,
+                ColorChoice::Auto => {
+                    stdout_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                }
+            };
+            Output::Human {
+                color,
+                verbose: args.verbose,
+            }
+        };
+        Ok(Plan {
+            target,
+            ports,
+            family,
+            timeout: Duration::from_secs_f64(args.timeout),
+            helo,
+            credentials,
+            extra_roots: Arc::new(extra_roots),
+            resolver: args.resolver,
+            mx: args.mx,
+            accept_invalid_certs: args.danger_accept_invalid_certs,
+            allow_cleartext_auth: args.danger_allow_cleartext_auth,
+            output,
+        })
+    }
+}
+
+/// The ports to probe and how: -p in its order, then the port in HOST; with neither, the scheme's port or the defaults.
+///
+/// A port in HOST is the one the user's app uses, so without -p it is probed alone. The port an smtp(s)://
+/// URL implies without naming one is a default, which -p replaces like DEFAULT_PORTS.
+fn port_list(
+    flags: &[u16],
+    mode: Option<ModeChoice>,
+    input: &HostInput,
+) -> Result<Vec<(u16, PortMode)>, PlanError> {
+    let mut wanted: Vec<u16> = match (flags.is_empty(), input.port, input.scheme) {
+        (true, Some(p), _) => vec![p],
+        (true, None, Some(scheme)) => vec![scheme.default_port()],
+        (true, None, None) => DEFAULT_PORTS.to_vec(),
+        (false, Some(p), _) => flags.iter().copied().chain([p]).collect(),
+        (false, None, _) => flags.to_vec(),
+    };
+    let mut seen = Vec::new();
+    wanted.retain(|p| {
+        let first = !seen.contains(p);
+        seen.push(*p);
+        first
+    });
+    if wanted.contains(&0) {
+        return Err(PlanError::PortZero);
+    }
+    // smtps:// pins implicit TLS on the ports the URL stands for: its own, else those of -p (as in nodemailer's
+    // `{url, port}`); other -p ports are probed the usual way.
+    let pinned =
+        |p: u16| input.scheme == Some(Scheme::Smtps) && input.port.is_none_or(|own| own == p);
+    if let Some(choice) =
+        mode.filter(|&m| m != ModeChoice::Implicit && wanted.iter().any(|&p| pinned(p)))
+    {
+        let name = match choice {
+            ModeChoice::Starttls => "starttls",
+            _ => "detect",
+        };
+        let list = |ports: &[u16]| {
+            ports
+                .iter()
+                .map(u16::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let own = input.port.map(|p| p.to_string());
+        let mut fix = check_command(input.scheme, &input.target, own.as_deref());
+        if !flags.is_empty() {
+            fix = format!("{fix} -p {}", list(flags));
+        }
+        return Err(PlanError::ModeConflict {
+            mode: name,
+            fix,
+            alternative: format!(
+                "{} -p {} --mode {name}",
+                check_command(None, &input.target, None),
+                list(&wanted)
+            ),
+        });
+    }
+    let ports = wanted
+        .into_iter()
+        .map(|p| {
+            let mode = match (pinned(p), mode) {
+                (true, _) => PortMode::Implicit,
+                (false, Some(ModeChoice::Starttls)) => PortMode::Starttls,
+                (false, Some(ModeChoice::Implicit)) => PortMode::Implicit,
+                (false, Some(ModeChoice::Detect)) => PortMode::Detect,
+                (false, None) => mode_for_port(p),
+            };
+            (p, mode)
+        })
+        .collect();
+    Ok(ports)
+}
+
+/// 465 is SMTPS; the registered plaintext ports start with STARTTLS; anything else is detected.
+pub fn mode_for_port(port: u16) -> PortMode {
+    match port {
+        465 => PortMode::Implicit,
+        25 | 587 | 2525 => PortMode::Starttls,
+        _ => PortMode::Detect,
+    }
+}
+
+fn load_ca_file(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, PlanError> {
+    let bytes = std::fs::read(path).map_err(|source| PlanError::CaFileRead {
+        path: path.clone(),
+        source,
+    })?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
+        .filter_map(Result::ok)
+        .collect();
+    if certs.is_empty() {
+        return Err(PlanError::CaFileEmpty(path.clone()));
+    }
+    Ok(certs)
+}
+#[cfg(test)]
+mod tests;
