@@ -207,7 +207,7 @@ fn parse_port(text: &str) -> Option<u16> {
     text.parse().ok()
 }
 
-/// The user name of a URL, decoded; a name that cannot be shown safely becomes a placeholder.
+/// The user name of a URL, decoded; a name that cannot be shown safely is shown as USER.
 fn user_name(raw: &str) -> String {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
