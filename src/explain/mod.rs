@@ -11,7 +11,7 @@ mod tls;
 
 use std::net::{IpAddr, SocketAddr};
 
-use crate::diagnosis::{Code, Confidence, Diagnosis, Finding, Layer, PortVerdict, Severity};
+use crate::diagnosis::{Code, Confidence, Diagnosis, Facts, Finding, Layer, PortVerdict, Severity};
 use crate::report::{ReplyFacts, Report};
 
 /// The diagnosis with its words: what every output format shows.
@@ -105,28 +105,24 @@ pub fn explain(report: &Report, d: &Diagnosis) -> Explained {
     }
 }
 
-/// The words of one finding, by the family of its code.
+/// The words of one finding, by the family of facts behind it.
 pub fn word(report: &Report, f: &Finding) -> Words {
-    use Layer as L;
-    let mut w = match f.layer() {
-        L::Dns => dns::word(report, f),
-        L::Network | L::Firewall | L::IspBlock => connect::word(f),
-        L::Ipv6 => family::word(report, f),
-        L::LocalMta => interception::word(f),
-        L::Server if is_auth(f.code) => auth::word(f),
-        L::Server => session::word(f),
-        L::Tls if is_auth(f.code) => auth::word(f),
-        L::Tls => tls::word(f),
-        L::Credentials => auth::word(f),
-        L::None => Words::default(),
+    let mut w = match &f.facts {
+        Facts::Dns(_) => dns::word(report, f),
+        Facts::Connect(_) => connect::word(f),
+        Facts::Intercept(_) => interception::word(f),
+        Facts::Family(_) => family::word(report, f),
+        Facts::Auth(_) => auth::word(f),
+        Facts::Cert(_) | Facts::Handshake { .. } | Facts::Greeted(_) | Facts::Keywords(_) => {
+            tls::word(f)
+        }
+        Facts::Reply { .. } | Facts::None if f.code == Code::StarttlsRefused => tls::word(f),
+        Facts::Reply { .. } | Facts::Ehlo { .. } => session::word(f),
+        Facts::None => match f.code {
+            Code::AuthWithheldUnverified | Code::VerificationOverridden => auth::word(f),
+            _ => session::word(f),
+        },
     };
-    // Codes of the server layer that a connect decides (a closed port, the server's own ICMP).
-    if matches!(
-        f.code,
-        Code::PortClosed | Code::ServerReject | Code::ConnectTimeout
-    ) {
-        w = connect::word(f);
-    }
     if f.other_addresses_work {
         w.message = format!("{} (other addresses of {} work)", w.message, f.host);
     }
@@ -147,21 +143,6 @@ pub fn word(report: &Report, f: &Finding) -> Words {
         !c.starts_with("iptables") && !c.starts_with("ip6tables") && !c.starts_with("nft")
     });
     w
-}
-
-fn is_auth(code: Code) -> bool {
-    matches!(
-        code,
-        Code::AuthNotOffered
-            | Code::AuthMechanismsUnsupported
-            | Code::AuthTemporaryFailure
-            | Code::AuthMechanismRefused
-            | Code::AuthBrokenOff
-            | Code::AuthCleartextRefused
-            | Code::AuthRequiresTls
-            | Code::AuthWithheldUnverified
-            | Code::VerificationOverridden
-    )
 }
 
 /// "address:port" of a finding, or the host when no address is known.
