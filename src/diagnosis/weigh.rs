@@ -106,18 +106,8 @@ fn weigh_port(
     }
     let best = pick_failure(pr, calls, &bad_idx);
     if ok_idx.is_empty() {
-        // Every address fails: the attempt that got furthest tells the most, the others ride along.
-        let mut errors = calls[best].errors.clone();
-        if let Some(first) = errors.first_mut() {
-            first.others = bad_idx
-                .iter()
-                .filter(|&&i| i != best)
-                .filter_map(|&i| calls[i].error().cloned())
-                .collect();
-        }
         let layer = attempt_layers[best];
-        findings.extend(errors);
-        findings.extend(calls[best].notes.iter().cloned());
+        findings.extend(all_addresses_fail(calls, &bad_idx, best));
         return Weighed {
             verdict: verdict(false, layer, Some(best)),
             findings,
@@ -128,11 +118,7 @@ fn weigh_port(
     let failing: Vec<&Attempt> = bad_idx.iter().map(|&i| &pr.attempts[i]).collect();
     let working: Vec<&Attempt> = ok_idx.iter().map(|&i| &pr.attempts[i]).collect();
     let fails_v6 = failing.iter().all(|a| a.address.is_ipv6());
-    let fails_v4 = failing.iter().all(|a| a.address.is_ipv4());
-    let family_wide = (fails_v6 || fails_v4)
-        && !working.iter().any(|a| a.address.is_ipv6() == fails_v6)
-        && working.iter().any(|a| a.address.is_ipv6() != fails_v6);
-    let family = if family_wide {
+    let family = if one_family_fails(&failing, &working) {
         Some((fails_v6, pr.port, calls[best].error().cloned()))
     } else {
         for &i in &bad_idx {
@@ -149,6 +135,29 @@ fn weigh_port(
         findings,
         family,
     }
+}
+
+/// Every address fails: the attempt that got furthest tells the most, the others ride along with its first error.
+fn all_addresses_fail(calls: &[AttemptCall], bad: &[usize], best: usize) -> Vec<Finding> {
+    let mut out = calls[best].errors.clone();
+    if let Some(first) = out.first_mut() {
+        first.others = bad
+            .iter()
+            .filter(|&&i| i != best)
+            .filter_map(|&i| calls[i].error().cloned())
+            .collect();
+    }
+    out.extend(calls[best].notes.iter().cloned());
+    out
+}
+
+/// Every failing address is of one family, and every working one of the other.
+fn one_family_fails(failing: &[&Attempt], working: &[&Attempt]) -> bool {
+    let v6 = failing.iter().all(|a| a.address.is_ipv6());
+    let v4 = failing.iter().all(|a| a.address.is_ipv4());
+    (v6 || v4)
+        && !working.iter().any(|a| a.address.is_ipv6() == v6)
+        && working.iter().any(|a| a.address.is_ipv6() != v6)
 }
 
 /// One finding per broken family, naming the ports, instead of one per port.

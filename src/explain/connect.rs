@@ -133,29 +133,7 @@ pub(super) fn word(f: &Finding) -> Words {
     let addr = f.address.map_or_else(|| f.host.clone(), |a| a.to_string());
     let evidence = evidence(ev, f.address);
     let (message, remedy) = match f.code {
-        Code::FirewallDrop | Code::FirewallReject => {
-            let message = match (f.code, ev.path) {
-                (Code::FirewallReject, Some(PathNote::RefusedWithinOneHop)) => {
-                    format!("this host's firewall resets outgoing connections to {here}")
-                }
-                (Code::FirewallReject, _) => {
-                    format!("this host's firewall rejects outgoing connections to {here}")
-                }
-                _ if !ev.rules.is_empty() => {
-                    format!("this host's firewall drops outgoing connections to {here}")
-                }
-                _ => format!(
-                    "connections to {here} time out, and a SYN limited to one hop is not answered either: it never leaves this host"
-                ),
-            };
-            let (remedy, commands) = firewall_fix(ev, port);
-            return Words {
-                message,
-                evidence,
-                remedy,
-                commands,
-            };
-        }
+        Code::FirewallDrop | Code::FirewallReject => return firewall_words(f, ev, &here, evidence),
         Code::IspDrop => (
             format!("connections to {here} time out beyond this host: the SYN is dropped on the way"),
             block_remedy(port),
@@ -209,4 +187,28 @@ pub(super) fn word(f: &Finding) -> Words {
         ),
     };
     Words::new(message, evidence, remedy)
+}
+
+fn firewall_words(f: &Finding, ev: &ConnectEvidence, here: &str, evidence: Vec<String>) -> Words {
+    let message = match (f.code, ev.path) {
+        (Code::FirewallReject, Some(PathNote::RefusedWithinOneHop)) => {
+            format!("this host's firewall resets outgoing connections to {here}")
+        }
+        (Code::FirewallReject, _) => {
+            format!("this host's firewall rejects outgoing connections to {here}")
+        }
+        _ if !ev.rules.is_empty() => {
+            format!("this host's firewall drops outgoing connections to {here}")
+        }
+        _ => format!(
+            "connections to {here} time out, and a SYN limited to one hop is not answered either: it never leaves this host"
+        ),
+    };
+    let (remedy, commands) = firewall_fix(ev, port_of(f));
+    Words {
+        message,
+        evidence,
+        remedy,
+        commands,
+    }
 }
