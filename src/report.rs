@@ -186,6 +186,22 @@ pub struct DnsReport {
     pub resolver_checks: Vec<ResolverCheck>,
 }
 
+impl DnsReport {
+    /// Nothing looked up: the target is an IP literal.
+    pub fn not_queried() -> Self {
+        DnsReport {
+            queried: false,
+            resolver: String::new(),
+            a: DnsLookup::not_asked(),
+            aaaa: DnsLookup::not_asked(),
+            mx_domain: None,
+            mx: Vec::new(),
+            mx_lookup: DnsLookup::not_asked(),
+            resolver_checks: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ResolverCheck {
     pub server: String,

@@ -148,9 +148,15 @@ pub struct FamilyEvidence {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verdict {
-    pub layer: Layer,
     /// The code of the finding that decides it; None when every path works.
     pub code: Option<Code>,
+}
+
+impl Verdict {
+    /// The layer of the deciding code (`none` when every path works).
+    pub fn layer(&self) -> Layer {
+        self.code.map_or(Layer::None, Code::layer)
+    }
 }
 
 /// The verdict on one port of one host.

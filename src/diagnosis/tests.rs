@@ -979,7 +979,7 @@ fn diagnosis_table() {
         let d = diagnose(&case.report);
         let got_ports: Vec<(u16, Layer)> = d.ports.iter().map(|p| (p.port, p.layer)).collect();
         if d.ok != case.ok
-            || d.verdict.layer != case.verdict
+            || d.verdict.layer() != case.verdict
             || d.verdict.code != case.code
             || got_ports != case.ports
         {
@@ -988,7 +988,7 @@ fn diagnosis_table() {
                 case.name,
                 d.ok,
                 case.ok,
-                d.verdict.layer,
+                d.verdict.layer(),
                 d.verdict.code,
                 case.verdict,
                 case.code,

@@ -32,15 +32,11 @@ pub(super) fn diagnose(report: &Report) -> Diagnosis {
             .then(a.port.cmp(&b.port))
     });
     let ok = !findings.iter().any(|f| f.severity == Severity::Error);
-    let verdict = match findings.iter().find(|f| f.severity != Severity::Info) {
-        Some(f) => Verdict {
-            layer: f.layer(),
-            code: Some(f.code),
-        },
-        None => Verdict {
-            layer: Layer::None,
-            code: None,
-        },
+    let verdict = Verdict {
+        code: findings
+            .iter()
+            .find(|f| f.severity != Severity::Info)
+            .map(|f| f.code),
     };
     Diagnosis {
         ok,

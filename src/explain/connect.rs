@@ -30,7 +30,7 @@ fn hop_words(o: HopOutcome) -> &'static str {
     }
 }
 
-pub(super) fn evidence(ev: &ConnectEvidence, address: Option<std::net::IpAddr>) -> Vec<String> {
+fn evidence(ev: &ConnectEvidence, address: Option<std::net::IpAddr>) -> Vec<String> {
     let c = &ev.connect;
     let mut out = vec![format!(
         "connect: {} after {:.1} ms{}",

@@ -96,7 +96,7 @@ pub fn explain(report: &Report, d: &Diagnosis) -> Explained {
     Explained {
         ok: d.ok,
         verdict: ExplainedVerdict {
-            layer: d.verdict.layer,
+            layer: d.verdict.layer(),
             code: d.verdict.code,
             summary,
         },

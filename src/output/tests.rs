@@ -7,8 +7,8 @@ use super::{exit_status, write, Format, Style};
 use crate::diagnosis::{Code, Confidence, Layer, PortVerdict, Severity};
 use crate::explain::{Explained, ExplainedFinding, ExplainedVerdict};
 use crate::report::{
-    Attempt, DnsLookup, DnsReport, HostFacts, PortMode, PortReport, Report, Stage, StageName,
-    StageStatus, TranscriptLine,
+    Attempt, DnsReport, HostFacts, PortMode, PortReport, Report, Stage, StageName, StageStatus,
+    TranscriptLine,
 };
 
 const ADDRESS: &str = "203.0.113.10";
@@ -34,14 +34,8 @@ fn report() -> Report {
         target: "mail.example.com".into(),
         host: HostFacts::default(),
         dns: DnsReport {
-            queried: false,
             resolver: "system".into(),
-            a: DnsLookup::not_asked(),
-            aaaa: DnsLookup::not_asked(),
-            mx_domain: None,
-            mx: Vec::new(),
-            mx_lookup: DnsLookup::not_asked(),
-            resolver_checks: Vec::new(),
+            ..DnsReport::not_queried()
         },
         ports: vec![PortReport {
             host: "mail.example.com".into(),

@@ -189,16 +189,7 @@ fn server_name_for(host: &str) -> ServerName<'static> {
 async fn resolve_target(plan: &Plan) -> (DnsReport, Vec<IpAddr>, Option<dns::Dns>) {
     let name = match &plan.target {
         Target::Ip(ip) => {
-            let report = DnsReport {
-                queried: false,
-                resolver: String::new(),
-                a: DnsLookup::not_asked(),
-                aaaa: DnsLookup::not_asked(),
-                mx_domain: None,
-                mx: Vec::new(),
-                mx_lookup: DnsLookup::not_asked(),
-                resolver_checks: Vec::new(),
-            };
+            let report = DnsReport::not_queried();
             return (report, vec![*ip], None);
         }
         Target::Name(n) => n.clone(),
