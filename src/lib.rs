@@ -8,6 +8,7 @@ pub mod explain;
 #[doc(hidden)]
 pub mod fuzz_checks;
 pub mod generate;
+pub mod host;
 pub mod output;
 pub mod plan;
 pub mod probes;

@@ -1,23 +1,16 @@
 //! Connect failures: this host's firewall, a block on the way, the server refusing, or no route — from errno, ICMP and TTL probes.
 
-use crate::report::{ConnectOutcome, FirewallRule, HopOutcome, Report, RuleAction};
+use crate::report::{ConnectOutcome, FirewallRule, HopOutcome, PathOutcome, Report};
 
 use super::attempt::At;
 use super::{Code, Confidence, ConnectEvidence, Facts, Finding, PathNote};
 
-/// This host's rules that stop or divert outgoing TCP to this port and family.
-pub(super) fn matching_rules(at: &At<'_>, actions: &[RuleAction]) -> Vec<FirewallRule> {
-    at.report
-        .host
-        .firewall
+/// The rule (or policy) of this host that stopped this attempt's packet the given way, as its walked path says.
+pub(super) fn stopping_rule(at: &At<'_>, outcome: PathOutcome) -> Vec<FirewallRule> {
+    at.a.host_path
         .iter()
-        .flat_map(|f| f.rules.iter())
-        .filter(|r| {
-            r.v6 == at.a.address.is_ipv6()
-                && actions.contains(&r.action)
-                && r.matches_port(at.pr.port)
-        })
-        .cloned()
+        .filter(|p| p.outcome == outcome)
+        .filter_map(|p| p.decided_by.clone())
         .collect()
 }
 
@@ -39,8 +32,8 @@ pub(super) fn decide(at: &At<'_>) -> Finding {
                 .iter()
                 .any(|o| o.address == a.address && o.connect.outcome == ConnectOutcome::Connected)
     });
-    let drop_rules = matching_rules(at, &[RuleAction::Drop, RuleAction::PolicyDrop]);
-    let reject_rules = matching_rules(at, &[RuleAction::Reject]);
+    let drop_rules = stopping_rule(at, PathOutcome::Drop);
+    let reject_rules = stopping_rule(at, PathOutcome::Reject);
     let local_icmp = c.icmp.as_ref().is_some_and(|i| i.offender_is_local);
     let router = c
         .icmp

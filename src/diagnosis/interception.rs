@@ -1,9 +1,8 @@
 //! Local interception: a banner, EHLO name, certificate or the kernel's NAT table showing this host answering for a remote target.
 
-use crate::report::{Attempt, Report, RuleAction};
+use crate::report::{Attempt, Report};
 
 use super::attempt::At;
-use super::connect::matching_rules;
 use super::{Code, Confidence, Facts, Finding, Sign};
 
 /// How surely a name in a banner or certificate means this very host.
@@ -84,13 +83,13 @@ fn signs(at: &At<'_>) -> (NameMatch, Vec<Sign>) {
             saw(NameMatch::Own, Sign::NatAnsweredBy(r.clone()));
         }
     }
-    // A nat rule alone proves nothing: an earlier ACCEPT/RETURN (an owner exemption, a fix) may let this
-    // connection pass. It supports the signs this very connection gave.
+    // The nat rule this connection's walked path met supports the signs the connection itself gave.
     if strength != NameMatch::No {
         out.extend(
-            matching_rules(at, &[RuleAction::Redirect, RuleAction::Dnat])
-                .into_iter()
-                .map(Sign::Rule),
+            a.host_path
+                .iter()
+                .filter_map(|p| p.nat.as_ref())
+                .map(|n| Sign::Rule(n.rule.clone())),
         );
     }
     (strength, out)

@@ -162,6 +162,7 @@ fn report(target: &str, ports: Vec<PortReport>) -> Report {
         target: target.into(),
         host: HostFacts {
             hostname: "client.example.org".into(),
+            user: Default::default(),
             mail_listeners: Vec::new(),
             firewall: None,
             nat_redirects: Vec::new(),
@@ -378,15 +379,24 @@ pub(crate) fn cases() -> Vec<Case> {
     with_reject_rule.host.firewall = Some(FirewallFacts {
         read: true,
         why_not: None,
-        rules: vec![FirewallRule {
+        managers: Vec::new(),
+    });
+    with_reject_rule.ports[1].attempts[0].host_path = Some(HostPath {
+        outcome: PathOutcome::Reject,
+        decided_by: Some(FirewallRule {
             source: "iptables".into(),
             table: "filter".into(),
             chain: "OUTPUT".into(),
             v6: false,
             action: RuleAction::Reject,
-            ports: vec![(465, 465)],
             text: "-A OUTPUT -p tcp -m tcp --dport 465 -j REJECT --reject-with tcp-reset".into(),
-        }],
+            comment: None,
+            manager: Manager::Iptables,
+        }),
+        nat: None,
+        met: Vec::new(),
+        unsure: Vec::new(),
+        others: None,
     });
     v.push(Case {
         name: "a local REJECT with tcp-reset, seen in the rules",

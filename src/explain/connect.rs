@@ -1,9 +1,9 @@
 //! Words for the connect path: this host's firewall, a block on the way, the server refusing, no route.
 
 use crate::diagnosis::{Code, ConnectEvidence, Facts, Finding, PathNote};
-use crate::report::{ConnectOutcome, HopOutcome};
+use crate::report::{ConnectOutcome, HopOutcome, Report};
 
-use super::commands;
+use super::manager;
 use super::{here, port_of, Words};
 
 /// The connect outcome in words, as evidence.
@@ -63,10 +63,7 @@ fn evidence(ev: &ConnectEvidence, address: Option<std::net::IpAddr>) -> Vec<Stri
         out.push(format!("other ports of {a} connect, so the server is up"));
     }
     for r in &ev.rules {
-        out.push(format!(
-            "rule on this host ({} {} {}): {}",
-            r.source, r.table, r.chain, r.text
-        ));
+        out.push(manager::rule_evidence(r));
     }
     match ev.path {
         Some(PathNote::RefusedWithinOneHop) => out.push(
@@ -85,24 +82,14 @@ fn evidence(ev: &ConnectEvidence, address: Option<std::net::IpAddr>) -> Vec<Stri
 }
 
 /// The remedy and commands for this host's own firewall; shared with the family warning that a firewall causes.
-pub(super) fn firewall_fix(ev: &ConnectEvidence, port: u16) -> (String, Vec<String>) {
-    let mut cmds = commands::allow(&ev.rules, port);
-    if cmds.is_empty() {
-        let remedy = format!(
-            "This host's own firewall blocks outgoing port {port}. Find the rule as root: iptables -S OUTPUT; ip6tables -S OUTPUT; \
-             nft list ruleset (and CSF/UFW: csf -l, ufw status) — or run smtp-doctor as root to have it read. Allow the port, \
-             or ask the administrator."
-        );
-        return (remedy, cmds);
+pub(super) fn firewall_fix(report: &Report, ev: &ConnectEvidence, port: u16) -> (String, Vec<String>) {
+    if ev.rules.is_empty() {
+        return (manager::unread(report, port, "blocks outgoing"), Vec::new());
     }
-    cmds.extend(commands::persist(&cmds));
-    let remedy = format!(
-        "This host's own firewall blocks outgoing port {port} (the rule is quoted above). The commands let port {port} out \
-         ahead of it; keep it across reboots (Debian/Ubuntu: netfilter-persistent save; RHEL: service iptables save; \
-         nftables: add the rule to /etc/nftables.conf). If a firewall manager (ufw, firewalld, CSF) owns the rules, allow \
-         the port there instead."
-    );
-    (remedy, cmds)
+    let fix = manager::fix(report, &ev.rules, port);
+    let mut commands = fix.commands;
+    commands.extend(fix.apply);
+    (fix.remedy, commands)
 }
 
 fn block_remedy(port: u16) -> String {
@@ -120,7 +107,7 @@ fn block_remedy(port: u16) -> String {
     }
 }
 
-pub(super) fn word(f: &Finding) -> Words {
+pub(super) fn word(report: &Report, f: &Finding) -> Words {
     let Facts::Connect(ev) = &f.facts else {
         return Words::new(
             format!("connecting to {} failed", here(f)),
@@ -133,7 +120,9 @@ pub(super) fn word(f: &Finding) -> Words {
     let addr = f.address.map_or_else(|| f.host.clone(), |a| a.to_string());
     let evidence = evidence(ev, f.address);
     let (message, remedy) = match f.code {
-        Code::FirewallDrop | Code::FirewallReject => return firewall_words(f, ev, &here, evidence),
+        Code::FirewallDrop | Code::FirewallReject => {
+            return firewall_words(report, f, ev, &here, evidence)
+        }
         Code::IspDrop => (
             format!("connections to {here} time out beyond this host: the SYN is dropped on the way"),
             block_remedy(port),
@@ -189,7 +178,13 @@ pub(super) fn word(f: &Finding) -> Words {
     Words::new(message, evidence, remedy)
 }
 
-fn firewall_words(f: &Finding, ev: &ConnectEvidence, here: &str, evidence: Vec<String>) -> Words {
+fn firewall_words(
+    report: &Report,
+    f: &Finding,
+    ev: &ConnectEvidence,
+    here: &str,
+    evidence: Vec<String>,
+) -> Words {
     let message = match (f.code, ev.path) {
         (Code::FirewallReject, Some(PathNote::RefusedWithinOneHop)) => {
             format!("this host's firewall resets outgoing connections to {here}")
@@ -204,7 +199,7 @@ fn firewall_words(f: &Finding, ev: &ConnectEvidence, here: &str, evidence: Vec<S
             "connections to {here} time out, and a SYN limited to one hop is not answered either: it never leaves this host"
         ),
     };
-    let (remedy, commands) = firewall_fix(ev, port_of(f));
+    let (remedy, commands) = firewall_fix(report, ev, port_of(f));
     Words {
         message,
         evidence,

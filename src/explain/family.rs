@@ -44,7 +44,7 @@ pub(super) fn word(report: &Report, f: &Finding) -> Words {
     let remedy = if let Some(fw) = ev.failures.iter().find(|x| x.layer() == Layer::Firewall) {
         // This host's own firewall breaks the family: its fix, not a general "fix the family".
         let (fix, cmds) = match &fw.facts {
-            Facts::Connect(c) => connect::firewall_fix(c, fw.port.unwrap_or(0)),
+            Facts::Connect(c) => connect::firewall_fix(report, c, fw.port.unwrap_or(0)),
             _ => (String::new(), Vec::new()),
         };
         commands = cmds;

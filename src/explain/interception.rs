@@ -1,9 +1,9 @@
 //! Words for local interception: the signs that this host answers in the server's place, and how to stop it.
 
 use crate::diagnosis::{Facts, Finding, Sign};
-use crate::report::FirewallRule;
+use crate::report::{FirewallRule, Report};
 
-use super::commands;
+use super::manager;
 use super::{port_of, Words};
 
 fn sign_words(s: &Sign, host: &str) -> String {
@@ -18,10 +18,7 @@ fn sign_words(s: &Sign, host: &str) -> String {
             "the kernel's NAT table shows this connection to {}:{} answered by {}:{}",
             r.original_destination, r.original_port, r.answered_by, r.answered_port
         ),
-        Sign::Rule(r) => format!(
-            "rule on this host ({} {} {}): {}",
-            r.source, r.table, r.chain, r.text
-        ),
+        Sign::Rule(r) => manager::rule_evidence(r),
         Sign::Listeners(ls) => {
             let l: Vec<String> = ls
                 .iter()
@@ -35,7 +32,7 @@ fn sign_words(s: &Sign, host: &str) -> String {
     }
 }
 
-pub(super) fn word(f: &Finding) -> Words {
+pub(super) fn word(report: &Report, f: &Finding) -> Words {
     let port = port_of(f);
     let signs: &[Sign] = match &f.facts {
         Facts::Intercept(s) => s,
@@ -48,21 +45,20 @@ pub(super) fn word(f: &Finding) -> Words {
             _ => None,
         })
         .collect();
-    let mut commands = commands::allow(&rules, port);
-    let remedy = if commands.is_empty() {
-        format!(
-            "A local MTA or proxy (cPanel/Exim with CSF's SMTP_BLOCK, a Postfix relay, an iptables REDIRECT/DNAT) captures \
-             outgoing port {port}. Find the rule: iptables -t nat -S OUTPUT; nft list ruleset; in WHM turn off 'SMTP \
-             Restrictions' or CSF SMTP_BLOCK, or allow this user (SMTP_ALLOWUSER); or send through the local MTA on purpose \
-             (host localhost)."
+    let (remedy, commands) = if rules.is_empty() {
+        (
+            format!(
+                "A local MTA or proxy (cPanel/Exim with CSF's SMTP_BLOCK, a Postfix relay, an iptables REDIRECT/DNAT) \
+                 captures outgoing port {port}. {} Or send through the local MTA on purpose (host localhost).",
+                manager::unread(report, port, "may divert")
+            ),
+            Vec::new(),
         )
     } else {
-        commands.extend(commands::persist(&commands));
-        format!(
-            "A nat rule on this host (quoted above) sends outgoing port {port} to a local mail server. The commands let port \
-             {port} pass unchanged ahead of it; if cPanel (WHM 'SMTP Restrictions') or CSF (SMTP_BLOCK) made the rule, turn \
-             it off or allow this user (SMTP_ALLOWUSER) there instead, or send through the local MTA on purpose (host localhost)."
-        )
+        let fix = manager::fix(report, &rules, port);
+        let mut commands = fix.commands;
+        commands.extend(fix.apply);
+        (fix.remedy, commands)
     };
     Words {
         message: format!(

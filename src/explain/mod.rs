@@ -1,11 +1,11 @@
 //! Words for the diagnosis: each finding's code and facts become a message, evidence lines, a remedy and fix commands.
 
 mod auth;
-mod commands;
 mod connect;
 mod dns;
 mod family;
 mod interception;
+mod manager;
 mod session;
 mod tls;
 
@@ -109,8 +109,8 @@ pub fn explain(report: &Report, d: &Diagnosis) -> Explained {
 pub fn word(report: &Report, f: &Finding) -> Words {
     let mut w = match &f.facts {
         Facts::Dns(_) => dns::word(report, f),
-        Facts::Connect(_) => connect::word(f),
-        Facts::Intercept(_) => interception::word(f),
+        Facts::Connect(_) => connect::word(report, f),
+        Facts::Intercept(_) => interception::word(report, f),
         Facts::Family(_) => family::word(report, f),
         Facts::Auth(_) => auth::word(f),
         Facts::Cert(_) | Facts::Handshake { .. } | Facts::Greeted(_) | Facts::Keywords(_) => {
@@ -138,10 +138,8 @@ pub fn word(report: &Report, f: &Finding) -> Words {
             }
         }
     }
-    // The step that makes the rules survive a reboot comes once, after every rule.
-    w.commands.sort_by_key(|c| {
-        !c.starts_with("iptables") && !c.starts_with("ip6tables") && !c.starts_with("nft")
-    });
+    // The steps that apply or keep the change (a reload, a save) come once, after every rule.
+    w.commands.sort_by_key(|c| manager::is_apply(c));
     w
 }
 

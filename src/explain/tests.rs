@@ -82,8 +82,9 @@ fn a_family_warning_carries_the_fix_of_its_cause() {
         chain: "OUTPUT".into(),
         v6: false,
         action: RuleAction::Drop,
-        ports: vec![(587, 587)],
         text: "-A OUTPUT -p tcp -m tcp --dport 587 -j DROP".into(),
+        comment: None,
+        manager: crate::report::Manager::Iptables,
     };
     let cause = |code: Code, rules: Vec<FirewallRule>| Finding {
         code,

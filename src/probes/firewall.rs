@@ -1,57 +1,95 @@
 //! Read-only look at this host's packet filter and NAT table (root only): the rules that touch mail ports, and redirected connections.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::AsyncReadExt;
 
-use crate::report::{FirewallFacts, FirewallRule, NatRedirect, RuleAction};
+use crate::host::netfilter::{Packet, Ruleset};
+use crate::host::{self, Files};
+use crate::report::{FirewallFacts, IdKind, NatRedirect, NotRead, Report};
 
 /// Most bytes read from one rule listing; a host with a huge rule set still answers in bounded memory.
 const MAX_LISTING: usize = 4 * 1024 * 1024;
+/// Most bytes read from one manager file (csf.conf is ~100 KiB).
+const MAX_FILE: u64 = 512 * 1024;
 
-/// Lists the rules that could stop or divert outgoing TCP to `ports`. Never changes anything.
-pub async fn read_rules(ports: &[u16], timeout: Duration) -> FirewallFacts {
+/// The rules as read, kept in memory until the probes are done and each one's path can be walked.
+#[derive(Debug, Clone, Default)]
+pub struct HostRules {
+    pub ruleset: Ruleset,
+    pub facts: FirewallFacts,
+}
+
+/// Reads this host's packet filter (root only) and the files its managers are known by. Never changes anything.
+pub async fn read_rules(timeout: Duration) -> HostRules {
+    let files = read_files(&host::file_paths());
     if !nix::unistd::geteuid().is_root() {
-        return FirewallFacts {
-            read: false,
-            why_not: Some(
-                "not root: run as root to have this host's firewall rules read (read-only)".into(),
-            ),
-            rules: Vec::new(),
+        return HostRules {
+            facts: FirewallFacts {
+                read: false,
+                why_not: Some(NotRead::NotRoot),
+                managers: host::recognise(&Ruleset::default(), &files),
+            },
+            ruleset: Ruleset::default(),
         };
     }
-    let (v4, v6) = tokio::join!(
-        run_listing("iptables-save", timeout),
-        run_listing("ip6tables-save", timeout)
+    let (v4, v6, nft_json, nft_text) = tokio::join!(
+        run_listing("iptables-save", &[], timeout),
+        run_listing("ip6tables-save", &[], timeout),
+        run_listing("nft", &["-j", "list", "ruleset"], timeout),
+        run_listing("nft", &["-a", "list", "ruleset"], timeout),
     );
-    let mut rules = Vec::new();
+    let mut ruleset = Ruleset::default();
     let mut any = false;
-    for (text, source, v6flag) in [(v4, "iptables", false), (v6, "ip6tables", true)] {
+    let mut iptables_on_nft = false;
+    for (text, v6) in [(v4, false), (v6, true)] {
         if let Some(t) = text {
             any = true;
-            rules.extend(parse_iptables_save(&t, source, v6flag));
+            let (chains, backend) = host::iptables::parse(&t, v6);
+            iptables_on_nft |= backend == Some(host::iptables::Backend::Nft);
+            ruleset.chains.extend(chains);
         }
     }
-    // Native nftables rules (tables iptables-nft did not make) only show in nft's own listing.
-    if let Some(t) = run_listing_args("nft", &["list", "ruleset"], timeout).await {
+    if let Some(json) = nft_json {
         any = true;
-        rules.extend(parse_nft(&t));
+        ruleset.chains.extend(host::nft::parse(
+            &json,
+            nft_text.as_deref().unwrap_or_default(),
+            iptables_on_nft,
+        ));
     }
-    rules.retain(|r| r.ports.is_empty() || ports.iter().any(|p| r.matches_port(*p)));
-    FirewallFacts {
-        read: any,
-        why_not: (!any).then(|| "neither iptables-save nor nft could be run".to_string()),
-        rules,
+    HostRules {
+        facts: FirewallFacts {
+            read: any,
+            why_not: (!any).then_some(NotRead::NoTool),
+            managers: host::recognise(&ruleset, &files),
+        },
+        ruleset,
     }
 }
 
-async fn run_listing(cmd: &str, timeout: Duration) -> Option<String> {
-    run_listing_args(cmd, &[], timeout).await
+/// The manager files that exist, with their text when this user may read it.
+fn read_files(paths: &[&str]) -> Files {
+    use std::io::Read;
+    let mut files = Files::default();
+    for p in paths {
+        if std::fs::symlink_metadata(p).is_err() {
+            continue;
+        }
+        let text = std::fs::File::open(p).ok().and_then(|f| {
+            let mut buf = Vec::new();
+            f.take(MAX_FILE).read_to_end(&mut buf).ok()?;
+            // Binaries are there to be found, not read.
+            (!buf.contains(&0)).then(|| String::from_utf8_lossy(&buf).into_owned())
+        });
+        files.found.insert(p.to_string(), text);
+    }
+    files
 }
 
-async fn run_listing_args(cmd: &str, args: &[&str], timeout: Duration) -> Option<String> {
+async fn run_listing(cmd: &str, args: &[&str], timeout: Duration) -> Option<String> {
     let mut child = tokio::process::Command::new(cmd)
         .args(args)
         .stdin(Stdio::null())
@@ -73,192 +111,79 @@ async fn run_listing_args(cmd: &str, args: &[&str], timeout: Duration) -> Option
     tokio::time::timeout(timeout, read).await.ok().flatten()
 }
 
-/// Rules from `iptables-save` output: OUTPUT-side filter drops/rejects and nat redirects.
-pub fn parse_iptables_save(text: &str, source: &str, v6: bool) -> Vec<FirewallRule> {
-    let mut out = Vec::new();
-    let mut table = String::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if let Some(t) = line.strip_prefix('*') {
-            table = t.to_string();
-            continue;
-        }
-        // ":OUTPUT DROP [0:0]": a default policy that drops everything not allowed.
-        if let Some(rest) = line.strip_prefix(':') {
-            let mut w = rest.split_whitespace();
-            if let (Some("OUTPUT"), Some("DROP"), "filter") = (w.next(), w.next(), table.as_str()) {
-                out.push(FirewallRule {
-                    source: source.into(),
-                    table: table.clone(),
-                    chain: "OUTPUT".into(),
-                    v6,
-                    action: RuleAction::PolicyDrop,
-                    ports: Vec::new(),
-                    text: line.to_string(),
-                });
-            }
-            continue;
-        }
-        let Some(rest) = line.strip_prefix("-A ") else {
-            continue;
-        };
-        let words: Vec<&str> = rest.split_whitespace().collect();
-        let Some(chain) = words.first() else { continue };
-        if is_inbound_chain(chain) {
-            continue;
-        }
-        let target = value_after(&words, "-j").unwrap_or("");
-        let action = match (table.as_str(), target) {
-            ("filter", "DROP") => RuleAction::Drop,
-            ("filter", "REJECT") => RuleAction::Reject,
-            ("nat", "REDIRECT") => RuleAction::Redirect,
-            ("nat", "DNAT") => RuleAction::Dnat,
-            _ => continue,
-        };
-        if words.contains(&"udp") && !words.contains(&"tcp") {
-            continue;
-        }
-        let mut ports = Vec::new();
-        for key in [
-            "--dport",
-            "--dports",
-            "--destination-port",
-            "--destination-ports",
-        ] {
-            if let Some(v) = value_after(&words, key) {
-                ports.extend(parse_port_list(v, ':'));
-            }
-        }
-        out.push(FirewallRule {
-            source: source.into(),
-            table: table.clone(),
-            chain: chain.to_string(),
-            v6,
-            action,
-            ports,
-            text: line.to_string(),
-        });
+/// The source address and interface the kernel routes `dst` through (a UDP connect sends nothing).
+fn route_to(dst: SocketAddr) -> (Option<IpAddr>, Option<String>) {
+    let bind: SocketAddr = if dst.is_ipv6() {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    };
+    let Some(src) = UdpSocket::bind(bind)
+        .and_then(|s| s.connect(dst).and_then(|_| s.local_addr()))
+        .ok()
+        .map(|a| a.ip())
+    else {
+        return (None, None);
+    };
+    if dst.ip().is_loopback() || src == dst.ip() {
+        return (Some(src), Some("lo".into()));
     }
-    out
-}
-
-fn is_inbound_chain(chain: &str) -> bool {
-    let c = chain.to_ascii_uppercase();
-    c == "INPUT" || c == "FORWARD" || c == "PREROUTING" || c.contains("INPUT") || c.contains("FWD")
-}
-
-fn value_after<'a>(words: &[&'a str], key: &str) -> Option<&'a str> {
-    words
-        .iter()
-        .position(|w| *w == key)
-        .and_then(|i| words.get(i + 1))
-        .copied()
-}
-
-/// "25,465,587", "20:30" (iptables) or "20-30" (nft) into inclusive ranges.
-fn parse_port_list(v: &str, range_sep: char) -> Vec<(u16, u16)> {
-    v.split(',')
-        .filter_map(|part| {
-            let part = part.trim().trim_matches(|c| c == '{' || c == '}').trim();
-            match part.split_once(range_sep) {
-                Some((a, b)) => Some((a.trim().parse().ok()?, b.trim().parse().ok()?)),
-                None => part.parse().ok().map(|p| (p, p)),
-            }
+    let iface = nix::ifaddrs::getifaddrs().ok().and_then(|mut it| {
+        it.find(|i| {
+            i.address.is_some_and(|a| {
+                a.as_sockaddr_in().map(|s| IpAddr::V4(s.ip())) == Some(src)
+                    || a.as_sockaddr_in6().map(|s| IpAddr::V6(s.ip())) == Some(src)
+            })
         })
-        .collect()
+        .map(|i| i.interface_name)
+    });
+    (Some(src), iface)
 }
 
-/// Rules from `nft list ruleset`, from chains hooked on output, skipping the tables iptables-nft made.
-pub fn parse_nft(text: &str) -> Vec<FirewallRule> {
-    let mut out = Vec::new();
-    let mut table = String::new();
-    let mut family_v6 = false;
-    let mut skip_table = false;
-    let mut chain = String::new();
-    let mut output_hook = false;
-    let mut nat_chain = false;
-    for raw in text.lines() {
-        let line = raw.trim();
-        if let Some(rest) = line.strip_prefix("table ") {
-            let mut w = rest.split_whitespace();
-            let family = w.next().unwrap_or("");
-            let name = w.next().unwrap_or("");
-            table = format!("{family} {name}");
-            family_v6 = family == "ip6";
-            // iptables-nft's own tables are already read through iptables-save.
-            skip_table = matches!(family, "ip" | "ip6")
-                && matches!(name, "filter" | "nat" | "mangle" | "raw" | "security");
-            continue;
-        }
-        if skip_table {
-            continue;
-        }
-        if let Some(rest) = line.strip_prefix("chain ") {
-            chain = rest.trim_end_matches('{').trim().to_string();
-            output_hook = false;
-            nat_chain = false;
-            continue;
-        }
-        if line.starts_with("type ") {
-            output_hook = line.contains("hook output");
-            nat_chain = line.contains("type nat");
-            if output_hook && line.contains("policy drop") {
-                out.push(FirewallRule {
-                    source: "nft".into(),
-                    table: table.clone(),
-                    chain: chain.clone(),
-                    v6: family_v6,
-                    action: RuleAction::PolicyDrop,
-                    ports: Vec::new(),
-                    text: line.to_string(),
-                });
-            }
-            continue;
-        }
-        if !output_hook {
-            continue;
-        }
-        let words: Vec<&str> = line.split_whitespace().collect();
-        let action = if words.contains(&"drop") {
-            RuleAction::Drop
-        } else if words.contains(&"reject") {
-            RuleAction::Reject
-        } else if nat_chain && words.contains(&"redirect") {
-            RuleAction::Redirect
-        } else if nat_chain && words.contains(&"dnat") {
-            RuleAction::Dnat
-        } else {
-            continue;
-        };
-        if words.contains(&"udp") && !words.contains(&"tcp") {
-            continue;
-        }
-        let mut ports = Vec::new();
-        if let Some(i) = words.iter().position(|w| *w == "dport") {
-            // "dport 587", "dport { 25, 465 }", "dport 20-30"
-            let mut list = String::new();
-            for w in &words[i + 1..] {
-                list.push_str(w);
-                if !w.starts_with('{') && !w.ends_with(',') {
-                    break;
-                }
-                if w.ends_with('}') {
-                    break;
-                }
-            }
-            ports = parse_port_list(&list, '-');
-        }
-        out.push(FirewallRule {
-            source: "nft".into(),
-            table: table.clone(),
-            chain: chain.clone(),
-            v6: family_v6,
-            action,
-            ports,
-            text: line.to_string(),
-        });
+fn id_name(kind: IdKind, id: u32) -> Option<String> {
+    match kind {
+        IdKind::User => nix::unistd::User::from_uid(id.into())
+            .ok()
+            .flatten()
+            .map(|u| u.name),
+        IdKind::Group => nix::unistd::Group::from_gid(id.into())
+            .ok()
+            .flatten()
+            .map(|g| g.name),
     }
-    out
+}
+
+/// Walks each attempt's first SYN through the rules read, as this process's user would send it.
+pub fn walk_attempts(rules: &HostRules, report: &mut Report, local_addrs: &[IpAddr]) {
+    if rules.ruleset.is_empty() {
+        return;
+    }
+    let uid = nix::unistd::geteuid().as_raw();
+    let gid = nix::unistd::getegid().as_raw();
+    let groups: Vec<u32> = nix::unistd::getgroups()
+        .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
+        .unwrap_or_default();
+    for pr in &mut report.ports {
+        for a in &mut pr.attempts {
+            let (saddr, oif) = route_to(SocketAddr::new(a.address, pr.port));
+            let packet = Packet {
+                daddr: a.address,
+                dport: pr.port,
+                saddr,
+                daddr_local: local_addrs.contains(&a.address),
+                oif,
+                uid,
+                gid,
+                groups: groups.clone(),
+            };
+            a.host_path = Some(host::host_path(
+                &rules.ruleset,
+                &packet,
+                &rules.facts.managers,
+                &id_name,
+            ));
+        }
+    }
 }
 
 /// Connections whose reply comes from somewhere other than where they were sent: NAT redirects, from /proc/net/nf_conntrack.
@@ -338,52 +263,6 @@ pub fn parse_conntrack(text: &str, ports: &[u16]) -> Vec<NatRedirect> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn iptables_save_rules() {
-        let text = "# Generated by iptables-save\n*filter\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
--A INPUT -p tcp -m tcp --dport 22 -j DROP\n\
--A OUTPUT -p tcp -m tcp --dport 587 -j DROP\n\
--A OUTPUT -p tcp -m multiport --dports 25,465,2500:2600 -j REJECT --reject-with icmp-port-unreachable\n\
--A OUTPUT -p udp -m udp --dport 53 -j DROP\nCOMMIT\n*nat\n:OUTPUT ACCEPT [0:0]\n\
--A OUTPUT -d 203.0.113.10/32 -p tcp -m tcp --dport 587 -j REDIRECT --to-ports 10587\nCOMMIT\n";
-        let rules = parse_iptables_save(text, "iptables", false);
-        assert_eq!(rules.len(), 3, "{rules:?}");
-        assert_eq!(rules[0].action, RuleAction::Drop);
-        assert!(rules[0].matches_port(587) && !rules[0].matches_port(25));
-        assert_eq!(rules[1].action, RuleAction::Reject);
-        assert!(
-            rules[1].matches_port(465)
-                && rules[1].matches_port(2525)
-                && !rules[1].matches_port(587)
-        );
-        assert_eq!(rules[2].action, RuleAction::Redirect);
-        assert_eq!(rules[2].table, "nat");
-    }
-
-    #[test]
-    fn output_policy_drop() {
-        let rules = parse_iptables_save("*filter\n:OUTPUT DROP [0:0]\nCOMMIT\n", "iptables", false);
-        assert_eq!(rules.len(), 1);
-        assert_eq!(rules[0].action, RuleAction::PolicyDrop);
-        assert!(rules[0].matches_port(25));
-    }
-
-    #[test]
-    fn nft_rules() {
-        let text = "table inet fw {\n\tchain out {\n\t\ttype filter hook output priority filter; policy accept;\n\
-\t\ttcp dport { 25, 465 } drop\n\t\ttcp dport 587 reject with tcp reset\n\t}\n\tchain in {\n\t\ttype filter hook input priority 0; policy accept;\n\t\ttcp dport 25 drop\n\t}\n}\n\
-table ip nat {\n\tchain OUTPUT {\n\t\ttype nat hook output priority -100; policy accept;\n\t\ttcp dport 587 counter redirect to :10587\n\t}\n}\n\
-table ip mynat {\n\tchain o {\n\t\ttype nat hook output priority -100; policy accept;\n\t\ttcp dport 2525 dnat to 127.0.0.1:10025\n\t}\n}\n";
-        let rules = parse_nft(text);
-        assert_eq!(rules.len(), 3, "{rules:?}");
-        assert!(
-            rules[0].matches_port(25) && rules[0].matches_port(465) && !rules[0].matches_port(587)
-        );
-        assert_eq!(rules[1].action, RuleAction::Reject);
-        assert_eq!(rules[2].action, RuleAction::Dnat);
-        assert!(rules[2].matches_port(2525));
-    }
 
     #[test]
     fn conntrack_redirects() {

@@ -73,9 +73,8 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
         .collect();
     // The rule listing runs beside DNS and the probes; it costs no wall time of its own.
     let rules = tokio::spawn({
-        let ports = probed_ports.clone();
         let timeout = plan.timeout;
-        async move { firewall::read_rules(&ports, timeout).await }
+        async move { firewall::read_rules(timeout).await }
     });
     let local_addrs = host::local_addresses();
     let trust = tls::Trust::load(&plan.extra_roots);
@@ -119,7 +118,7 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
         trust,
         accept_invalid_certs: plan.accept_invalid_certs,
         allow_cleartext_auth: plan.allow_cleartext_auth,
-        local_addrs,
+        local_addrs: local_addrs.clone(),
     };
     let chains: usize = targets
         .iter()
@@ -164,17 +163,21 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
         });
     }
 
-    host.firewall = rules.await.ok();
+    let rules = rules.await.unwrap_or_default();
+    host.firewall = Some(rules.facts.clone());
     // Read after the probes: their own connections are what the NAT table shows.
     host.nat_redirects = firewall::read_redirects(&probed_ports);
-    Ok(Report {
+    let mut report = Report {
         target: plan.target.to_string(),
         host,
         dns: dns_report,
         ports,
         tls_verification: !plan.accept_invalid_certs,
-        elapsed_ms: elapsed_ms(start),
-    })
+        elapsed_ms: 0.0,
+    };
+    firewall::walk_attempts(&rules, &mut report, &local_addrs);
+    report.elapsed_ms = elapsed_ms(start);
+    Ok(report)
 }
 
 fn server_name_for(host: &str) -> ServerName<'static> {

@@ -4,6 +4,9 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
+mod host;
+pub use host::*;
+
 /// How a port expects TLS to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -99,74 +102,6 @@ pub struct Report {
     pub elapsed_ms: f64,
 }
 
-/// Facts about the machine the probe runs on.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct HostFacts {
-    pub hostname: String,
-    /// Local TCP listeners on the mail ports (from /proc/net/tcp and tcp6).
-    pub mail_listeners: Vec<Listener>,
-    /// This host's packet-filter and NAT rules that touch the probed ports (root only).
-    pub firewall: Option<FirewallFacts>,
-    /// Probed connections that the kernel's NAT answered from elsewhere (/proc/net/nf_conntrack).
-    pub nat_redirects: Vec<NatRedirect>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct FirewallFacts {
-    /// Whether any rule listing could be read.
-    pub read: bool,
-    pub why_not: Option<String>,
-    pub rules: Vec<FirewallRule>,
-}
-
-/// One rule on the outgoing side that drops, rejects or diverts TCP.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FirewallRule {
-    /// "iptables", "ip6tables" or "nft".
-    pub source: String,
-    pub table: String,
-    pub chain: String,
-    pub v6: bool,
-    pub action: RuleAction,
-    /// Destination port ranges the rule matches; empty means every port.
-    pub ports: Vec<(u16, u16)>,
-    /// The rule as listed.
-    pub text: String,
-}
-
-impl FirewallRule {
-    pub fn matches_port(&self, port: u16) -> bool {
-        self.ports.is_empty() || self.ports.iter().any(|(a, b)| (*a..=*b).contains(&port))
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RuleAction {
-    Drop,
-    Reject,
-    /// The chain's default policy drops what no rule allowed.
-    PolicyDrop,
-    Redirect,
-    Dnat,
-}
-
-/// A connection sent to one place and answered from another (NAT).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct NatRedirect {
-    /// Our side's port, to tell the probe's own connections from older ones still in the table.
-    pub original_source_port: u16,
-    pub original_destination: IpAddr,
-    pub original_port: u16,
-    pub answered_by: IpAddr,
-    pub answered_port: u16,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Listener {
-    pub address: IpAddr,
-    pub port: u16,
-}
 
 /// Name resolution of the target and of its mail domain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -292,6 +227,8 @@ pub struct Attempt {
     pub tls: Option<TlsFacts>,
     pub ehlo_tls: Option<EhloFacts>,
     pub auth: Option<AuthFacts>,
+    /// How this host's packet filter treated the connection (root runs, from the rules read).
+    pub host_path: Option<HostPath>,
     /// The conversation, with every AUTH payload redacted.
     pub transcript: Vec<TranscriptLine>,
 }
@@ -315,6 +252,7 @@ impl Attempt {
             tls: None,
             ehlo_tls: None,
             auth: None,
+            host_path: None,
             transcript: Vec::new(),
         }
     }

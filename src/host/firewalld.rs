@@ -1,0 +1,154 @@
+//! firewalld: recognised by its nft table (or its iptables chains and direct rules) and firewalld.conf; fixed with `firewall-cmd --permanent` and `--reload`.
+
+use super::netfilter::{Chain, Ruleset, Source};
+use super::{chains_named, list_chains, settings, Files, FixFor};
+use crate::report::{Manager, ManagerFacts};
+
+pub const CONF: &str = "/etc/firewalld/firewalld.conf";
+pub const DIRECT_XML: &str = "/etc/firewalld/direct.xml";
+pub const FILES: &[&str] = &[CONF, DIRECT_XML, "/usr/sbin/firewalld"];
+
+/// The nft table firewalld's nftables backend loads.
+const TABLE: &str = "firewalld";
+
+pub fn owns(chain: &Chain) -> bool {
+    match chain.source {
+        Source::Nft => chain.table == TABLE || chain.table.starts_with("firewalld_"),
+        // iptables backend chains, and the *_direct chains direct rules go to with either backend.
+        _ => {
+            chain.name.ends_with("_direct")
+                || chain.name.starts_with("OUTPUT_")
+                || chain.name.starts_with("OUT_")
+                || chain.name.starts_with("FWD_")
+                || chain.name.starts_with("IN_")
+        }
+    }
+}
+
+pub fn recognise(rs: &Ruleset, files: &Files) -> Option<ManagerFacts> {
+    let nft_chains = chains_named(rs, |c| c.source == Source::Nft && owns(c));
+    let ipt_chains = chains_named(rs, |c| c.source != Source::Nft && owns(c));
+    let mut evidence = Vec::new();
+    if let Some(c) = nft_chains.first() {
+        evidence.push(format!(
+            "nft table {} {} ({} chains)",
+            c.nft_family,
+            c.table,
+            nft_chains.len()
+        ));
+    }
+    evidence.extend(list_chains("iptables chains", &ipt_chains));
+    let mut s = files
+        .text(CONF)
+        .map(|t| settings(t, &["FirewallBackend"]))
+        .unwrap_or_default();
+    if let Some(xml) = files.text(DIRECT_XML) {
+        for (i, rule) in direct_rules(xml).into_iter().enumerate() {
+            s.insert(format!("direct.{i}"), rule.join(" "));
+        }
+    }
+    if evidence.is_empty() && !files.exists(CONF) {
+        return None;
+    }
+    evidence.extend(files.evidence(&[CONF, DIRECT_XML]));
+    Some(ManagerFacts {
+        manager: Manager::Firewalld,
+        evidence,
+        settings: s,
+    })
+}
+
+/// `<rule ipv="ipv4" table="filter" chain="OUTPUT" priority="0">-p tcp --dport 587 -j REJECT</rule>` as
+/// [ipv, table, chain, priority, args…], the argument order of `firewall-cmd --direct --add-rule`.
+pub fn direct_rules(xml: &str) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(start) = rest.find("<rule") {
+        rest = &rest[start + 5..];
+        let Some(close) = rest.find('>') else { break };
+        let attrs = &rest[..close];
+        let Some(end) = rest.find("</rule>") else { break };
+        let body = rest.get(close + 1..end).unwrap_or_default().trim();
+        let attr = |name: &str| -> String {
+            let key = format!("{name}=\"");
+            attrs
+                .find(&key)
+                .and_then(|i| attrs[i + key.len()..].split('"').next())
+                .unwrap_or_default()
+                .to_string()
+        };
+        out.push(vec![
+            attr("ipv"),
+            attr("table"),
+            attr("chain"),
+            attr("priority"),
+            body.to_string(),
+        ]);
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// The policy a chain of the nft backend belongs to: `filter_OUT_policy_NAME` (with _pre/_log/_deny/_allow/_post).
+fn policy_of(chain: &str) -> Option<&str> {
+    let name = chain.strip_prefix("filter_OUT_policy_")?;
+    Some(
+        ["_pre", "_log", "_deny", "_allow", "_post"]
+            .iter()
+            .find_map(|s| name.strip_suffix(s))
+            .unwrap_or(name),
+    )
+}
+
+/// A direct rule that stops the port is removed (it was added with --direct); a policy gets an accept rich rule
+/// ahead of its other rules (negative rich-rule priorities run first); anything else a policy of its own.
+pub fn fix(f: &FixFor<'_>) -> Vec<String> {
+    let port = f.port;
+    let reload = "firewall-cmd --reload".to_string();
+    if f.rule.chain.ends_with("_direct") {
+        let ipv = if f.rule.v6 { "ipv6" } else { "ipv4" };
+        let base = f.rule.chain.trim_end_matches("_direct");
+        // The listed rule reads "-A OUTPUT_direct <args>"; its args are what was given to --add-rule.
+        let args = f
+            .rule
+            .text
+            .split_once(&format!("-A {} ", f.rule.chain))
+            .map(|(_, a)| a.trim().to_string());
+        let table = if f.rule.table.contains("nat") {
+            "nat"
+        } else {
+            "filter"
+        };
+        let stored = f.facts(Manager::Firewalld).and_then(|m| {
+            m.settings.values().find(|r| {
+                let w: Vec<&str> = r.split_whitespace().collect();
+                w.first() == Some(&ipv)
+                    && w.get(2) == Some(&base)
+                    && w.iter().any(|x| x.split(',').any(|p| p == port.to_string()))
+            })
+        });
+        let remove = match (stored, args) {
+            (Some(r), _) => format!("firewall-cmd --permanent --direct --remove-rule {r}"),
+            (None, Some(a)) => format!(
+                "firewall-cmd --permanent --direct --remove-rule {ipv} {table} {base} 0 {a}"
+            ),
+            (None, None) => return Vec::new(),
+        };
+        return vec![remove, reload];
+    }
+    if let Some(policy) = policy_of(&f.rule.chain) {
+        return vec![
+            format!(
+                "firewall-cmd --permanent --policy {policy} --add-rich-rule='rule priority=\"-100\" port port=\"{port}\" protocol=\"tcp\" accept'"
+            ),
+            reload,
+        ];
+    }
+    vec![
+        "firewall-cmd --permanent --new-policy smtp-out".into(),
+        "firewall-cmd --permanent --policy smtp-out --add-ingress-zone HOST".into(),
+        "firewall-cmd --permanent --policy smtp-out --add-egress-zone ANY".into(),
+        format!("firewall-cmd --permanent --policy smtp-out --add-port {port}/tcp"),
+        reload,
+    ]
+}
