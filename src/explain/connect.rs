@@ -82,7 +82,11 @@ fn evidence(ev: &ConnectEvidence, address: Option<std::net::IpAddr>) -> Vec<Stri
 }
 
 /// The remedy and commands for this host's own firewall; shared with the family warning that a firewall causes.
-pub(super) fn firewall_fix(report: &Report, ev: &ConnectEvidence, port: u16) -> (String, Vec<String>) {
+pub(super) fn firewall_fix(
+    report: &Report,
+    ev: &ConnectEvidence,
+    port: u16,
+) -> (String, Vec<String>) {
     if ev.rules.is_empty() {
         return (manager::unread(report, port, "blocks outgoing"), Vec::new());
     }

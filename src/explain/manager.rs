@@ -195,7 +195,9 @@ pub(super) fn unread(report: &Report, port: u16, what: &str) -> String {
         .map(str::to_string)
         .collect();
     if see.is_empty() {
-        see.push("sudo iptables -S OUTPUT; sudo iptables -t nat -S OUTPUT; sudo nft list ruleset".into());
+        see.push(
+            "sudo iptables -S OUTPUT; sudo iptables -t nat -S OUTPUT; sudo nft list ruleset".into(),
+        );
     }
     format!(
         "This host's firewall {what} port {port}, but its rules were not read ({why}). Run smtp-doctor again with sudo to \
@@ -208,9 +210,9 @@ pub(super) fn unread(report: &Report, port: u16, what: &str) -> String {
 pub(super) fn listing(m: Manager) -> Option<&'static str> {
     match m {
         Manager::Ufw => Some("sudo ufw status verbose"),
-        Manager::Firewalld => {
-            Some("sudo firewall-cmd --list-all-policies; sudo firewall-cmd --direct --get-all-rules")
-        }
+        Manager::Firewalld => Some(
+            "sudo firewall-cmd --list-all-policies; sudo firewall-cmd --direct --get-all-rules",
+        ),
         Manager::Csf => Some("sudo csf -l"),
         Manager::Cpanel => Some("sudo iptables -t nat -S OUTPUT"),
         Manager::Hestia | Manager::Docker => None,

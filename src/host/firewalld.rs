@@ -67,7 +67,9 @@ pub fn direct_rules(xml: &str) -> Vec<Vec<String>> {
         rest = &rest[start + 5..];
         let Some(close) = rest.find('>') else { break };
         let attrs = &rest[..close];
-        let Some(end) = rest.find("</rule>") else { break };
+        let Some(end) = rest.find("</rule>") else {
+            break;
+        };
         let body = rest.get(close + 1..end).unwrap_or_default().trim();
         let attr = |name: &str| -> String {
             let key = format!("{name}=\"");
@@ -124,7 +126,8 @@ pub fn fix(f: &FixFor<'_>) -> Vec<String> {
                 let w: Vec<&str> = r.split_whitespace().collect();
                 w.first() == Some(&ipv)
                     && w.get(2) == Some(&base)
-                    && w.iter().any(|x| x.split(',').any(|p| p == port.to_string()))
+                    && w.iter()
+                        .any(|x| x.split(',').any(|p| p == port.to_string()))
             })
         });
         let remove = match (stored, args) {

@@ -273,12 +273,11 @@ fn parse_rule(words: &[String], text: &str) -> Rule {
                 take = 2;
             }
             "-c" | "--set-counters" => take = 3,
-            other if target.is_some() => {
-                // Options of the target (--reject-with, --log-prefix…): skip the option and its value.
-                if other.starts_with("--") && !value.starts_with("--") {
-                    take = 2;
-                }
+            // Options of the target (--reject-with, --log-prefix…): skip the option and its value.
+            other if target.is_some() && other.starts_with("--") && !value.starts_with("--") => {
+                take = 2;
             }
+            _ if target.is_some() => {}
             other if other.starts_with('-') => {
                 let has_value = !value.is_empty() && !value.starts_with('-') && value != "!";
                 matches.push(Match::Unknown(if has_value {
@@ -374,7 +373,11 @@ fn port_ranges(v: &str) -> Vec<(u16, u16)> {
         .filter_map(|part| match part.split_once(':') {
             Some((a, b)) => Some((
                 if a.is_empty() { 0 } else { a.parse().ok()? },
-                if b.is_empty() { u16::MAX } else { b.parse().ok()? },
+                if b.is_empty() {
+                    u16::MAX
+                } else {
+                    b.parse().ok()?
+                },
             )),
             None => part.parse().ok().map(|p| (p, p)),
         })
@@ -490,7 +493,10 @@ COMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
                 "x: "
             ]
         );
-        assert_eq!(port_ranges("25,2500:2600,:10"), vec![(25, 25), (2500, 2600), (0, 10)]);
+        assert_eq!(
+            port_ranges("25,2500:2600,:10"),
+            vec![(25, 25), (2500, 2600), (0, 10)]
+        );
         assert_eq!(
             nets("198.51.100.0/255.255.255.0"),
             vec![(IpAddr::from([198, 51, 100, 0]), 24)]

@@ -134,9 +134,9 @@ fn touches_output(rs: &Ruleset, chain: &Chain) -> bool {
         c.hook == Some(netfilter::Hook::Output)
             && c.source == chain.source
             && c.table == chain.table
-            && c.rules.iter().any(|r| {
-                matches!(&r.action, Action::Jump(t) | Action::Goto(t) if *t == chain.name)
-            })
+            && c.rules
+                .iter()
+                .any(|r| matches!(&r.action, Action::Jump(t) | Action::Goto(t) if *t == chain.name))
     })
 }
 
@@ -227,7 +227,9 @@ fn outcome(o: Outcome) -> PathOutcome {
 const OTHER_IDS: [u32; 6] = [65534, 33, 48, 1000, 99, 60000];
 
 /// Owner tests of a walk's rules: (kind, negated, ranges, the rule's action).
-fn owner_tests<'a>(w: &'a Walk<'a>) -> impl Iterator<Item = (IdKind, bool, &'a [(u32, u32)], &'a Action)> {
+fn owner_tests<'a>(
+    w: &'a Walk<'a>,
+) -> impl Iterator<Item = (IdKind, bool, &'a [(u32, u32)], &'a Action)> {
     w.owner_tests.iter().filter_map(|p| p.rule()).flat_map(|r| {
         r.matches.iter().filter_map(move |m| match m {
             Match::Uid { neg, ranges } => Some((IdKind::User, *neg, ranges.as_slice(), &r.action)),
@@ -267,11 +269,14 @@ pub fn host_path(
         return path;
     }
     let named = |kind: IdKind, id: u32| {
-        owner_tests(&w).any(|(k, _, ranges, _)| {
-            k == kind && ranges.iter().any(|(a, b)| *a <= id && id <= *b)
-        })
+        owner_tests(&w)
+            .any(|(k, _, ranges, _)| k == kind && ranges.iter().any(|(a, b)| *a <= id && id <= *b))
     };
-    let Some(uid) = OTHER_IDS.iter().copied().find(|id| !named(IdKind::User, *id)) else {
+    let Some(uid) = OTHER_IDS
+        .iter()
+        .copied()
+        .find(|id| !named(IdKind::User, *id))
+    else {
         return path;
     };
     let gid = OTHER_IDS
@@ -379,7 +384,7 @@ pub(crate) fn settings(text: &str, keys: &[&str]) -> BTreeMap<String, String> {
 }
 
 /// Chain names present in the rule set, for evidence.
-pub(crate) fn chains_named<'a>(rs: &'a Ruleset, pred: impl Fn(&Chain) -> bool) -> Vec<&'a Chain> {
+pub(crate) fn chains_named(rs: &Ruleset, pred: impl Fn(&Chain) -> bool) -> Vec<&Chain> {
     rs.chains.iter().filter(|c| pred(c)).collect()
 }
 

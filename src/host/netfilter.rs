@@ -87,25 +87,57 @@ pub struct Rule {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Match {
     /// Layer-4 protocol names or numbers ("tcp", "6").
-    Protocol { neg: bool, any_of: Vec<String> },
-    DestPort { neg: bool, ranges: Vec<(u16, u16)> },
+    Protocol {
+        neg: bool,
+        any_of: Vec<String>,
+    },
+    DestPort {
+        neg: bool,
+        ranges: Vec<(u16, u16)>,
+    },
     /// Destination networks as (address, prefix length).
-    DestAddr { neg: bool, nets: Vec<(IpAddr, u8)> },
-    SourceAddr { neg: bool, nets: Vec<(IpAddr, u8)> },
+    DestAddr {
+        neg: bool,
+        nets: Vec<(IpAddr, u8)>,
+    },
+    SourceAddr {
+        neg: bool,
+        nets: Vec<(IpAddr, u8)>,
+    },
     /// The outgoing interface; a trailing `+` (iptables) or `*` (nft) is a prefix wildcard.
-    OutIface { neg: bool, names: Vec<String> },
-    InIface { neg: bool, names: Vec<String> },
-    Uid { neg: bool, ranges: Vec<(u32, u32)> },
+    OutIface {
+        neg: bool,
+        names: Vec<String>,
+    },
+    InIface {
+        neg: bool,
+        names: Vec<String>,
+    },
+    Uid {
+        neg: bool,
+        ranges: Vec<(u32, u32)>,
+    },
     /// `suppl`: iptables' --suppl-groups, which also matches supplementary groups.
-    Gid { neg: bool, ranges: Vec<(u32, u32)>, suppl: bool },
+    Gid {
+        neg: bool,
+        ranges: Vec<(u32, u32)>,
+        suppl: bool,
+    },
     /// Connection states; the first SYN is "new".
-    CtState { neg: bool, states: Vec<String> },
+    CtState {
+        neg: bool,
+        states: Vec<String>,
+    },
     /// Packets of one address family only (nft `meta nfproto`).
-    Nfproto { v6: bool },
+    Nfproto {
+        v6: bool,
+    },
     /// A test that holds for a first SYN (`--syn`, tcp flags) or says nothing about it (a log rate limit).
     AlwaysForSyn,
     /// `-m addrtype --dst-type LOCAL`: the destination is an address of this host.
-    DestLocal { neg: bool },
+    DestLocal {
+        neg: bool,
+    },
     /// Tests this walk cannot decide (sets, marks, ipsets…): the rule may or may not match.
     Unknown(String),
 }
@@ -118,8 +150,13 @@ pub enum Action {
     Return,
     Jump(String),
     Goto(String),
-    Redirect { port: Option<u16> },
-    Dnat { addr: Option<IpAddr>, port: Option<u16> },
+    Redirect {
+        port: Option<u16>,
+    },
+    Dnat {
+        addr: Option<IpAddr>,
+        port: Option<u16>,
+    },
     /// LOG, counter, MARK…: the packet goes on to the next rule.
     Continue,
 }
@@ -358,7 +395,8 @@ impl Ruleset {
                 }
                 Action::Redirect { .. } | Action::Dnat { .. } => {}
                 Action::Jump(target) | Action::Goto(target) => {
-                    let Some(sub) = self.find(chain.source, &chain.nft_family, &chain.table, target)
+                    let Some(sub) =
+                        self.find(chain.source, &chain.nft_family, &chain.table, target)
                     else {
                         continue;
                     };
@@ -422,7 +460,11 @@ pub fn in_net(ip: &IpAddr, net: &IpAddr, len: u8) -> bool {
         }
         (IpAddr::V6(a), IpAddr::V6(n)) => {
             let len = u32::from(len.min(128));
-            let mask = if len == 0 { 0 } else { u128::MAX << (128 - len) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u128::MAX << (128 - len)
+            };
             u128::from(*a) & mask == u128::from(*n) & mask
         }
         _ => false,
@@ -430,7 +472,10 @@ pub fn in_net(ip: &IpAddr, net: &IpAddr, len: u8) -> bool {
 }
 
 fn iface_matches(pattern: &str, name: &str) -> bool {
-    match pattern.strip_suffix('+').or_else(|| pattern.strip_suffix('*')) {
+    match pattern
+        .strip_suffix('+')
+        .or_else(|| pattern.strip_suffix('*'))
+    {
         Some(prefix) => name.starts_with(prefix),
         None => pattern == name,
     }
@@ -446,15 +491,12 @@ fn match_holds(m: &Match, p: &Packet) -> Holds {
     match m {
         Match::Protocol { neg, any_of } => with_neg(
             *neg,
-            yes(any_of
-                .iter()
-                .any(|x| x == "tcp" || x == "6" || x == "all")),
+            yes(any_of.iter().any(|x| x == "tcp" || x == "6" || x == "all")),
         ),
         Match::DestPort { neg, ranges } => with_neg(*neg, yes(in_ranges(p.dport, ranges))),
-        Match::DestAddr { neg, nets } => with_neg(
-            *neg,
-            yes(nets.iter().any(|(n, l)| in_net(&p.daddr, n, *l))),
-        ),
+        Match::DestAddr { neg, nets } => {
+            with_neg(*neg, yes(nets.iter().any(|(n, l)| in_net(&p.daddr, n, *l))))
+        }
         Match::SourceAddr { neg, nets } => match &p.saddr {
             Some(s) => with_neg(*neg, yes(nets.iter().any(|(n, l)| in_net(s, n, *l)))),
             None => Holds::Unsure,
@@ -466,11 +508,7 @@ fn match_holds(m: &Match, p: &Packet) -> Holds {
         // Locally sent packets have no input interface: `-i X` never holds in OUTPUT.
         Match::InIface { neg, .. } => with_neg(*neg, Holds::No),
         Match::Uid { neg, ranges } => with_neg(*neg, yes(in_ranges(p.uid, ranges))),
-        Match::Gid {
-            neg,
-            ranges,
-            suppl,
-        } => {
+        Match::Gid { neg, ranges, suppl } => {
             let hit = in_ranges(p.gid, ranges)
                 || (*suppl && p.groups.iter().any(|g| in_ranges(*g, ranges)));
             with_neg(*neg, yes(hit))
@@ -598,10 +636,7 @@ mod tests {
                             }],
                             Action::Return,
                         ),
-                        rule(
-                            vec![port(587)],
-                            Action::Redirect { port: Some(10587) },
-                        ),
+                        rule(vec![port(587)], Action::Redirect { port: Some(10587) }),
                     ],
                 ),
                 chain(

@@ -25,9 +25,7 @@ pub fn parse(json: &str, texts: &str, skip_iptables_tables: bool) -> Vec<Chain> 
     };
     let texts = rule_texts(texts);
     let skip = |family: &str, table: &str| {
-        skip_iptables_tables
-            && matches!(family, "ip" | "ip6")
-            && IPTABLES_TABLES.contains(&table)
+        skip_iptables_tables && matches!(family, "ip" | "ip6") && IPTABLES_TABLES.contains(&table)
     };
     // Named sets (`ip daddr @allowed`), by (family, table, name).
     let mut sets: HashMap<(String, String, String), Value> = HashMap::new();
@@ -79,14 +77,18 @@ pub fn parse(json: &str, texts: &str, skip_iptables_tables: bool) -> Vec<Chain> 
                 continue;
             }
             let handle = r.get("handle").and_then(Value::as_u64).unwrap_or(0);
-            let lookup = |name: &str| sets.get(&(family.clone(), table.clone(), name.to_string())).cloned();
+            let lookup = |name: &str| {
+                sets.get(&(family.clone(), table.clone(), name.to_string()))
+                    .cloned()
+            };
             let mut rule = parse_rule(r, &lookup);
             if let Some(t) = texts.get(&(family.clone(), table.clone(), chain.clone(), handle)) {
                 rule.text = t.clone();
             }
-            if let Some(c) = chains.iter_mut().find(|c| {
-                c.nft_family == family && c.table == table && c.name == chain
-            }) {
+            if let Some(c) = chains
+                .iter_mut()
+                .find(|c| c.nft_family == family && c.table == table && c.name == chain)
+            {
                 c.rules.push(rule);
             }
         }
@@ -123,7 +125,11 @@ fn rule_texts(text: &str) -> HashMap<(String, String, String, u64), String> {
             continue;
         }
         if let Some(rest) = l.strip_prefix("chain ") {
-            chain = rest.split_whitespace().next().unwrap_or_default().to_string();
+            chain = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
             continue;
         }
         if let Some((body, handle)) = l.rsplit_once(" # handle ") {
@@ -141,7 +147,11 @@ fn rule_texts(text: &str) -> HashMap<(String, String, String, u64), String> {
 fn parse_rule(r: &Value, sets: &dyn Fn(&str) -> Option<Value>) -> Rule {
     let mut matches = Vec::new();
     let mut action = Action::Continue;
-    let exprs = r.get("expr").and_then(Value::as_array).cloned().unwrap_or_default();
+    let exprs = r
+        .get("expr")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let mut words = Vec::new();
     for e in &exprs {
         let Some((key, body)) = e.as_object().and_then(|o| o.iter().next()) else {
@@ -158,13 +168,22 @@ fn parse_rule(r: &Value, sets: &dyn Fn(&str) -> Option<Value>) -> Rule {
             "goto" => action = Action::Goto(s_str(body, "target")),
             "redirect" => {
                 action = Action::Redirect {
-                    port: body.get("port").and_then(number).and_then(|p| u16::try_from(p).ok()),
+                    port: body
+                        .get("port")
+                        .and_then(number)
+                        .and_then(|p| u16::try_from(p).ok()),
                 }
             }
             "dnat" => {
                 action = Action::Dnat {
-                    addr: body.get("addr").and_then(Value::as_str).and_then(|a| a.parse().ok()),
-                    port: body.get("port").and_then(number).and_then(|p| u16::try_from(p).ok()),
+                    addr: body
+                        .get("addr")
+                        .and_then(Value::as_str)
+                        .and_then(|a| a.parse().ok()),
+                    port: body
+                        .get("port")
+                        .and_then(number)
+                        .and_then(|p| u16::try_from(p).ok()),
                 }
             }
             // A rate limit decides nothing about which packets a rule is for.
@@ -186,7 +205,8 @@ fn parse_rule(r: &Value, sets: &dyn Fn(&str) -> Option<Value>) -> Rule {
 }
 
 fn number(v: &Value) -> Option<u64> {
-    v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    v.as_u64()
+        .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
 }
 
 /// The values on the right of a match: a value, a range, a prefix, an anonymous set, or a named set's elements.
@@ -226,14 +246,27 @@ fn items(v: &Value, sets: &dyn Fn(&str) -> Option<Value>, out: &mut Vec<Item>, d
                     (Some(a), Some(b)) => out.push(Item::Num(a, b)),
                     _ => {
                         // An address range: keep its first address as a host; rare on the output side.
-                        if let Some(ip) = r.first().and_then(Value::as_str).and_then(|s| s.parse().ok()) {
-                            out.push(Item::Net(ip, if matches!(ip, IpAddr::V6(_)) { 128 } else { 32 }));
+                        if let Some(ip) = r
+                            .first()
+                            .and_then(Value::as_str)
+                            .and_then(|s| s.parse().ok())
+                        {
+                            out.push(Item::Net(
+                                ip,
+                                if matches!(ip, IpAddr::V6(_)) { 128 } else { 32 },
+                            ));
                         }
                     }
                 }
             } else if let Some(p) = o.get("prefix") {
-                let addr = p.get("addr").and_then(Value::as_str).and_then(|s| s.parse().ok());
-                let len = p.get("len").and_then(Value::as_u64).and_then(|l| u8::try_from(l).ok());
+                let addr = p
+                    .get("addr")
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse().ok());
+                let len = p
+                    .get("len")
+                    .and_then(Value::as_u64)
+                    .and_then(|l| u8::try_from(l).ok());
                 if let (Some(a), Some(l)) = (addr, len) {
                     out.push(Item::Net(a, l));
                 }
@@ -278,7 +311,10 @@ fn parse_match(m: &Value, sets: &dyn Fn(&str) -> Option<Value>) -> Match {
             .collect()
     };
     if let Some(p) = left.get("payload") {
-        let proto = p.get("protocol").and_then(Value::as_str).unwrap_or_default();
+        let proto = p
+            .get("protocol")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let field = p.get("field").and_then(Value::as_str).unwrap_or_default();
         return match (proto, field) {
             ("tcp" | "th", "dport") => {
@@ -347,7 +383,9 @@ fn parse_match(m: &Value, sets: &dyn Fn(&str) -> Option<Value>) -> Match {
                 neg,
                 names: texts(&right),
             },
-            "skuid" => ids().map(|ranges| Match::Uid { neg, ranges }).unwrap_or_else(unknown),
+            "skuid" => ids()
+                .map(|ranges| Match::Uid { neg, ranges })
+                .unwrap_or_else(unknown),
             "skgid" => ids()
                 .map(|ranges| Match::Gid {
                     neg,
@@ -425,18 +463,38 @@ mod tests {
             chains: parse(JSON, TEXT, true),
         };
         assert_eq!(rs.chains.len(), 2, "the iptables-nft table is skipped");
-        assert_eq!(rs.walk(&packet(0, [203, 0, 113, 10], 587)).outcome, Outcome::Pass);
+        assert_eq!(
+            rs.walk(&packet(0, [203, 0, 113, 10], 587)).outcome,
+            Outcome::Pass
+        );
         let w = rs.walk(&packet(33, [203, 0, 113, 10], 587));
         assert_eq!(w.outcome, Outcome::Reject);
         let by = w.decided_by.unwrap_or_else(|| panic!("no decider"));
-        assert!(by.text().starts_with("meta nfproto ipv4 tcp dport { 25, 465, 587 }"), "{}", by.text());
-        assert_eq!(rs.walk(&packet(33, [198, 51, 100, 7], 25)).outcome, Outcome::Drop);
-        assert_eq!(rs.walk(&packet(33, [203, 0, 113, 10], 2550)).outcome, Outcome::Drop);
-        assert_eq!(rs.walk(&packet(33, [203, 0, 113, 10], 2700)).outcome, Outcome::Pass);
+        assert!(
+            by.text()
+                .starts_with("meta nfproto ipv4 tcp dport { 25, 465, 587 }"),
+            "{}",
+            by.text()
+        );
+        assert_eq!(
+            rs.walk(&packet(33, [198, 51, 100, 7], 25)).outcome,
+            Outcome::Drop
+        );
+        assert_eq!(
+            rs.walk(&packet(33, [203, 0, 113, 10], 2550)).outcome,
+            Outcome::Drop
+        );
+        assert_eq!(
+            rs.walk(&packet(33, [203, 0, 113, 10], 2700)).outcome,
+            Outcome::Pass
+        );
         let with_ipt = Ruleset {
             chains: parse(JSON, TEXT, false),
         };
-        assert_eq!(with_ipt.walk(&packet(0, [203, 0, 113, 10], 2700)).outcome, Outcome::Drop);
+        assert_eq!(
+            with_ipt.walk(&packet(0, [203, 0, 113, 10], 2700)).outcome,
+            Outcome::Drop
+        );
     }
 
     #[test]

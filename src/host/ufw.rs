@@ -23,7 +23,9 @@ pub fn recognise(rs: &Ruleset, files: &Files) -> Option<ManagerFacts> {
         s.extend(settings(t, &["DEFAULT_OUTPUT_POLICY", "IPV6"]));
     }
     // Installed but disabled, with no chains loaded: it filters nothing and is not worth naming.
-    let enabled = s.get("ENABLED").is_some_and(|v| v.eq_ignore_ascii_case("yes"));
+    let enabled = s
+        .get("ENABLED")
+        .is_some_and(|v| v.eq_ignore_ascii_case("yes"));
     if chains.is_empty() && !enabled {
         return None;
     }
@@ -54,7 +56,11 @@ pub fn fix(f: &FixFor<'_>) -> Vec<String> {
         .split_whitespace()
         .skip_while(|w| *w != "-d")
         .nth(1)
-        .map(|d| d.trim_end_matches("/32").trim_end_matches("/128").to_string());
+        .map(|d| {
+            d.trim_end_matches("/32")
+                .trim_end_matches("/128")
+                .to_string()
+        });
     match (dest, f.rule.action) {
         (Some(d), RuleAction::Drop | RuleAction::Reject) => vec![format!(
             "ufw insert 1 allow out to {d} port {} proto tcp",

@@ -108,7 +108,10 @@ pub fn gather() -> HostFacts {
 pub fn current_user() -> UserFacts {
     let uid = nix::unistd::geteuid();
     UserFacts {
-        name: nix::unistd::User::from_uid(uid).ok().flatten().map(|u| u.name),
+        name: nix::unistd::User::from_uid(uid)
+            .ok()
+            .flatten()
+            .map(|u| u.name),
         uid: uid.as_raw(),
         gid: nix::unistd::getegid().as_raw(),
         groups: nix::unistd::getgroups()

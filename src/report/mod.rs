@@ -102,7 +102,6 @@ pub struct Report {
     pub elapsed_ms: f64,
 }
 
-
 /// Name resolution of the target and of its mail domain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DnsReport {
