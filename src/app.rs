@@ -41,7 +41,10 @@ pub fn run(cli: Cli) -> ExitCode {
         }
         Command::Check(args) => {
             let plan = match Plan::from_args(&args) {
-                Ok(p) => p,
+                Ok(p) => Plan {
+                    invocation: crate::plan::shell_words(std::env::args()),
+                    ..p
+                },
                 Err(e) => {
                     eprintln!("smtp-doctor: {e}");
                     return ExitCode::from(exit::USAGE);

@@ -3,7 +3,7 @@
 use crate::report::{Attempt, AuthOutcome, ConnectOutcome, PortMode, PortReport, Report};
 
 use super::session::EhloCall;
-use super::{auth, connect, interception, session, tls};
+use super::{auth, connect, interception, owner, session, tls};
 use super::{Code, Confidence, Facts, Finding, Severity};
 
 /// The report, the port and the address a decider looks at, and how it makes a finding about them.
@@ -78,6 +78,7 @@ pub(super) fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> Att
         call.fail(0, connect::decide(&at));
         return call;
     }
+    call.notes.extend(owner::note(&at));
     // Nothing said after an interception or a mode mix-up is about the server asked for.
     if let Some(f) = interception::decide(&at) {
         call.fail(1, f);

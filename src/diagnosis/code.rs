@@ -174,11 +174,13 @@ codes! {
     // This host's firewall
     FirewallDrop => "firewall_drop", Firewall, "this host's firewall silently drops the outgoing SYN", "allow the port in this host's OUTPUT chain (commands given when the rule was read)";
     FirewallReject => "firewall_reject", Firewall, "this host's firewall rejects the outgoing connection (ICMP error, EPERM or a local reset)", "allow the port in this host's OUTPUT chain (commands given when the rule was read)";
+    OwnerRuleBlocksOthers => "owner_rule_blocks_others", Firewall, "this user gets through, but owner rules (-m owner, meta skuid) block the same connection for other users, such as an application's (warning)", "rerun as root with --as-user APPUSER; let that user out in the rule's manager (CSF SMTP_ALLOWUSER…) or send through the local MTA";
     // Between this host and the server
     IspDrop => "isp_drop", IspBlock, "the SYN leaves this host and is dropped on the way (provider, security group, or the server's firewall)", "ask the provider to open the port, or use 587/465 through a relay";
     IspReject => "isp_reject", IspBlock, "a router on the way rejects the connection with an ICMP error", "ask the provider to open the port, or use another port";
     // A local MTA in the server's place
     LocalRedirect => "local_redirect", LocalMta, "a mail server on this host answers in the remote server's place (NAT redirect, proxy, local MTA)", "remove the nat rule / WHM SMTP Restrictions / CSF SMTP_BLOCK, or relay through the local MTA on purpose";
+    OwnerRuleRedirectsOthers => "owner_rule_redirects_others", LocalMta, "this user reaches the server, but owner rules send other users to a mail server on this host (cPanel SMTP Restrictions, CSF SMTP_REDIRECT) (warning)", "rerun as root with --as-user APPUSER; send through the local MTA on purpose, or turn the restriction off";
     // The server
     PortClosed => "port_closed", Server, "nothing listens on the port (RST from the server)", "start the mail service or fix the port";
     ServerReject => "server_reject", Server, "the server itself rejects the port with an ICMP error (its own firewall)", "ask the server's operator to allow this host";

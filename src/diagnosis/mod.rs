@@ -6,6 +6,7 @@ pub mod code;
 mod connect;
 mod dns;
 mod interception;
+mod owner;
 mod session;
 mod tls;
 mod weigh;
@@ -18,7 +19,8 @@ pub use code::{Code, Confidence, Layer, Severity};
 
 use crate::report::{
     AuthFacts, CertFacts, CertProblem, ConnectFacts, DnsOutcome, FirewallRule, HandshakeError,
-    HopFacts, Listener, NatRedirect, ReplyFacts, Report, ResolverCheck, StageName,
+    HopFacts, Listener, NatRedirect, OthersPath, ReplyFacts, Report, ResolverCheck, StageName,
+    UserFacts,
 };
 
 /// One decided cause: its code, how sure, where, and the facts that support it. Words come later (explain).
@@ -75,6 +77,16 @@ pub enum Facts {
     Cert(Box<CertEvidence>),
     Auth(Box<AuthFacts>),
     Family(Box<FamilyEvidence>),
+    /// Owner rules this user passes that stop or divert other users.
+    Owner(Box<OwnerEvidence>),
+}
+
+/// The path other users take where this one passes: who is spared, what stops or diverts the rest.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OwnerEvidence {
+    pub others: OthersPath,
+    /// The user the probes ran as.
+    pub user: UserFacts,
 }
 
 /// What DNS said, for the words of a DNS finding.

@@ -160,6 +160,7 @@ fn dns_outcome(o: DnsOutcome) -> DnsLookup {
 fn report(target: &str, ports: Vec<PortReport>) -> Report {
     Report {
         target: target.into(),
+        invocation: String::new(),
         host: HostFacts {
             hostname: "client.example.org".into(),
             user: Default::default(),

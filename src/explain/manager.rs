@@ -1,7 +1,12 @@
 //! Words for a fix on this host's packet filter: in the syntax of the manager that owns the rule, with how it persists.
 
+use crate::diagnosis::{Facts, Finding};
 use crate::host::{self, FixFor};
-use crate::report::{FirewallRule, Manager, ManagerFacts, NotRead, Report, RuleAction};
+use crate::report::{
+    FirewallRule, IdKind, Manager, ManagerFacts, NotRead, OwnerId, PathOutcome, Report, RuleAction,
+};
+
+use super::{here, Words};
 
 /// A fix: the remedy sentence, the commands that change the rules, and the steps that apply or keep them (run once, last).
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -237,4 +242,83 @@ pub(super) fn rule_evidence(r: &FirewallRule) -> String {
         r.chain,
         r.text
     )
+}
+
+/// "root (uid 0), cpanel (uid 1001) and the groups mail (gid 8), mailman (gid 41)".
+fn spared_words(ids: &[OwnerId]) -> String {
+    let one = |i: &OwnerId| {
+        let (k, n) = match i.kind {
+            IdKind::User => ("uid", &i.name),
+            IdKind::Group => ("gid", &i.name),
+        };
+        match n {
+            Some(name) => format!("{name} ({k} {})", i.id),
+            None => format!("{k} {}", i.id),
+        }
+    };
+    let users: Vec<String> = ids
+        .iter()
+        .filter(|i| i.kind == IdKind::User)
+        .map(one)
+        .collect();
+    let groups: Vec<String> = ids
+        .iter()
+        .filter(|i| i.kind == IdKind::Group)
+        .map(one)
+        .collect();
+    match (users.is_empty(), groups.is_empty()) {
+        (false, false) => format!("{} and the groups {}", users.join(", "), groups.join(", ")),
+        (false, true) => users.join(", "),
+        (true, false) => format!("the groups {}", groups.join(", ")),
+        (true, true) => "the users its rules name".to_string(),
+    }
+}
+
+/// Words for owner rules this user passes and others do not.
+pub(super) fn owner_words(report: &Report, f: &Finding) -> Words {
+    let Facts::Owner(ev) = &f.facts else {
+        return Words::default();
+    };
+    let o = &ev.others;
+    let port = f.port.unwrap_or(0);
+    let me = ev
+        .user
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("uid {}", ev.user.uid));
+    let fate = match (o.outcome, &o.nat) {
+        (PathOutcome::Reject, _) => "rejected".to_string(),
+        (PathOutcome::Drop, _) => "dropped".to_string(),
+        (PathOutcome::Pass, Some(n)) => format!("sent to {} (a mail server on this host)", n.to),
+        (PathOutcome::Pass, None) => "treated differently".to_string(),
+    };
+    let message = format!(
+        "{me} reaches {}, but for every user except {} the connection is {fate}",
+        here(f),
+        spared_words(&o.spared)
+    );
+    let rule = o
+        .decided_by
+        .clone()
+        .or_else(|| o.nat.as_ref().map(|n| n.rule.clone()));
+    let mut evidence: Vec<String> = rule.iter().map(rule_evidence).collect();
+    evidence.push(format!(
+        "walked as uid {} (a user no owner rule names): {fate}; as {me}: passes unchanged",
+        o.walked_as
+    ));
+    let manager = rule
+        .as_ref()
+        .map(|r| remedy(report, r, port))
+        .unwrap_or_default();
+    let remedy = format!(
+        "This run is exempt; the application's user probably is not. Run again as root with --as-user APPUSER (the \
+         user the application runs as: www-data, nobody, apache, the node or PHP-FPM pool user) to see what it gets. \
+         {manager}"
+    );
+    Words {
+        message,
+        evidence,
+        remedy: remedy.trim_end().to_string(),
+        commands: Vec::new(),
+    }
 }

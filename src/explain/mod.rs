@@ -112,6 +112,7 @@ pub fn word(report: &Report, f: &Finding) -> Words {
         Facts::Connect(_) => connect::word(report, f),
         Facts::Intercept(_) => interception::word(report, f),
         Facts::Family(_) => family::word(report, f),
+        Facts::Owner(_) => manager::owner_words(report, f),
         Facts::Auth(_) => auth::word(f),
         Facts::Cert(_) | Facts::Handshake { .. } | Facts::Greeted(_) | Facts::Keywords(_) => {
             tls::word(f)

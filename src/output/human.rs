@@ -7,7 +7,9 @@ use colored::{ColoredString, Colorize};
 use super::{verbose, Style};
 use crate::diagnosis::{Layer, PortVerdict, Severity};
 use crate::explain::{Explained, ExplainedFinding, ExplainedVerdict};
-use crate::report::{DnsLookup, DnsOutcome, DnsReport, Report, Stage, StageName, StageStatus};
+use crate::report::{
+    DnsLookup, DnsOutcome, DnsReport, Manager, NotRead, Report, Stage, StageName, StageStatus,
+};
 
 /// Visible width of one stage cell in the table.
 const CELL: usize = 11;
@@ -49,6 +51,7 @@ fn write_all(
         report.elapsed_ms / 1000.0
     )?;
     dns_line(out, &report.dns)?;
+    firewall_line(out, report)?;
     writeln!(out)?;
     table(out, report, &explained.ports)?;
     writeln!(out)?;
@@ -199,6 +202,60 @@ fn stage_cell(s: &Stage) -> String {
         painted(&text),
         " ".repeat(CELL.saturating_sub(text.chars().count()))
     )
+}
+
+/// Who manages this host's packet filter, or why its rules were not read and how to have them read.
+fn firewall_line(out: &mut dyn Write, report: &Report) -> io::Result<()> {
+    let Some(fw) = &report.host.firewall else {
+        return Ok(());
+    };
+    let names: Vec<String> = fw
+        .managers
+        .iter()
+        .map(|m| match m.manager {
+            Manager::Hestia => format!("{} (manages INPUT only)", m.manager.title()),
+            Manager::Docker => format!("{} (container traffic only)", m.manager.title()),
+            _ => m.manager.title().to_string(),
+        })
+        .collect();
+    let found = if names.is_empty() {
+        "no rules on the output side".to_string()
+    } else {
+        names.join(", ")
+    };
+    let user = &report.host.user;
+    if user.as_user {
+        writeln!(
+            out,
+            "  probed as user {} (uid {}, gid {}), as --as-user asked",
+            user.name.as_deref().unwrap_or("?"),
+            user.uid,
+            user.gid
+        )?;
+    }
+    match fw.why_not {
+        None => writeln!(out, "  host firewall: {found} (rules read as root)"),
+        Some(NotRead::NotRoot) => {
+            let again = if report.invocation.is_empty() {
+                "sudo smtp-doctor check …".to_string()
+            } else {
+                format!("sudo {}", report.invocation)
+            };
+            let managers = if names.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", names.join(", "))
+            };
+            writeln!(
+                out,
+                "  host firewall{managers}: rules not read, that needs root — to have them read: {again}"
+            )
+        }
+        Some(NotRead::NoTool) => writeln!(
+            out,
+            "  host firewall: {found}; rules not read: neither iptables-save nor nft could be run"
+        ),
+    }
 }
 
 fn dns_line(out: &mut dyn Write, d: &DnsReport) -> io::Result<()> {

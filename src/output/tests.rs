@@ -32,6 +32,7 @@ fn report() -> Report {
     });
     Report {
         target: "mail.example.com".into(),
+        invocation: String::new(),
         host: HostFacts::default(),
         dns: DnsReport {
             resolver: "system".into(),

@@ -42,6 +42,8 @@ pub struct Plan {
     pub accept_invalid_certs: bool,
     pub allow_cleartext_auth: bool,
     pub output: Output,
+    /// The command line as typed, shell-quoted: the report quotes it to say how to run it again (with sudo).
+    pub invocation: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,6 +67,24 @@ impl Family {
 pub enum Output {
     Json,
     Human { color: bool, verbose: bool },
+}
+
+/// Words quoted for a POSIX shell where they need it.
+pub fn shell_words<I: IntoIterator<Item = String>>(words: I) -> String {
+    words
+        .into_iter()
+        .map(|w| {
+            let plain = !w.is_empty()
+                && w.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@%+,[]".contains(&b));
+            if plain {
+                w
+            } else {
+                format!("'{}'", w.replace('\'', "'\\''"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Why the command line could not become a plan (exit status 2).
@@ -193,6 +213,7 @@ impl Plan {
             accept_invalid_certs: args.danger_accept_invalid_certs,
             allow_cleartext_auth: args.danger_allow_cleartext_auth,
             output,
+            invocation: String::new(),
         })
     }
 }

@@ -169,6 +169,7 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
     host.nat_redirects = firewall::read_redirects(&probed_ports);
     let mut report = Report {
         target: plan.target.to_string(),
+        invocation: plan.invocation.clone(),
         host,
         dns: dns_report,
         ports,

@@ -94,6 +94,9 @@ pub struct Stage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Report {
     pub target: String,
+    /// The command line that made this report, shell-quoted.
+    #[serde(default)]
+    pub invocation: String,
     pub host: HostFacts,
     pub dns: DnsReport,
     pub ports: Vec<PortReport>,
