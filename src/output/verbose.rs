@@ -4,7 +4,7 @@ use std::io::{self, Write};
 
 use colored::Colorize;
 
-use crate::report::{Attempt, PortReport, Report};
+use crate::report::{Attempt, HostPath, PathOutcome, PortReport, Report};
 
 /// Writes every attempt of every port; colour follows whatever the caller (the human report) set.
 pub fn write(out: &mut dyn Write, report: &Report) -> io::Result<()> {
@@ -33,6 +33,9 @@ fn attempt(out: &mut dyn Write, p: &PortReport, a: &Attempt) -> io::Result<()> {
             s.detail
         )?;
     }
+    if let Some(h) = &a.host_path {
+        host_path(out, h)?;
+    }
     if let Some(t) = &a.tls {
         for (i, c) in t.chain.iter().enumerate() {
             writeln!(out, "  cert[{i}] subject: {}", c.subject)?;
@@ -52,6 +55,31 @@ fn attempt(out: &mut dyn Write, p: &PortReport, a: &Attempt) -> io::Result<()> {
             _ => " *".dimmed().to_string(),
         };
         writeln!(out, "  {dir} {}", line.text)?;
+    }
+    Ok(())
+}
+
+/// The way the probe's SYN went through this host's rules: every rule it met, and where it ended.
+fn host_path(out: &mut dyn Write, h: &HostPath) -> io::Result<()> {
+    let end = match (h.outcome, &h.nat) {
+        (PathOutcome::Pass, Some(n)) => format!("passes, sent to {}", n.to),
+        (PathOutcome::Pass, None) => "passes".to_string(),
+        (PathOutcome::Drop, _) => "dropped".to_string(),
+        (PathOutcome::Reject, _) => "rejected".to_string(),
+    };
+    writeln!(out, "  host rules: {end}")?;
+    for r in &h.met {
+        writeln!(out, "    met   {} {} {}: {}", r.source, r.table, r.chain, r.text)?;
+    }
+    for r in &h.unsure {
+        writeln!(
+            out,
+            "    unsure {} {} {}: {} (a test this tool cannot evaluate; taken as not matching)",
+            r.source, r.table, r.chain, r.text
+        )?;
+    }
+    if let Some(r) = h.decided_by.as_ref().filter(|_| h.met.is_empty()) {
+        writeln!(out, "    ended {} {} {}: {}", r.source, r.table, r.chain, r.text)?;
     }
     Ok(())
 }
