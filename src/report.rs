@@ -109,6 +109,22 @@ pub struct HostFacts {
     pub firewall: Option<FirewallFacts>,
     /// Probed connections that the kernel's NAT answered from elsewhere (/proc/net/nf_conntrack).
     pub nat_redirects: Vec<NatRedirect>,
+    /// Who opened the probe sockets: firewall rules that match the owner (`--uid-owner`) see this user.
+    #[serde(default)]
+    pub user: UserFacts,
+}
+
+/// The effective user and groups of the process when it probed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserFacts {
+    /// The account name of the uid, when the user database has one.
+    pub name: Option<String>,
+    pub uid: u32,
+    pub gid: u32,
+    /// Supplementary groups, sorted.
+    pub groups: Vec<u32>,
+    /// True when root switched to this user for the probes, as --as-user asked.
+    pub as_user: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -165,6 +165,7 @@ fn report(target: &str, ports: Vec<PortReport>) -> Report {
             mail_listeners: Vec::new(),
             firewall: None,
             nat_redirects: Vec::new(),
+            user: Default::default(),
         },
         dns: DnsReport {
             queried: true,

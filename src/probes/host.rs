@@ -100,6 +100,8 @@ pub fn gather() -> HostFacts {
         mail_listeners: listeners,
         firewall: None,
         nat_redirects: Vec::new(),
+        // Filled in where the probes begin, after --as-user has switched users.
+        user: Default::default(),
     }
 }
 
