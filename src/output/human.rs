@@ -7,7 +7,9 @@ use colored::{ColoredString, Colorize};
 use super::{verbose, Style};
 use crate::diagnosis::{Layer, PortVerdict, Severity};
 use crate::explain::{Explained, ExplainedFinding, ExplainedVerdict};
-use crate::report::{DnsLookup, DnsOutcome, DnsReport, Report, Stage, StageName, StageStatus};
+use crate::report::{
+    DnsLookup, DnsOutcome, DnsReport, Report, Stage, StageName, StageStatus, UserFacts,
+};
 
 /// Visible width of one stage cell in the table.
 const CELL: usize = 11;
@@ -49,6 +51,7 @@ fn write_all(
         report.elapsed_ms / 1000.0
     )?;
     dns_line(out, &report.dns)?;
+    user_line(out, &report.host.user, style.verbose)?;
     writeln!(out)?;
     table(out, report, &explained.ports)?;
     writeln!(out)?;
@@ -198,6 +201,28 @@ fn stage_cell(s: &Stage) -> String {
         "{}{}",
         painted(&text),
         " ".repeat(CELL.saturating_sub(text.chars().count()))
+    )
+}
+
+/// Who probed, when --as-user switched users: a result that differs from root's is read against this line.
+fn user_line(out: &mut dyn Write, u: &UserFacts, verbose: bool) -> io::Result<()> {
+    if !u.as_user {
+        return Ok(());
+    }
+    let who = match &u.name {
+        Some(name) => format!("user {name} ("),
+        None => "user (".to_string(),
+    };
+    let groups = if verbose {
+        let list: Vec<String> = u.groups.iter().map(u32::to_string).collect();
+        format!(", groups {}", list.join(","))
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "  probed as {who}uid {}, gid {}{groups}), as --as-user asked",
+        u.uid, u.gid
     )
 }
 

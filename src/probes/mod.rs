@@ -3,6 +3,7 @@
 pub mod dns;
 pub mod firewall;
 pub mod host;
+pub mod privilege;
 pub mod smtp;
 pub mod tcp;
 pub mod tls;
@@ -16,7 +17,9 @@ use rustls::pki_types::ServerName;
 
 use crate::plan::{Family, Plan, Target};
 use crate::redact::Redactor;
-use crate::report::{DnsLookup, DnsOutcome, DnsReport, PortMode, PortReport, Report};
+use crate::report::{
+    DnsLookup, DnsOutcome, DnsReport, FirewallFacts, PortMode, PortReport, Report,
+};
 
 /// Milliseconds since `since`, to the microsecond: stage times in reports read cleanly.
 pub fn elapsed_ms(since: Instant) -> f64 {
@@ -36,6 +39,23 @@ const FD_RESERVE: u64 = 64;
 pub enum RunError {
     #[error("this process may open only {soft} files (RLIMIT_NOFILE) but needs at least {needed}; raise the limit, e.g. `ulimit -n 4096`, and run again")]
     TooFewFiles { soft: u64, needed: u64 },
+    #[error("{0}")]
+    AsUser(#[from] privilege::DropError),
+}
+
+/// This host's rule listing: still running beside the probes, or read already because --as-user gave root up.
+enum Rules {
+    Running(tokio::task::JoinHandle<FirewallFacts>),
+    Read(Option<FirewallFacts>),
+}
+
+impl Rules {
+    async fn facts(self) -> Option<FirewallFacts> {
+        match self {
+            Rules::Running(handle) => handle.await.ok(),
+            Rules::Read(facts) => facts,
+        }
+    }
 }
 
 /// How many chains may run at once within RLIMIT_NOFILE, raising the soft limit towards the hard one if needed.
@@ -71,6 +91,8 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
         .map(|(p, _)| *p)
         .chain(plan.mx.then_some(MX_PORT))
         .collect();
+    // Root only, and read after the probes: opened now, while this process may still be root.
+    let mut conntrack = firewall::open_conntrack();
     // The rule listing runs beside DNS and the probes; it costs no wall time of its own.
     let rules = tokio::spawn({
         let ports = probed_ports.clone();
@@ -84,6 +106,19 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
         .as_ref()
         .map(|c| Redactor::new(&c.user, c.password()))
         .unwrap_or_else(Redactor::none);
+
+    // --as-user: the listing needs root, and every probe socket (the resolver's included) must be the
+    // user's own, because owner-matching rules judge a packet by the socket that sent it. So the
+    // listing is awaited first, then root is given up, and only then does anything touch the network.
+    let rules = match &plan.as_user {
+        Some(user) => {
+            let facts = rules.await.ok();
+            privilege::drop_to(user)?;
+            Rules::Read(facts)
+        }
+        None => Rules::Running(rules),
+    };
+    host.user = privilege::current_user(plan.as_user.as_ref());
 
     let (dns_report, addresses, dns) = resolve_target(plan).await;
 
@@ -164,9 +199,12 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
         });
     }
 
-    host.firewall = rules.await.ok();
+    host.firewall = rules.facts().await;
     // Read after the probes: their own connections are what the NAT table shows.
-    host.nat_redirects = firewall::read_redirects(&probed_ports);
+    host.nat_redirects = conntrack
+        .as_mut()
+        .map(|file| firewall::read_redirects(file, &probed_ports))
+        .unwrap_or_default();
     Ok(Report {
         target: plan.target.to_string(),
         host,
