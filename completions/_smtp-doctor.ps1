@@ -40,6 +40,7 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
             [CompletionResult]::new('--resolver', '--resolver', [CompletionResultType]::ParameterName, 'Ask this DNS server instead of the ones in /etc/resolv.conf')
             [CompletionResult]::new('--helo', '--helo', [CompletionResultType]::ParameterName, 'Name to send in EHLO (default: this host''s name)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the human report; NO_COLOR in the environment also turns colour off')
+            [CompletionResult]::new('--as-user', '--as-user', [CompletionResultType]::ParameterName, 'Probe as this local user (root only): this host''s firewall rules are read as root first, then the process drops to USER''s uid, gid and supplementary groups before any probe socket is opened — the view an application running as USER gets')
             [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password for --user from the first line of standard input')
             [CompletionResult]::new('--danger-accept-invalid-certs', '--danger-accept-invalid-certs', [CompletionResultType]::ParameterName, 'Send the password even when the server''s certificate fails verification (name, trust, dates)')
             [CompletionResult]::new('--danger-allow-cleartext-auth', '--danger-allow-cleartext-auth', [CompletionResultType]::ParameterName, 'Send the password even over an unencrypted connection (no TLS, or STARTTLS not offered)')

@@ -55,7 +55,7 @@ _smtp__doctor() {
             return 0
             ;;
         smtp__subcmd__doctor__subcmd__check)
-            opts="-p -4 -6 -v -h --port --mode --user --password-stdin --ca-file --danger-accept-invalid-certs --danger-allow-cleartext-auth --timeout --ipv4 --ipv6 --mx --resolver --helo --json --color --verbose --help"
+            opts="-p -4 -6 -v -h --port --mode --user --password-stdin --ca-file --danger-accept-invalid-certs --danger-allow-cleartext-auth --timeout --ipv4 --ipv6 --mx --resolver --helo --json --color --verbose --as-user --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -95,6 +95,10 @@ _smtp__doctor() {
                     ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                --as-user)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

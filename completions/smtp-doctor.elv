@@ -36,6 +36,7 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand --resolver 'Ask this DNS server instead of the ones in /etc/resolv.conf'
             cand --helo 'Name to send in EHLO (default: this host''s name)'
             cand --color 'When to colour the human report; NO_COLOR in the environment also turns colour off'
+            cand --as-user 'Probe as this local user (root only): this host''s firewall rules are read as root first, then the process drops to USER''s uid, gid and supplementary groups before any probe socket is opened — the view an application running as USER gets'
             cand --password-stdin 'Read the password for --user from the first line of standard input'
             cand --danger-accept-invalid-certs 'Send the password even when the server''s certificate fails verification (name, trust, dates)'
             cand --danger-allow-cleartext-auth 'Send the password even over an unencrypted connection (no TLS, or STARTTLS not offered)'

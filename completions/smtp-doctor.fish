@@ -41,6 +41,7 @@ complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l helo -
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l color -d 'When to colour the human report; NO_COLOR in the environment also turns colour off' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l as-user -d 'Probe as this local user (root only): this host\'s firewall rules are read as root first, then the process drops to USER\'s uid, gid and supplementary groups before any probe socket is opened — the view an application running as USER gets' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l password-stdin -d 'Read the password for --user from the first line of standard input'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l danger-accept-invalid-certs -d 'Send the password even when the server\'s certificate fails verification (name, trust, dates)'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l danger-allow-cleartext-auth -d 'Send the password even over an unencrypted connection (no TLS, or STARTTLS not offered)'

@@ -127,6 +127,15 @@ pub struct CheckArgs {
     /// Also show each SMTP conversation (AUTH lines redacted) and the certificate chain.
     #[arg(short, long)]
     pub verbose: bool,
+
+    /// Probe as this local user (root only): this host's firewall rules are read as root first, then the process drops to USER's uid, gid and supplementary groups before any probe socket is opened — the view an application running as USER gets.
+    ///
+    /// USER is a local account (a name, or a uid), not the SMTP login of --user. Outgoing-mail rules often
+    /// exempt root (cPanel "SMTP Restrictions", CSF SMTP_BLOCK, iptables -m owner --uid-owner), so a test
+    /// run as root can pass while the web app (www-data, nobody, the site's account) is blocked or
+    /// redirected. The DNS lookups run as USER too, and the report says who probed.
+    #[arg(long, value_name = "USER")]
+    pub as_user: Option<String>,
 }
 
 /// The values of --mode.

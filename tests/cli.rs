@@ -248,3 +248,94 @@ fn the_readme_exit_status_table_matches() {
         "README.md's exit status rows differ from src/exit.rs"
     );
 }
+
+/// Whether this is a CI run (`CI=true`), where a missing prerequisite fails a test instead of skipping it.
+fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// Runs the binary as `nobody` (root runs it through setpriv, from a copy nobody may execute); None when that
+/// cannot be arranged here, after saying why.
+fn run_as_nobody(args: &[&str]) -> Option<(i32, String, String)> {
+    use std::os::unix::fs::PermissionsExt;
+    if !nix::unistd::geteuid().is_root() {
+        return Some(run(args, &[]));
+    }
+    let missing = |why: String| {
+        assert!(!in_ci(), "CI runs as root and must run this test: {why}");
+        println!("skipped: {why}");
+        None
+    };
+    let Ok(Some(nobody)) = nix::unistd::User::from_name("nobody") else {
+        return missing("this host has no user named nobody".into());
+    };
+    // The build directory may sit below one only root may enter (a CI clone under /root).
+    let dir = tempfile::Builder::new()
+        .prefix("smtp-doctor-cli-")
+        .tempdir()
+        .expect("a temporary directory");
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))
+        .expect("open the directory to nobody");
+    let copy = dir.path().join("smtp-doctor");
+    // Copied by another process: a write descriptor held in this multi-threaded harness would leak into a
+    // sibling test's fork and make the exec fail with ETXTBSY.
+    let copied = Command::new("cp")
+        .arg(env!("CARGO_BIN_EXE_smtp-doctor"))
+        .arg(&copy)
+        .status()
+        .expect("run cp");
+    assert!(copied.success(), "copy the binary");
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755))
+        .expect("make the copy executable");
+    let out = Command::new("setpriv")
+        .arg(format!("--reuid={}", nobody.uid))
+        .arg(format!("--regid={}", nobody.gid))
+        .arg("--clear-groups")
+        .arg(&copy)
+        .args(args)
+        .stdin(Stdio::null())
+        .env_remove("SMTP_DOCTOR_PASSWORD")
+        .output();
+    match out {
+        Ok(out) => Some((
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )),
+        Err(e) => missing(format!("cannot run setpriv (util-linux): {e}")),
+    }
+}
+
+#[test]
+fn as_user_without_root_is_a_usage_error() {
+    let Some((code, out, err)) = run_as_nobody(&["check", "127.0.0.1", "--as-user", "nobody"])
+    else {
+        return;
+    };
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.starts_with("smtp-doctor: --as-user needs root: run it with sudo")
+            && err.contains("`sudo smtp-doctor check … --as-user nobody`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn as_user_of_an_unknown_user_is_a_usage_error() {
+    let (code, out, err) = run(
+        &["check", "127.0.0.1", "--as-user", "no-such-user-sdtest"],
+        &[],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(out.is_empty(), "{out}");
+    assert!(
+        err.contains(
+            "no local user named 'no-such-user-sdtest': check the name with `getent passwd no-such-user-sdtest`"
+        ),
+        "{err}"
+    );
+    let (code, _, err) = run(&["check", "127.0.0.1", "--as-user", "root"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("names root (uid 0)"), "{err}");
+}

@@ -2,22 +2,26 @@
 //!
 //! Every test targets `localhost -4` on the port of a server it starts (and stops when it returns), with
 //! `--timeout 2` and `--ca-file` of a CA made at test time, and reads the `--json` report as typed structs.
+//! The --as-user test (root) targets 127.0.0.1 in a network namespace of its own, with a firewall rule there.
 
 mod common;
 
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 
 use common::{
-    assert_code, assert_outcome, check_ports, main_finding, port, run_doctor, stage, AuthResult,
-    Behaviour, ClosedPort, Limits, Pki, Script, Server, OTHER_NAME, TIMEOUT,
+    assert_code, assert_outcome, check_ports, main_finding, port, run_doctor, run_doctor_watched,
+    stage, AuthResult, Behaviour, ClosedPort, Limits, Pki, Script, Server, OTHER_NAME, RUN_LIMIT,
+    TIMEOUT,
 };
 use smtp_doctor::diagnosis::{Code, Layer};
+use smtp_doctor::output::document::{JsonPort, JsonReport};
 use smtp_doctor::report::{
-    AuthOutcome, CertProblem, HandshakeError, PortMode, ReplyOutcome, StageName, StageStatus,
-    TlsOutcome,
+    AuthOutcome, CertProblem, ConnectOutcome, HandshakeError, PortMode, ReplyOutcome, StageName,
+    StageStatus, TlsOutcome,
 };
 
 /// Seconds per network step given to the binary.
@@ -523,6 +527,329 @@ fn ports_are_probed_concurrently() {
         secs < 6.0,
         "ports were probed one after the other: {secs:.2}s"
     );
+}
+
+// ---------------------------------------------------------------------------------------------------
+// --as-user (root): the probes open their sockets as that user
+
+/// A prerequisite of the --as-user test is missing: a failure in CI (root, every tool installed), where the
+/// test must run; elsewhere a skip that says why.
+fn as_user_prerequisite_missing(why: &str) {
+    let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    assert!(!in_ci, "the --as-user end-to-end test cannot run: {why}");
+    println!("skipped as_user_probes_with_that_users_sockets: {why}");
+}
+
+/// Runs a setup command (ip, iptables) to its end; Err says what failed.
+fn setup_command(cmd: &str, args: &[&str]) -> Result<(), String> {
+    let out = Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run {cmd}: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{cmd} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// One thread of a running process as the kernel shows it: real, effective, saved and filesystem uids and
+/// gids, and the effective capabilities.
+#[derive(Debug)]
+struct ThreadIds {
+    uids: Vec<u32>,
+    gids: Vec<u32>,
+    cap_eff: u64,
+}
+
+/// Every thread of process `pid` at one moment; None when a thread came or went while it was read.
+fn thread_ids(pid: u32) -> Option<Vec<ThreadIds>> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .ok()?
+        .flatten()
+    {
+        let status = std::fs::read_to_string(task.path().join("status")).ok()?;
+        let field = |key: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(str::trim)
+        };
+        let ids = |key: &str| -> Option<Vec<u32>> {
+            field(key)?
+                .split_whitespace()
+                .map(|w| w.parse().ok())
+                .collect()
+        };
+        out.push(ThreadIds {
+            uids: ids("Uid:")?,
+            gids: ids("Gid:")?,
+            cap_eff: u64::from_str_radix(field("CapEff:")?, 16).ok()?,
+        });
+    }
+    Some(out)
+}
+
+fn port_of(r: &JsonReport, n: u16) -> &JsonPort {
+    r.ports
+        .iter()
+        .find(|p| p.port == n)
+        .unwrap_or_else(|| panic!("port {n} not in the report: {:#?}", r.ports))
+}
+
+/// The rule owner-matching firewalls (cPanel, CSF) use: root passes, `nobody` gets a reset. As root the
+/// port connects; with --as-user nobody the same run is refused, and it says who probed.
+#[test]
+fn as_user_probes_with_that_users_sockets() {
+    if !nix::unistd::geteuid().is_root() {
+        return as_user_prerequisite_missing(
+            "needs root for a network namespace and to switch users (run the suite as root, as CI does)",
+        );
+    }
+    let Ok(Some(nobody)) = nix::unistd::User::from_name("nobody") else {
+        return as_user_prerequisite_missing("this host has no user named nobody");
+    };
+    let (uid, gid) = (nobody.uid.as_raw(), nobody.gid.as_raw());
+    // unshare(CLONE_NEWNET) moves only the calling thread: what it starts afterwards (the servers' threads,
+    // the binary) lives in the new namespace, which goes away with its rules when they have all ended.
+    let joined = std::thread::Builder::new()
+        .name("as-user-netns".into())
+        .spawn(move || as_user_in_private_netns(uid, gid))
+        .expect("spawn the namespace thread")
+        .join();
+    match joined {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => as_user_prerequisite_missing(&why),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// The test proper, on a thread of its own in a fresh network namespace (loopback only); Err means a
+/// prerequisite is missing, a panic that the binary misbehaved.
+fn as_user_in_private_netns(uid: u32, gid: u32) -> Result<(), String> {
+    // SAFETY: unshare touches no memory of this process; it gives the calling thread a new network namespace.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        return Err(format!(
+            "cannot make a network namespace: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // The rules below must never reach this host's own firewall: the main thread stayed outside.
+    let own = std::fs::read_link("/proc/thread-self/ns/net").map_err(|e| e.to_string())?;
+    let host = std::fs::read_link("/proc/self/ns/net").map_err(|e| e.to_string())?;
+    assert_ne!(
+        own, host,
+        "unshare left this thread in the host's network namespace"
+    );
+    setup_command("ip", &["link", "set", "lo", "up"])?;
+    let limits = Limits {
+        max_connections: 16,
+        ..Limits::default()
+    };
+    // Blocked for nobody by an owner rule.
+    let blocked = Server::start_with(Behaviour::Smtp(Script::new()), limits);
+    // Never greets: keeps the run alive for two seconds after the switch, while its threads are looked at.
+    let silent = Server::start(Behaviour::Silent);
+    // Reached through a nat REDIRECT from a port nothing listens on: the NAT table (root only) must show it.
+    let redirect_target = Server::start_with(Behaviour::Smtp(Script::new()), limits);
+    let redirected = ClosedPort::new();
+    let (p_blocked, p_silent, p_redirected, p_target) = (
+        blocked.port(),
+        silent.port(),
+        redirected.port(),
+        redirect_target.port(),
+    );
+    let (uid_arg, blocked_arg, redirected_arg, target_arg) = (
+        uid.to_string(),
+        p_blocked.to_string(),
+        p_redirected.to_string(),
+        p_target.to_string(),
+    );
+    // -w: the xtables lock is shared by every namespace of the host; wait for it, for a bounded time.
+    setup_command(
+        "iptables",
+        &[
+            "-w",
+            "10",
+            "-A",
+            "OUTPUT",
+            "-p",
+            "tcp",
+            "-d",
+            "127.0.0.1",
+            "--dport",
+            &blocked_arg,
+            "-m",
+            "owner",
+            "--uid-owner",
+            &uid_arg,
+            "-j",
+            "REJECT",
+            "--reject-with",
+            "tcp-reset",
+        ],
+    )?;
+    setup_command(
+        "iptables",
+        &[
+            "-w",
+            "10",
+            "-t",
+            "nat",
+            "-A",
+            "OUTPUT",
+            "-p",
+            "tcp",
+            "-d",
+            "127.0.0.1",
+            "--dport",
+            &redirected_arg,
+            "-j",
+            "REDIRECT",
+            "--to-ports",
+            &target_arg,
+        ],
+    )?;
+    let ports = format!("{p_blocked},{p_silent},{p_redirected}");
+    let args = [
+        "check",
+        "127.0.0.1",
+        "-p",
+        &ports,
+        "--timeout",
+        TIMEOUT,
+        "--json",
+    ];
+
+    // As root: the owner rule does not match, the blocked port connects.
+    let run = run_doctor(&args, None);
+    assert!(!run.timed_out, "{run:?}");
+    let r = run.report();
+    assert_eq!(r.host.user.uid, 0, "{:?}", r.host.user);
+    assert!(!r.host.user.as_user);
+    let connect = &port_of(&r, p_blocked).attempts[0].connect;
+    assert_eq!(
+        connect.outcome,
+        ConnectOutcome::Connected,
+        "as root: {connect:?}"
+    );
+    let served_to_root = blocked.log().connections;
+    assert!(served_to_root >= 1, "{:?}", blocked.log());
+
+    // As nobody: the same run, watched from outside while it runs.
+    let mut as_args = args.to_vec();
+    as_args.extend(["--as-user", "nobody"]);
+    let mut samples: Vec<Vec<ThreadIds>> = Vec::new();
+    let run = run_doctor_watched(&as_args, None, RUN_LIMIT, &mut |pid| {
+        if let Some(sample) = thread_ids(pid) {
+            samples.push(sample);
+        }
+    });
+    assert!(!run.timed_out, "{run:?}");
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    let r = run.report();
+
+    // Every thread switched, and none went back: once a sample shows them all as nobody (the runtime's
+    // worker threads included, no capabilities left), every later sample does too. Samples before that
+    // may be mixed: the C library switches the threads one after another.
+    let dropped = |t: &ThreadIds| {
+        t.uids.len() == 4
+            && t.uids.iter().all(|u| *u == uid)
+            && t.gids.len() == 4
+            && t.gids.iter().all(|g| *g == gid)
+            && t.cap_eff == 0
+    };
+    let first = samples
+        .iter()
+        .position(|s| s.len() >= 2 && s.iter().all(dropped))
+        .unwrap_or_else(|| panic!("no sample shows every thread as nobody: {samples:?}"));
+    for sample in &samples[first..] {
+        assert!(
+            sample.iter().all(dropped),
+            "a thread is not nobody: {sample:?}"
+        );
+    }
+    assert!(
+        samples.len() - first >= 10,
+        "the switch came late: {} samples after it, though the silent port holds the probes for seconds",
+        samples.len() - first
+    );
+
+    let user = &r.host.user;
+    assert_eq!(
+        (user.name.as_deref(), user.uid, user.gid, user.as_user),
+        (Some("nobody"), uid, gid, true),
+        "{user:?}"
+    );
+    assert!(
+        user.groups.contains(&gid) && !user.groups.contains(&0),
+        "{user:?}"
+    );
+
+    // The probe's sockets were nobody's: the owner rule reset them, and the server saw nothing more.
+    let p = port_of(&r, p_blocked);
+    assert_eq!(
+        p.attempts[0].connect.outcome,
+        ConnectOutcome::Refused,
+        "{p:#?}"
+    );
+    assert!(!p.ok, "{p:#?}");
+    assert_eq!(p.layer, Layer::Firewall, "{:#?}", r.findings);
+    assert_eq!(blocked.log().connections, served_to_root);
+    // The other ports are open to nobody: the switch cost nothing but what the rule takes away.
+    for n in [p_silent, p_redirected] {
+        let connect = &port_of(&r, n).attempts[0].connect;
+        assert_eq!(
+            connect.outcome,
+            ConnectOutcome::Connected,
+            "port {n}: {connect:?}"
+        );
+    }
+
+    // The rules were listed as root, before the switch, and nobody's own SYN was walked into the owner rule.
+    let rules = r.host.firewall.as_ref().expect("firewall facts");
+    assert!(rules.read, "{rules:#?}");
+    let path = port_of(&r, p_blocked).attempts[0]
+        .host_path
+        .as_ref()
+        .expect("a walked path");
+    assert!(
+        path.outcome == smtp_doctor::report::PathOutcome::Reject
+            && path
+                .decided_by
+                .as_ref()
+                .is_some_and(|rule| rule.text.contains("--uid-owner 65534")),
+        "{path:#?}"
+    );
+
+    // The NAT table, which only root may open, was opened before the switch and read after the probes.
+    let conntrack = std::path::Path::new("/proc/thread-self/net/nf_conntrack");
+    match std::fs::metadata(conntrack) {
+        Ok(meta) => {
+            use std::os::unix::fs::PermissionsExt;
+            assert_eq!(meta.permissions().mode() & 0o004, 0, "nobody could open it");
+            let local_port = port_of(&r, p_redirected).attempts[0].connect.local_port;
+            assert!(
+                r.host
+                    .nat_redirects
+                    .iter()
+                    .any(|n| n.original_port == p_redirected
+                        && n.answered_port == p_target
+                        && Some(n.original_source_port) == local_port),
+                "{:#?}",
+                r.host.nat_redirects
+            );
+        }
+        Err(e) => println!("not checked: the NAT table is not in /proc here ({e})"),
+    }
+
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------------

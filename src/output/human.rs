@@ -9,6 +9,7 @@ use crate::diagnosis::{Layer, PortVerdict, Severity};
 use crate::explain::{Explained, ExplainedFinding, ExplainedVerdict};
 use crate::report::{
     DnsLookup, DnsOutcome, DnsReport, Manager, NotRead, Report, Stage, StageName, StageStatus,
+    UserFacts,
 };
 
 /// Visible width of one stage cell in the table.
@@ -51,6 +52,7 @@ fn write_all(
         report.elapsed_ms / 1000.0
     )?;
     dns_line(out, &report.dns)?;
+    user_line(out, &report.host.user, style.verbose)?;
     firewall_line(out, report)?;
     writeln!(out)?;
     table(out, report, &explained.ports)?;
@@ -223,16 +225,6 @@ fn firewall_line(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     } else {
         names.join(", ")
     };
-    let user = &report.host.user;
-    if user.as_user {
-        writeln!(
-            out,
-            "  probed as user {} (uid {}, gid {}), as --as-user asked",
-            user.name.as_deref().unwrap_or("?"),
-            user.uid,
-            user.gid
-        )?;
-    }
     match fw.why_not {
         None => writeln!(out, "  host firewall: {found} (rules read as root)"),
         Some(NotRead::NotRoot) => {
@@ -256,6 +248,28 @@ fn firewall_line(out: &mut dyn Write, report: &Report) -> io::Result<()> {
             "  host firewall: {found}; rules not read: neither iptables-save nor nft could be run"
         ),
     }
+}
+
+/// Who probed, when --as-user switched users: a result that differs from root's is read against this line.
+fn user_line(out: &mut dyn Write, u: &UserFacts, verbose: bool) -> io::Result<()> {
+    if !u.as_user {
+        return Ok(());
+    }
+    let who = match &u.name {
+        Some(name) => format!("user {name} ("),
+        None => "user (".to_string(),
+    };
+    let groups = if verbose {
+        let list: Vec<String> = u.groups.iter().map(u32::to_string).collect();
+        format!(", groups {}", list.join(","))
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "  probed as {who}uid {}, gid {}{groups}), as --as-user asked",
+        u.uid, u.gid
+    )
 }
 
 fn dns_line(out: &mut dyn Write, d: &DnsReport) -> io::Result<()> {

@@ -8,7 +8,7 @@ use crate::diagnosis::{Code, Confidence, Layer, PortVerdict, Severity};
 use crate::explain::{Explained, ExplainedFinding, ExplainedVerdict};
 use crate::report::{
     Attempt, DnsReport, HostFacts, PortMode, PortReport, Report, Stage, StageName, StageStatus,
-    TranscriptLine,
+    TranscriptLine, UserFacts,
 };
 
 const ADDRESS: &str = "203.0.113.10";
@@ -84,13 +84,77 @@ fn explained() -> Explained {
 static COLOUR: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn written(format: Format) -> String {
+    written_for(format, &report())
+}
+
+fn written_for(format: Format, report: &Report) -> String {
     let _one_at_a_time = COLOUR
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut out = Vec::new();
-    let result = write(format, &mut out, &report(), &explained());
+    let result = write(format, &mut out, report, &explained());
     assert!(result.is_ok(), "{result:?}");
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The report of a run that --as-user switched to www-data.
+fn report_as_www_data() -> Report {
+    let mut r = report();
+    r.host.user = UserFacts {
+        name: Some("www-data".into()),
+        uid: 33,
+        gid: 33,
+        groups: vec![33, 1001],
+        as_user: true,
+    };
+    r
+}
+
+#[test]
+fn human_says_who_probed_only_when_as_user_switched() {
+    let plain = Style {
+        color: false,
+        verbose: false,
+    };
+    let line = "  probed as user www-data (uid 33, gid 33), as --as-user asked\n";
+    let text = written_for(Format::Human(plain), &report_as_www_data());
+    assert_eq!(text.matches(line).count(), 1, "{text}");
+    // Root probing as itself is the ordinary case: no line.
+    let text = written(Format::Human(plain));
+    assert!(!text.contains("probed as"), "{text}");
+    // Verbose adds the supplementary groups, still on one line.
+    let verbose = Style {
+        color: false,
+        verbose: true,
+    };
+    let text = written_for(Format::Human(verbose), &report_as_www_data());
+    assert_eq!(
+        text.matches(
+            "probed as user www-data (uid 33, gid 33, groups 33,1001), as --as-user asked\n"
+        )
+        .count(),
+        1,
+        "{text}"
+    );
+}
+
+#[test]
+fn json_names_who_probed() {
+    let text = written_for(Format::Json, &report_as_www_data());
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+    assert_eq!(
+        value["host"]["user"],
+        serde_json::json!({"name": "www-data", "uid": 33, "gid": 33, "groups": [33, 1001], "as_user": true})
+    );
+    let doc: Result<JsonReport, _> = serde_json::from_str(&text);
+    assert_eq!(doc.ok().map(|d| d.host.user.uid), Some(33));
+    // A document written before the field existed still reads (fields are only ever added).
+    let mut old = value;
+    if let Some(host) = old["host"].as_object_mut() {
+        host.remove("user");
+    }
+    let doc: Result<JsonReport, _> = serde_json::from_value(old);
+    assert_eq!(doc.ok().map(|d| d.host.user), Some(UserFacts::default()));
 }
 
 #[test]

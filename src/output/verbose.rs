@@ -69,7 +69,11 @@ fn host_path(out: &mut dyn Write, h: &HostPath) -> io::Result<()> {
     };
     writeln!(out, "  host rules: {end}")?;
     for r in &h.met {
-        writeln!(out, "    met   {} {} {}: {}", r.source, r.table, r.chain, r.text)?;
+        writeln!(
+            out,
+            "    met   {} {} {}: {}",
+            r.source, r.table, r.chain, r.text
+        )?;
     }
     for r in &h.unsure {
         writeln!(
@@ -79,7 +83,11 @@ fn host_path(out: &mut dyn Write, h: &HostPath) -> io::Result<()> {
         )?;
     }
     if let Some(r) = h.decided_by.as_ref().filter(|_| h.met.is_empty()) {
-        writeln!(out, "    ended {} {} {}: {}", r.source, r.table, r.chain, r.text)?;
+        writeln!(
+            out,
+            "    ended {} {} {}: {}",
+            r.source, r.table, r.chain, r.text
+        )?;
     }
     Ok(())
 }

@@ -1,5 +1,6 @@
 //! The checked plan of a run: what to probe and how, built from the command line with no clap types left.
 
+mod run_as;
 mod secret;
 mod target;
 
@@ -15,9 +16,10 @@ use rustls::pki_types::CertificateDer;
 use crate::cli::{CheckArgs, ColorChoice, ModeChoice};
 use crate::report::PortMode;
 
+pub use run_as::RunAs;
 use secret::read_password;
 pub use secret::{Credentials, PasswordSources};
-use target::check_command;
+use target::{check_command, shell_word};
 pub use target::{HostInput, Scheme, Target};
 
 /// Environment variable that carries the password for --user.
@@ -44,6 +46,8 @@ pub struct Plan {
     pub output: Output,
     /// The command line as typed, shell-quoted: the report quotes it to say how to run it again (with sudo).
     pub invocation: String,
+    /// --as-user: the account the probes run as, once the firewall rules are read as root.
+    pub as_user: Option<RunAs>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +140,24 @@ pub enum PlanError {
     #[error("smtp-doctor does not take a password on the command line, where every user of this machine can read it (ps); \
              set {PASSWORD_ENV}, or use --password-stdin, or type it at the prompt — and consider changing the password you just typed")]
     PasswordInArgv,
+    #[error(
+        "--as-user needs root: run it with sudo, e.g. `sudo smtp-doctor check … --as-user {}`",
+        shell_word(name)
+    )]
+    AsUserNeedsRoot { name: String },
+    #[error(
+        "no local user named '{name}': check the name with `getent passwd {}`",
+        shell_word(name)
+    )]
+    NoSuchUser { name: String },
+    #[error("--as-user {} names root (uid 0), and smtp-doctor already probes as root without it; \
+             name the user your app runs as (www-data, nobody, the site's account), or drop --as-user", shell_word(name))]
+    AsUserRoot { name: String },
+    #[error("cannot look up the local user '{name}': {errno}; check the user database with `getent passwd {}`", shell_word(name))]
+    UserLookup {
+        name: String,
+        errno: nix::errno::Errno,
+    },
 }
 
 impl Plan {
@@ -172,6 +194,11 @@ impl Plan {
             }
         }
         let ports = port_list(&args.ports, args.mode, &input)?;
+        // Before the password is read: a run that cannot switch users should not prompt first.
+        let as_user = match &args.as_user {
+            Some(name) => Some(run_as::resolve(name, nix::unistd::geteuid().is_root())?),
+            None => None,
+        };
         let target = input.target;
         let extra_roots = match &args.ca_file {
             Some(path) => load_ca_file(path)?,
@@ -214,6 +241,7 @@ impl Plan {
             allow_cleartext_auth: args.danger_allow_cleartext_auth,
             output,
             invocation: String::new(),
+            as_user,
         })
     }
 }

@@ -256,7 +256,7 @@ fn host_text(target: &Target, bracketed: bool) -> String {
 }
 
 /// Quotes a word for a POSIX shell when it holds anything a shell would interpret (`[` globs in zsh).
-fn shell_word(s: &str) -> String {
+pub(super) fn shell_word(s: &str) -> String {
     let plain = !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"._:/@%+=,-".contains(&b));

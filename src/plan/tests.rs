@@ -380,3 +380,58 @@ fn password_sources_in_order() {
     );
     assert!(matches!(pw, Err(PlanError::NoPassword)));
 }
+
+#[test]
+fn as_user_is_looked_up_then_needs_root() {
+    let unknown = plan_for(&["h.test", "--as-user", "no-such-user-sdtest"]).err();
+    assert!(
+        matches!(&unknown, Some(PlanError::NoSuchUser { name }) if name == "no-such-user-sdtest"),
+        "{unknown:?}"
+    );
+    let text = unknown.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        text.contains("no local user named 'no-such-user-sdtest'")
+            && text.contains("`getent passwd no-such-user-sdtest`"),
+        "{text}"
+    );
+
+    // Whoever runs the tests: the answer for a real account depends only on the flag given here.
+    let refused = run_as::resolve("nobody", false).err();
+    assert!(
+        matches!(&refused, Some(PlanError::AsUserNeedsRoot { name }) if name == "nobody"),
+        "{refused:?}"
+    );
+    let text = refused.map(|e| e.to_string()).unwrap_or_default();
+    assert!(
+        text.starts_with("--as-user needs root: run it with sudo")
+            && text.contains("`sudo smtp-doctor check … --as-user nobody`"),
+        "{text}"
+    );
+    let nobody = run_as::resolve("nobody", true);
+    let Ok(nobody) = nobody else {
+        panic!("nobody resolves: {nobody:?}");
+    };
+    assert_eq!(nobody.name, "nobody");
+    assert_ne!(nobody.uid, 0);
+    assert!(nobody.groups.contains(&nobody.gid), "{nobody:?}");
+    // A uid names the same account.
+    let by_uid = run_as::resolve(&nobody.uid.to_string(), true);
+    assert_eq!(by_uid.ok(), Some(nobody));
+}
+
+#[test]
+fn as_user_root_is_refused() {
+    for given in ["root", "0"] {
+        let r = run_as::resolve(given, true);
+        assert!(
+            matches!(&r, Err(PlanError::AsUserRoot { name }) if name == "root"),
+            "{given}: {r:?}"
+        );
+    }
+}
+
+#[test]
+fn no_as_user_means_no_switch() {
+    let plan = plan_for(&["h.test"]);
+    assert_eq!(plan.ok().map(|p| p.as_user), Some(None));
+}

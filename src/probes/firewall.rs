@@ -186,11 +186,19 @@ pub fn walk_attempts(rules: &HostRules, report: &mut Report, local_addrs: &[IpAd
     }
 }
 
-/// Connections whose reply comes from somewhere other than where they were sent: NAT redirects, from /proc/net/nf_conntrack.
-pub fn read_redirects(ports: &[u16]) -> Vec<NatRedirect> {
-    let Ok(text) = std::fs::read_to_string("/proc/net/nf_conntrack") else {
+/// Opens /proc/net/nf_conntrack (root only) ahead of the probes: an open file stays readable after --as-user gives root up.
+pub fn open_conntrack() -> Option<std::fs::File> {
+    std::fs::File::open("/proc/net/nf_conntrack").ok()
+}
+
+/// Connections whose reply comes from somewhere other than where they were sent: NAT redirects, from the file `open_conntrack` opened.
+pub fn read_redirects(conntrack: &mut std::fs::File, ports: &[u16]) -> Vec<NatRedirect> {
+    use std::io::{Read, Seek, SeekFrom};
+    // From the start, whatever read it before: the table as it is now, after the probes.
+    let mut text = String::new();
+    if conntrack.seek(SeekFrom::Start(0)).is_err() || conntrack.read_to_string(&mut text).is_err() {
         return Vec::new();
-    };
+    }
     parse_conntrack(&text, ports)
 }
 

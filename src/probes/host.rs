@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use crate::report::{HostFacts, Listener, UserFacts};
+use crate::report::{HostFacts, Listener};
 
 /// The mail ports whose local listeners matter (a local MTA, a proxy).
 pub const MAIL_PORTS: [u16; 4] = [25, 465, 587, 2525];
@@ -97,27 +97,11 @@ pub fn gather() -> HostFacts {
     }
     HostFacts {
         hostname: hostname(),
-        user: current_user(),
         mail_listeners: listeners,
         firewall: None,
         nat_redirects: Vec::new(),
-    }
-}
-
-/// The effective user and groups this process probes as.
-pub fn current_user() -> UserFacts {
-    let uid = nix::unistd::geteuid();
-    UserFacts {
-        name: nix::unistd::User::from_uid(uid)
-            .ok()
-            .flatten()
-            .map(|u| u.name),
-        uid: uid.as_raw(),
-        gid: nix::unistd::getegid().as_raw(),
-        groups: nix::unistd::getgroups()
-            .map(|g| g.into_iter().map(|g| g.as_raw()).collect())
-            .unwrap_or_default(),
-        as_user: false,
+        // Filled in where the probes begin, after --as-user has switched users.
+        user: Default::default(),
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod dns;
 pub mod firewall;
 pub mod host;
+pub mod privilege;
 pub mod smtp;
 pub mod tcp;
 pub mod tls;
@@ -36,6 +37,23 @@ const FD_RESERVE: u64 = 64;
 pub enum RunError {
     #[error("this process may open only {soft} files (RLIMIT_NOFILE) but needs at least {needed}; raise the limit, e.g. `ulimit -n 4096`, and run again")]
     TooFewFiles { soft: u64, needed: u64 },
+    #[error("{0}")]
+    AsUser(#[from] privilege::DropError),
+}
+
+/// This host's rule listing: still running beside the probes, or read already because --as-user gave root up.
+enum Rules {
+    Running(tokio::task::JoinHandle<firewall::HostRules>),
+    Read(firewall::HostRules),
+}
+
+impl Rules {
+    async fn get(self) -> firewall::HostRules {
+        match self {
+            Rules::Running(handle) => handle.await.unwrap_or_default(),
+            Rules::Read(rules) => rules,
+        }
+    }
 }
 
 /// How many chains may run at once within RLIMIT_NOFILE, raising the soft limit towards the hard one if needed.
@@ -71,6 +89,8 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
         .map(|(p, _)| *p)
         .chain(plan.mx.then_some(MX_PORT))
         .collect();
+    // Root only, and read after the probes: opened now, while this process may still be root.
+    let mut conntrack = firewall::open_conntrack();
     // The rule listing runs beside DNS and the probes; it costs no wall time of its own.
     let rules = tokio::spawn({
         let timeout = plan.timeout;
@@ -83,6 +103,19 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
         .as_ref()
         .map(|c| Redactor::new(&c.user, c.password()))
         .unwrap_or_else(Redactor::none);
+
+    // --as-user: the listing needs root, and every probe socket (the resolver's included) must be the
+    // user's own, because owner-matching rules judge a packet by the socket that sent it. So the
+    // listing is awaited first, then root is given up, and only then does anything touch the network.
+    let rules = match &plan.as_user {
+        Some(user) => {
+            let read = rules.await.unwrap_or_default();
+            privilege::drop_to(user)?;
+            Rules::Read(read)
+        }
+        None => Rules::Running(rules),
+    };
+    host.user = privilege::current_user(plan.as_user.as_ref());
 
     let (dns_report, addresses, dns) = resolve_target(plan).await;
 
@@ -163,10 +196,13 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
         });
     }
 
-    let rules = rules.await.unwrap_or_default();
+    let rules = rules.get().await;
     host.firewall = Some(rules.facts.clone());
     // Read after the probes: their own connections are what the NAT table shows.
-    host.nat_redirects = firewall::read_redirects(&probed_ports);
+    host.nat_redirects = conntrack
+        .as_mut()
+        .map(|file| firewall::read_redirects(file, &probed_ports))
+        .unwrap_or_default();
     let mut report = Report {
         target: plan.target.to_string(),
         invocation: plan.invocation.clone(),

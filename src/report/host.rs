@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct HostFacts {
     pub hostname: String,
-    /// Who probed: the effective user and groups of the probe sockets.
+    /// Who opened the probe sockets: firewall rules that match the owner (`--uid-owner`) see this user.
+    #[serde(default)]
     pub user: UserFacts,
     /// Local TCP listeners on the mail ports (from /proc/net/tcp and tcp6).
     pub mail_listeners: Vec<Listener>,
@@ -19,14 +20,16 @@ pub struct HostFacts {
     pub nat_redirects: Vec<NatRedirect>,
 }
 
-/// The user the probes ran as: owner rules (`-m owner`, `meta skuid`) decide by it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// The effective user and groups of the process when it probed: owner rules (`-m owner`, `meta skuid`) decide by it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserFacts {
+    /// The account name of the uid, when the user database has one.
     pub name: Option<String>,
     pub uid: u32,
     pub gid: u32,
+    /// Supplementary groups, sorted.
     pub groups: Vec<u32>,
-    /// True when root dropped to this user for the probes (--as-user).
+    /// True when root switched to this user for the probes, as --as-user asked.
     pub as_user: bool,
 }
 

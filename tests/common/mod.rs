@@ -899,6 +899,17 @@ pub fn run_doctor(args: &[&str], password: Option<&str>) -> Run {
 }
 
 pub fn run_doctor_within(args: &[&str], password: Option<&str>, limit: Duration) -> Run {
+    run_doctor_watched(args, password, limit, &mut |_| {})
+}
+
+/// `run_doctor_within`, calling `watch` with the child's pid at every poll while it runs (every few
+/// milliseconds), to look at the live process from outside.
+pub fn run_doctor_watched(
+    args: &[&str],
+    password: Option<&str>,
+    limit: Duration,
+    watch: &mut dyn FnMut(u32),
+) -> Run {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_smtp-doctor"));
     cmd.args(args)
         .stdin(Stdio::null())
@@ -940,6 +951,7 @@ pub fn run_doctor_within(args: &[&str], password: Option<&str>, limit: Duration)
     let mut timed_out = false;
     let mut sampled_kb = None;
     for _ in 0..max_polls {
+        watch(child.id());
         if let Some(kb) = vm_hwm_kb(child.id()) {
             sampled_kb = sampled_kb.max(Some(kb));
         }
