@@ -393,6 +393,8 @@ pub(crate) fn cases() -> Vec<Case> {
             text: "-A OUTPUT -p tcp -m tcp --dport 465 -j REJECT --reject-with tcp-reset".into(),
             comment: None,
             manager: Manager::Iptables,
+            via: Vec::new(),
+            origin: None,
         }),
         nat: None,
         met: Vec::new(),

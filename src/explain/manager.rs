@@ -89,7 +89,7 @@ fn remedy(report: &Report, rule: &FirewallRule, port: u16) -> String {
             "ufw holds this rule. `ufw allow out {port}/tcp` turns a deny or reject for port {port} into an allow (or \
              adds one ahead of the default policy); ufw keeps its rules across reboots by itself."
         ),
-        Manager::Firewalld if rule.chain.ends_with("_direct") => format!(
+        Manager::Firewalld if rule.chain.ends_with("_direct") || rule.origin.is_some() => format!(
             "A firewalld direct rule (kept in /etc/firewalld/direct.xml) stops port {port}: remove it permanently and \
              reload. Check what is there with `firewall-cmd --direct --get-all-rules`."
         ),
@@ -102,7 +102,7 @@ fn remedy(report: &Report, rule: &FirewallRule, port: u16) -> String {
             "firewalld stops port {port}: a policy from the host to any zone that allows the port lets it out; \
              --permanent keeps it and --reload applies it."
         ),
-        Manager::Csf if rule.chain == "SMTPOUTPUT" => {
+        Manager::Csf if host::csf::smtp_block(rule) => {
             let allowed = [
                 Some("root".to_string()),
                 setting(report, Manager::Csf, "SMTP_ALLOWUSER")

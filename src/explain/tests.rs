@@ -85,6 +85,8 @@ fn a_family_warning_carries_the_fix_of_its_cause() {
         text: "-A OUTPUT -p tcp -m tcp --dport 587 -j DROP".into(),
         comment: None,
         manager: crate::report::Manager::Iptables,
+        via: Vec::new(),
+        origin: None,
     };
     let cause = |code: Code, rules: Vec<FirewallRule>| Finding {
         code,

@@ -2,7 +2,7 @@
 
 use super::netfilter::{Chain, Ruleset, Source};
 use super::{chains_named, list_chains, settings, Files, FixFor};
-use crate::report::{Manager, ManagerFacts};
+use crate::report::{FirewallRule, Manager, ManagerFacts};
 
 pub const CONF: &str = "/etc/csf/csf.conf";
 pub const FILES: &[&str] = &[CONF, "/usr/sbin/csf"];
@@ -64,6 +64,11 @@ pub fn redirects(managers: &[ManagerFacts]) -> bool {
     })
 }
 
+/// Whether the packet met the rule through SMTP_BLOCK's chain (its drop sits in LOGDROPOUT, jumped to from SMTPOUTPUT).
+pub fn smtp_block(rule: &FirewallRule) -> bool {
+    rule.chain == "SMTPOUTPUT" || rule.via.iter().any(|c| c == "SMTPOUTPUT")
+}
+
 /// One csf.conf edit with sed: the setting's value as read, to the new value (or appended to, when unread).
 fn edit(key: &str, old: Option<&String>, add: &str) -> String {
     match old {
@@ -84,7 +89,7 @@ pub fn fix(f: &FixFor<'_>) -> Vec<String> {
     let facts = f.facts(Manager::Csf);
     let get = |k: &str| facts.and_then(|m| m.settings.get(k));
     let apply = "csf -r".to_string();
-    if f.rule.chain == "SMTPOUTPUT" {
+    if smtp_block(f.rule) {
         return match f.user {
             Some(user) => vec![edit("SMTP_ALLOWUSER", get("SMTP_ALLOWUSER"), user), apply],
             None => Vec::new(),

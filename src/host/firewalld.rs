@@ -1,6 +1,7 @@
 //! firewalld: recognised by its nft table (or its iptables chains and direct rules) and firewalld.conf; fixed with `firewall-cmd --permanent` and `--reload`.
 
-use super::netfilter::{Chain, Ruleset, Source};
+use super::iptables;
+use super::netfilter::{Chain, Rule, Ruleset, Source};
 use super::{chains_named, list_chains, settings, Files, FixFor};
 use crate::report::{Manager, ManagerFacts};
 
@@ -10,6 +11,41 @@ pub const FILES: &[&str] = &[CONF, DIRECT_XML, "/usr/sbin/firewalld"];
 
 /// The nft table firewalld's nftables backend loads.
 const TABLE: &str = "firewalld";
+
+/// The direct.xml entry ("ipv4 filter OUTPUT 0 <args>") a rule of iptables came from: with the nftables backend
+/// firewalld puts direct rules into the built-in chain itself, with the iptables backend into `<chain>_direct`.
+pub fn direct_entry<'a>(
+    chain: &Chain,
+    rule: &Rule,
+    managers: &'a [ManagerFacts],
+) -> Option<&'a String> {
+    let ipv = match chain.source {
+        Source::Iptables => "ipv4",
+        Source::Ip6tables => "ipv6",
+        Source::Nft => return None,
+    };
+    let base = chain.name.trim_end_matches("_direct");
+    managers
+        .iter()
+        .filter(|m| m.manager == Manager::Firewalld)
+        .flat_map(|m| m.settings.iter())
+        .filter(|(k, _)| k.starts_with("direct."))
+        .map(|(_, v)| v)
+        .find(|entry| {
+            let mut w = entry.splitn(5, ' ');
+            let (Some(e_ipv), Some(table), Some(e_chain), Some(_prio), Some(args)) =
+                (w.next(), w.next(), w.next(), w.next(), w.next())
+            else {
+                return false;
+            };
+            let stored = iptables::rule_from_args(args);
+            e_ipv == ipv
+                && table == chain.table
+                && e_chain == base
+                && stored.matches == rule.matches
+                && stored.action == rule.action
+        })
+}
 
 pub fn owns(chain: &Chain) -> bool {
     match chain.source {
@@ -107,6 +143,12 @@ fn policy_of(chain: &str) -> Option<&str> {
 pub fn fix(f: &FixFor<'_>) -> Vec<String> {
     let port = f.port;
     let reload = "firewall-cmd --reload".to_string();
+    if let Some(entry) = &f.rule.origin {
+        return vec![
+            format!("firewall-cmd --permanent --direct --remove-rule {entry}"),
+            reload,
+        ];
+    }
     if f.rule.chain.ends_with("_direct") {
         let ipv = if f.rule.v6 { "ipv6" } else { "ipv4" };
         let base = f.rule.chain.trim_end_matches("_direct");

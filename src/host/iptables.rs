@@ -79,6 +79,12 @@ pub fn parse(text: &str, v6: bool) -> (Vec<Chain>, Option<Backend>) {
     (chains, backend)
 }
 
+/// A rule from the arguments given to iptables after the chain (`-p tcp --dport 587 -j REJECT`), as firewalld's
+/// direct.xml stores them.
+pub fn rule_from_args(args: &str) -> Rule {
+    parse_rule(&tokens(args), args)
+}
+
 /// The netfilter priority of each iptables table's OUTPUT hook (NF_IP_PRI_*).
 fn priority(table: &str) -> i32 {
     match table {

@@ -156,7 +156,10 @@ pub fn owner_of(chain: &Chain, rule: Option<usize>, managers: &[ManagerFacts]) -
     if ufw::owns(chain) {
         return Manager::Ufw;
     }
-    if firewalld::owns(chain) {
+    let direct = rule
+        .and_then(|i| chain.rules.get(i))
+        .and_then(|r| firewalld::direct_entry(chain, r, managers));
+    if firewalld::owns(chain) || direct.is_some() {
         return Manager::Firewalld;
     }
     if csf::owns(chain) {
@@ -189,7 +192,12 @@ pub fn owner_of(chain: &Chain, rule: Option<usize>, managers: &[ManagerFacts]) -
     Manager::Iptables
 }
 
-fn rule_ref(place: &Place<'_>, v6: bool, managers: &[ManagerFacts]) -> FirewallRule {
+fn rule_ref(
+    place: &Place<'_>,
+    v6: bool,
+    managers: &[ManagerFacts],
+    via: &[String],
+) -> FirewallRule {
     let action = match place.rule().map(|r| &r.action) {
         None => RuleAction::PolicyDrop,
         Some(Action::Accept) => RuleAction::Accept,
@@ -212,6 +220,11 @@ fn rule_ref(place: &Place<'_>, v6: bool, managers: &[ManagerFacts]) -> FirewallR
         text: place.text(),
         comment: place.rule().and_then(|r| r.comment.clone()),
         manager: owner_of(place.chain, place.rule, managers),
+        via: via.to_vec(),
+        origin: place
+            .rule()
+            .and_then(|r| firewalld::direct_entry(place.chain, r, managers))
+            .cloned(),
     }
 }
 
@@ -249,17 +262,22 @@ pub fn host_path(
     name_of: &dyn Fn(IdKind, u32) -> Option<String>,
 ) -> HostPath {
     let v6 = p.daddr.is_ipv6();
-    let r = |place: &Place<'_>| rule_ref(place, v6, managers);
+    let r = |place: &Place<'_>| rule_ref(place, v6, managers, &[]);
     let w = rs.walk(p);
     let nat_of = |w: &Walk<'_>| {
         w.nat.as_ref().map(|(place, addr, port)| NatRule {
-            rule: r(place),
+            rule: rule_ref(place, v6, managers, &w.nat_via),
             to: std::net::SocketAddr::new(*addr, *port),
         })
     };
+    let decided_of = |w: &Walk<'_>| {
+        w.decided_by
+            .as_ref()
+            .map(|place| rule_ref(place, v6, managers, &w.decided_via))
+    };
     let mut path = HostPath {
         outcome: outcome(w.outcome),
-        decided_by: w.decided_by.as_ref().map(r),
+        decided_by: decided_of(&w),
         nat: nat_of(&w),
         met: w.met.iter().map(r).collect(),
         unsure: w.unsure.iter().map(r).collect(),
@@ -317,7 +335,7 @@ pub fn host_path(
     }
     path.others = Some(OthersPath {
         outcome: outcome(ow.outcome),
-        decided_by: ow.decided_by.as_ref().map(r),
+        decided_by: decided_of(&ow),
         nat: nat_of(&ow),
         spared,
         walked_as: uid,

@@ -226,6 +226,12 @@ pub struct Walk<'a> {
     pub unsure: Vec<Place<'a>>,
     /// Owner tests met on the way that held or failed for this packet (who the rules single out).
     pub owner_tests: Vec<Place<'a>>,
+    /// The chains the packet went through to the deciding rule, outermost first (OUTPUT, SMTPOUTPUT, LOGDROPOUT).
+    pub decided_via: Vec<String>,
+    /// The same for the NAT rule.
+    pub nat_via: Vec<String>,
+    /// Chains left through a terminal verdict, innermost first, while a base chain is walked.
+    unwinding: Vec<String>,
 }
 
 /// Every rule set this host has: iptables, ip6tables and native nft chains.
@@ -292,6 +298,9 @@ impl Ruleset {
             met: Vec::new(),
             unsure: Vec::new(),
             owner_tests: Vec::new(),
+            decided_via: Vec::new(),
+            nat_via: Vec::new(),
+            unwinding: Vec::new(),
         };
         let mut pkt = p.clone();
         let mut steps = 0usize;
@@ -300,18 +309,24 @@ impl Ruleset {
             if base.kind == Kind::Nat && w.nat.is_some() {
                 continue;
             }
-            match self.run_chain(base, &pkt, &mut w, 0, &mut steps) {
+            w.unwinding.clear();
+            let end = self.run_chain(base, &pkt, &mut w, 0, &mut steps);
+            let via: Vec<String> = w.unwinding.drain(..).rev().collect();
+            match end {
                 ChainEnd::Drop(place) => {
+                    w.decided_via = via;
                     w.outcome = Outcome::Drop;
                     w.decided_by = Some(place);
                     return w;
                 }
                 ChainEnd::Reject(place) => {
+                    w.decided_via = via;
                     w.outcome = Outcome::Reject;
                     w.decided_by = Some(place);
                     return w;
                 }
                 ChainEnd::Nat(place, addr, port) => {
+                    w.nat_via = via;
                     // The kernel re-routes after nat OUTPUT: the later chains see the new destination.
                     pkt.oif = if addr.is_loopback() {
                         Some("lo".into())
@@ -326,6 +341,7 @@ impl Ruleset {
                 ChainEnd::Accept => {}
                 ChainEnd::Return => {
                     if base.policy_drop && base.kind == Kind::Filter {
+                        w.decided_via = vec![base.name.clone()];
                         w.outcome = Outcome::Drop;
                         w.decided_by = Some(Place {
                             chain: base,
@@ -340,6 +356,21 @@ impl Ruleset {
     }
 
     fn run_chain<'a>(
+        &'a self,
+        chain: &'a Chain,
+        p: &Packet,
+        w: &mut Walk<'a>,
+        depth: usize,
+        steps: &mut usize,
+    ) -> ChainEnd<'a> {
+        let end = self.run_rules(chain, p, w, depth, steps);
+        if !matches!(end, ChainEnd::Return | ChainEnd::Accept) {
+            w.unwinding.push(chain.name.clone());
+        }
+        end
+    }
+
+    fn run_rules<'a>(
         &'a self,
         chain: &'a Chain,
         p: &Packet,

@@ -124,6 +124,12 @@ pub struct FirewallRule {
     pub comment: Option<String>,
     /// The tool whose rule this is: its syntax fixes it.
     pub manager: Manager,
+    /// For the rule that decided: the chains the packet went through to reach it, outermost first.
+    #[serde(default)]
+    pub via: Vec<String>,
+    /// Where the manager keeps this rule, when it says (a firewalld direct rule: "ipv4 filter OUTPUT 0 <args>").
+    #[serde(default)]
+    pub origin: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
