@@ -270,7 +270,7 @@ fn spared_words(ids: &[OwnerId]) -> String {
         (false, false) => format!("{} and the groups {}", users.join(", "), groups.join(", ")),
         (false, true) => users.join(", "),
         (true, false) => format!("the groups {}", groups.join(", ")),
-        (true, true) => "the users its rules name".to_string(),
+        (true, true) => "the users the rules name".to_string(),
     }
 }
 
@@ -292,10 +292,14 @@ pub(super) fn owner_words(report: &Report, f: &Finding) -> Words {
         (PathOutcome::Pass, Some(n)) => format!("sent to {} (a mail server on this host)", n.to),
         (PathOutcome::Pass, None) => "treated differently".to_string(),
     };
+    let whom = if o.affected.is_empty() {
+        format!("every user except {}", spared_words(&o.spared))
+    } else {
+        spared_words(&o.affected)
+    };
     let message = format!(
-        "{me} reaches {}, but for every user except {} the connection is {fate}",
-        here(f),
-        spared_words(&o.spared)
+        "{me} reaches {}, but for {whom} the connection is {fate}",
+        here(f)
     );
     let rule = o
         .decided_by
@@ -303,8 +307,13 @@ pub(super) fn owner_words(report: &Report, f: &Finding) -> Words {
         .or_else(|| o.nat.as_ref().map(|n| n.rule.clone()));
     let mut evidence: Vec<String> = rule.iter().map(rule_evidence).collect();
     evidence.push(format!(
-        "walked as uid {} (a user no owner rule names): {fate}; as {me}: passes unchanged",
-        o.walked_as
+        "walked as uid {}{}: {fate}; as {me}: passes unchanged",
+        o.walked_as,
+        if o.affected.is_empty() {
+            " (a user no owner rule names)"
+        } else {
+            ""
+        }
     ));
     let manager = rule
         .as_ref()

@@ -7,7 +7,9 @@ use super::{Files, FixFor};
 use crate::report::{Manager, ManagerFacts};
 
 pub const VERSION: &str = "/usr/local/cpanel/version";
-pub const FILES: &[&str] = &[VERSION, "/var/cpanel/smtpgidonly"];
+/// WHM's settings; `smtpmailgidonly=1` is SMTP Restrictions turned on.
+pub const CONFIG: &str = "/var/cpanel/cpanel.config";
+pub const FILES: &[&str] = &[VERSION, CONFIG];
 
 /// The layout: in nat OUTPUT, owner tests that let some users through, and a REDIRECT of port 25.
 fn layout(rs: &Ruleset) -> bool {
@@ -45,9 +47,12 @@ pub fn recognise(rs: &Ruleset, files: &Files, others: &[ManagerFacts]) -> Option
                 .into(),
         );
     }
-    let mut settings = BTreeMap::new();
+    let mut settings: BTreeMap<String, String> = files
+        .text(CONFIG)
+        .map(|t| super::settings(t, &["smtpmailgidonly"]))
+        .unwrap_or_default();
     settings.insert(
-        "smtp_restrictions".to_string(),
+        "smtp_restrictions_in_rules".to_string(),
         if restricted { "on" } else { "off" }.to_string(),
     );
     Some(ManagerFacts {

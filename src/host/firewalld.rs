@@ -9,6 +9,14 @@ pub const CONF: &str = "/etc/firewalld/firewalld.conf";
 pub const DIRECT_XML: &str = "/etc/firewalld/direct.xml";
 pub const FILES: &[&str] = &[CONF, DIRECT_XML, "/usr/sbin/firewalld"];
 
+/// Whether firewalld runs its iptables backend: then it owns iptables' built-in chains too.
+pub fn iptables_backend(managers: &[ManagerFacts]) -> bool {
+    managers.iter().any(|m| {
+        m.manager == Manager::Firewalld
+            && m.settings.get("backend").is_some_and(|b| b == "iptables")
+    })
+}
+
 /// The nft table firewalld's nftables backend loads.
 const TABLE: &str = "firewalld";
 
@@ -57,6 +65,7 @@ pub fn owns(chain: &Chain) -> bool {
                 || chain.name.starts_with("OUT_")
                 || chain.name.starts_with("FWD_")
                 || chain.name.starts_with("IN_")
+                || chain.name == "RFC3964_IPv4"
         }
     }
 }
@@ -85,6 +94,17 @@ pub fn recognise(rs: &Ruleset, files: &Files) -> Option<ManagerFacts> {
     }
     if evidence.is_empty() && !files.exists(CONF) {
         return None;
+    }
+    // The backend in use, as the rules show it (the file may say one thing and the running daemon another).
+    let backend = if !nft_chains.is_empty() {
+        Some("nftables")
+    } else if ipt_chains.iter().any(|c| !c.name.ends_with("_direct")) {
+        Some("iptables")
+    } else {
+        None
+    };
+    if let Some(b) = backend {
+        s.insert("backend".into(), b.into());
     }
     evidence.extend(files.evidence(&[CONF, DIRECT_XML]));
     Some(ManagerFacts {

@@ -106,16 +106,15 @@ pub fn recognise(rs: &Ruleset, files: &Files) -> Vec<ManagerFacts> {
 fn plain_rules(rs: &Ruleset, c: &Chain, managers: &[ManagerFacts]) -> Option<Manager> {
     let plain = |m: Manager| matches!(m, Manager::Iptables | Manager::Nftables).then_some(m);
     let own_rule = c.rules.iter().enumerate().find(|(i, r)| {
-        // A jump into a manager's chain is that manager's hook, not a rule of its own.
-        let into_manager = match &r.action {
-            Action::Jump(t) | Action::Goto(t) => rs
-                .chains
-                .iter()
-                .find(|x| &x.name == t && x.source == c.source && x.table == c.table)
-                .is_some_and(|x| plain(owner_of(x, Some(0), managers)).is_none()),
-            _ => false,
+        let counts = match &r.action {
+            // A jump into a manager's chain is that manager's hook; one into an empty chain does nothing.
+            Action::Jump(t) | Action::Goto(t) => target(rs, c, t).is_some_and(|x| {
+                plain(owner_of(x, Some(0), managers)).is_some() && does_something(rs, x, 0)
+            }),
+            Action::Continue => false,
+            _ => true,
         };
-        !into_manager && plain(owner_of(c, Some(*i), managers)).is_some()
+        counts && plain(owner_of(c, Some(*i), managers)).is_some()
     });
     if let Some((i, _)) = own_rule {
         return plain(owner_of(c, Some(i), managers));
@@ -123,6 +122,27 @@ fn plain_rules(rs: &Ruleset, c: &Chain, managers: &[ManagerFacts]) -> Option<Man
     (c.policy_drop && c.hook.is_some())
         .then(|| plain(owner_of(c, None, managers)))
         .flatten()
+}
+
+fn target<'a>(rs: &'a Ruleset, from: &Chain, name: &str) -> Option<&'a Chain> {
+    rs.chains.iter().find(|x| {
+        x.name == name
+            && x.source == from.source
+            && x.table == from.table
+            && x.nft_family == from.nft_family
+    })
+}
+
+/// Whether a chain holds a rule that decides something (not only logs, counts or jumps to empty chains).
+fn does_something(rs: &Ruleset, c: &Chain, depth: u8) -> bool {
+    depth < 16
+        && c.rules.iter().any(|r| match &r.action {
+            Action::Continue => false,
+            Action::Jump(t) | Action::Goto(t) => {
+                target(rs, c, t).is_some_and(|x| does_something(rs, x, depth + 1))
+            }
+            _ => true,
+        })
 }
 
 /// Whether a chain is on the output side: an output base chain, or one such a chain jumps to.
@@ -179,6 +199,10 @@ pub fn owner_of(chain: &Chain, rule: Option<usize>, managers: &[ManagerFacts]) -
         if csf::redirects(managers) {
             return Manager::Csf;
         }
+    }
+    // firewalld's iptables backend, like CSF, builds the built-in chains itself.
+    if chain.hook.is_some() && firewalld::iptables_backend(managers) {
+        return Manager::Firewalld;
     }
     if builtin_output && chain.kind == netfilter::Kind::Filter {
         // CSF flushes and rebuilds OUTPUT and sets its policy; ufw sets the policy from DEFAULT_OUTPUT_POLICY.
@@ -302,17 +326,39 @@ pub fn host_path(
         .copied()
         .find(|id| !named(IdKind::Group, *id))
         .unwrap_or(uid);
-    let other = Packet {
-        uid,
-        gid,
-        groups: Vec::new(),
-        ..p.clone()
-    };
-    let ow = rs.walk(&other);
-    let differs = ow.outcome != w.outcome || ow.nat.is_some() != w.nat.is_some();
-    if !differs {
-        return path;
+    // First a user no rule names ("everyone else"); then each user or group a stopping rule names.
+    let mut candidates: Vec<(u32, u32, Option<(IdKind, u32)>)> = vec![(uid, gid, None)];
+    for (kind, neg, ranges, action) in owner_tests(&w) {
+        if neg || matches!(action, Action::Accept | Action::Return) {
+            continue;
+        }
+        for (a, _) in ranges {
+            let c = match kind {
+                IdKind::User => (*a, gid, Some((kind, *a))),
+                IdKind::Group => (uid, *a, Some((kind, *a))),
+            };
+            if !candidates.contains(&c) {
+                candidates.push(c);
+            }
+        }
     }
+    let found = candidates
+        .into_iter()
+        .take(16)
+        .find_map(|(uid, gid, named)| {
+            let other = Packet {
+                uid,
+                gid,
+                groups: Vec::new(),
+                ..p.clone()
+            };
+            let ow = rs.walk(&other);
+            let differs = ow.outcome != w.outcome || ow.nat.is_some() != w.nat.is_some();
+            differs.then_some((ow, uid, named))
+        });
+    let Some((ow, walked_as, named)) = found else {
+        return path;
+    };
     // Spared: named by a rule that lets them through (ACCEPT/RETURN), or excepted (`!`) by one that stops the rest.
     let mut spared: Vec<OwnerId> = Vec::new();
     for (kind, neg, ranges, action) in owner_tests(&w).chain(owner_tests(&ow)) {
@@ -333,12 +379,21 @@ pub fn host_path(
             }
         }
     }
+    let affected: Vec<OwnerId> = named
+        .into_iter()
+        .map(|(kind, id)| OwnerId {
+            kind,
+            id,
+            name: name_of(kind, id),
+        })
+        .collect();
     path.others = Some(OthersPath {
         outcome: outcome(ow.outcome),
         decided_by: decided_of(&ow),
         nat: nat_of(&ow),
         spared,
-        walked_as: uid,
+        affected,
+        walked_as,
     });
     path
 }

@@ -185,6 +185,9 @@ pub struct OthersPath {
     pub nat: Option<NatRule>,
     /// The users and groups the owner rules let through.
     pub spared: Vec<OwnerId>,
+    /// When the rules single out users or groups (`--uid-owner 33 -j REJECT`): those, else empty (everyone else).
+    #[serde(default)]
+    pub affected: Vec<OwnerId>,
     /// The user the other path was walked for (one no owner rule names).
     pub walked_as: u32,
 }

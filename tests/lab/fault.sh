@@ -43,6 +43,41 @@
 #   resolver-none          the client's /etc/netns/<ns>/resolv.conf keeps only comment lines (the
 #                          lab's marker first): no nameserver configured at all. glibc then
 #                          falls back to 127.0.0.1:53, where nothing listens (refused at once)
+#   owner-reject-PORT-UID  client OUTPUT REJECT tcp dport PORT only for sockets of uid UID
+#                          (-m owner --uid-owner, v4+v6; e.g. 65534 = nobody): root gets through
+#
+# Firewall managers (client namespace). Each makes the rule layout the manager itself makes, and
+# puts the manager's files into the client's "host files" overlay (lib.sh hostfs_*), which only
+# run-client.sh's commands see. The layouts in layouts/ were captured from the real tools run in
+# the client namespace; see the README (Faults -> firewall managers) for the rule text and sources.
+#   ufw-deny-out-PORT      the REAL ufw (confined to the namespace + overlay): ufw allow 22/tcp,
+#                          ufw --force enable, ufw deny out PORT/tcp: timeout
+#   ufw-reject-out-PORT    the same with ufw reject out PORT/tcp: ECONNREFUSED, ~1 s
+#   ufw-default-deny-out   the real ufw: allow 22/tcp in; allow out 53, 22/tcp, 80/tcp, 443/tcp;
+#                          default deny outgoing: 25/465/587 time out, DNS still works
+#   firewalld-policy-reject-PORT
+#                          firewalld 1.3.3, nftables backend: table inet firewalld with a policy
+#                          no-smtp-out (HOST -> ANY) whose rich rule rejects tcp PORT: ~1 s refused
+#   firewalld-direct-reject-PORT
+#                          firewalld 1.3.3, nftables backend, direct rule `ipv4/ipv6 filter OUTPUT 0
+#                          -p tcp --dport PORT -j REJECT`: firewalld puts it in iptables' OUTPUT
+#                          itself (no OUTPUT_direct with this backend): ~1 s refused
+#   firewalld-iptables-direct-reject-PORT
+#                          the same direct rule with FirewallBackend=iptables: whole iptables
+#                          layout of firewalld, rule in OUTPUT_direct: ~1 s refused
+#   csf-smtp-block         csf 16.07 with SMTP_BLOCK=1 (SMTPOUTPUT chain): root, uid 8 (mail) and
+#                          gid 8 (mail) pass; other users get REJECT on 25/465/587
+#   csf-tcp-out-PORT-missing
+#                          csf 16.07, TCP_OUT/TCP6_OUT without PORT: OUTPUT policy DROP, the SYN
+#                          ends in LOGDROPOUT (*TCP_OUT Blocked*, REJECT): ~1 s refused
+#   cpanel-smtp-restrictions
+#                          cPanel "SMTP Restrictions": nat OUTPUT RETURN for gid 38, gid 8,
+#                          uid 8 to 127.0.0.1, uid 0; then REDIRECT 25,465,587 (IPv4 only): other
+#                          users reach the local MTA (220 client.lab.example.com)
+#   hestia-input-only      HestiaCP's INPUT layout (chain hestia, fail2ban-* chains, policy DROP)
+#                          from its default rules.conf: blocks nothing outbound
+#   docker-chains          Docker 28's chains (DOCKER-USER, DOCKER-FORWARD, DOCKER-CT, ..., nat
+#                          DOCKER), IPv4: harmless for host processes
 #
 # Not faults but fixed parts of the lab (see README): blocked.lab.example.com (554 greeting
 # naming the client's address and zen.spamhaus.org, on 25 and 587), notsmtp.lab.example.com
@@ -51,6 +86,8 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source=lib.sh
 source "$HERE/lib.sh"
+# shellcheck source=managers.sh
+source "$HERE/managers.sh"
 require_root
 
 ACTIVE=$SDLAB_DIR/faults.active
@@ -63,6 +100,12 @@ list_faults() {
     for p in 25 465 587; do echo "stop-$p"; done
     for p in 25 465 587; do echo "client-nft-drop-$p"; done
     for p in 25 465 587; do echo "redirect-$p-local"; echo "redirect4-$p-local"; echo "dnat-$p-local"; done
+    for p in 25 465 587; do
+        echo "owner-reject-$p-65534"; echo "ufw-deny-out-$p"; echo "ufw-reject-out-$p"
+        echo "firewalld-policy-reject-$p"; echo "firewalld-direct-reject-$p"
+        echo "firewalld-iptables-direct-reject-$p"; echo "csf-tcp-out-$p-missing"
+    done
+    printf '%s\n' ufw-default-deny-out csf-smtp-block cpanel-smtp-restrictions hestia-input-only docker-chains
     printf '%s\n' local-mta-off router-drop-v6 router-reject-v6 no-v6-route no-default-route \
         router-drop-all router-unreach-all resolver-silent resolver-refuse client-drop-dns resolver-none
 }
@@ -200,6 +243,48 @@ NFT
         resolver-none)
             write_client_resolv_conf none
             ;;
+        owner-reject-25-* | owner-reject-465-* | owner-reject-587-*)
+            port=${f#owner-reject-}; t4=${port#*-}; port=${port%%-*}
+            [[ $t4 =~ ^[0-9]{1,10}$ ]] || die "owner-reject-PORT-UID: UID must be numeric (got '$t4')"
+            # an admin's plain rule, straight in OUTPUT
+            ipt4 "$NS_CLIENT" -A OUTPUT -p tcp --dport "$port" -m owner --uid-owner "$t4" -j REJECT
+            ipt6 "$NS_CLIENT" -A OUTPUT -p tcp --dport "$port" -m owner --uid-owner "$t4" -j REJECT
+            ;;
+        ufw-deny-out-25 | ufw-deny-out-465 | ufw-deny-out-587 | ufw-reject-out-25 | ufw-reject-out-465 | ufw-reject-out-587)
+            port=${f##*-}; kind=${f#ufw-}; kind=${kind%%-*}
+            ufw_base
+            ufw_in "$kind" out "$port/tcp"
+            ;;
+        ufw-default-deny-out)
+            ufw_base
+            for t4 in 53 22/tcp 80/tcp 443/tcp; do ufw_in allow out "$t4"; done
+            ufw_in default deny outgoing
+            ;;
+        firewalld-policy-reject-25 | firewalld-policy-reject-465 | firewalld-policy-reject-587)
+            firewalld_policy_reject "${f##*-}"
+            ;;
+        firewalld-direct-reject-25 | firewalld-direct-reject-465 | firewalld-direct-reject-587)
+            firewalld_direct_reject "${f##*-}"
+            ;;
+        firewalld-iptables-direct-reject-25 | firewalld-iptables-direct-reject-465 | firewalld-iptables-direct-reject-587)
+            firewalld_iptables_direct_reject "${f##*-}"
+            ;;
+        csf-smtp-block)
+            csf_smtp_block
+            ;;
+        csf-tcp-out-25-missing | csf-tcp-out-465-missing | csf-tcp-out-587-missing)
+            port=${f#csf-tcp-out-}; port=${port%-missing}
+            csf_tcp_out_missing "$port"
+            ;;
+        cpanel-smtp-restrictions)
+            cpanel_smtp
+            ;;
+        hestia-input-only)
+            hestia_input
+            ;;
+        docker-chains)
+            docker_chains
+            ;;
         *)
             die "unknown fault '$f' (see: fault.sh list)"
             ;;
@@ -212,19 +297,22 @@ clear_all() {
     local ns ipt chain table had_stop=0 had_local=0
     grep -qE '^stop-' "$ACTIVE" 2>/dev/null && had_stop=1
     grep -qxF local-mta-off "$ACTIVE" 2>/dev/null && had_local=1
+    # The client's whole rule set goes back to up.sh's: the lab runs the fix commands smtp-doctor
+    # prints (they insert rules into OUTPUT), and the firewall-manager faults replace whole tables,
+    # set policies and add nft tables. So: flush everything, then the two empty hook chains again.
+    ip netns exec "$NS_CLIENT" nft flush ruleset
     for ipt in ipt4 ipt6; do
-        # OUTPUT itself too: the lab runs the fix commands smtp-doctor prints, which insert rules there.
-        $ipt "$NS_CLIENT" -F OUTPUT
+        $ipt "$NS_CLIENT" -N SDLAB-OUT
         $ipt "$NS_CLIENT" -A OUTPUT -j SDLAB-OUT
-        $ipt "$NS_CLIENT" -t nat -F OUTPUT
+        $ipt "$NS_CLIENT" -t nat -N SDLAB-NAT
         $ipt "$NS_CLIENT" -t nat -A OUTPUT -j SDLAB-NAT
-        $ipt "$NS_CLIENT" -F SDLAB-OUT
-        $ipt "$NS_CLIENT" -t nat -F SDLAB-NAT
         $ipt "$NS_ROUTER" -F SDLAB-FWD
         $ipt "$NS_ROUTER" -F SDLAB-IN
         $ipt "$NS_SERVER" -F SDLAB-IN
     done
-    ip netns exec "$NS_CLIENT" nft delete table inet sdlab_fw 2>/dev/null || true
+    # The managers' files (and the real ufw's state). Only in-client.sh mounts them, each time in
+    # a mount namespace of its own, so nothing is mounted here.
+    rm -rf "${HOSTFS:?}"
     ip -n "$NS_CLIENT" route replace default via "$RTR_C4"
     ip -n "$NS_CLIENT" -6 route replace default via "$RTR_C6"
     if [[ -d /etc/netns/$NS_CLIENT ]]; then write_client_resolv_conf normal; fi   # undoes resolver-none

@@ -29,6 +29,7 @@ declare -A PROBE=(
     [bind9-dnsutils]=/usr/bin/dig
     [procps]=/usr/bin/ps
     [util-linux]=/usr/bin/unshare
+    [ufw]=/usr/sbin/ufw
 )
 
 missing=()
@@ -83,7 +84,7 @@ if /usr/sbin/postfix status >/dev/null 2>&1; then
 fi
 
 # Sanity: the tools the lab scripts call.
-for cmd in ip iptables ip6tables nft postfix postconf dnsmasq saslpasswd2 openssl socat swaks unshare ss; do
+for cmd in ip iptables ip6tables nft postfix postconf dnsmasq saslpasswd2 openssl socat swaks unshare ss ufw; do
     command -v "$cmd" >/dev/null || { echo "install-deps.sh: $cmd still missing" >&2; exit 1; }
 done
 echo "install-deps.sh: ok"

@@ -334,3 +334,74 @@ postfix_ctl() {
         postfix -c "$dir/etc" "$action" </dev/null >>"$SDLAB_DIR/log/postfix-ctl.log" 2>&1
     fi
 }
+
+# ---------------------------------------------------------------------------
+# "Host files" overlay of the client (firewall-manager faults)
+# ---------------------------------------------------------------------------
+# Faults that imitate a firewall manager place the manager's files (/etc/csf/csf.conf,
+# /etc/firewalld/..., /usr/local/cpanel/version, /usr/local/hestia/data/firewall/rules.conf, the
+# real ufw's /etc/ufw/*) in upper layers under $HOSTFS. in-client.sh (run by run-client.sh and by
+# fault.sh for the real ufw) mounts each HOSTFS_DIRS entry as an overlayfs (lower = the host's
+# directory, upper = $HOSTFS/<dir>/upper) in a private mount namespace inside the client
+# namespace, so only commands run that way see them, and their writes never reach the host.
+# `fault.sh clear` deletes $HOSTFS.
+HOSTFS=$SDLAB_DIR/hostfs
+HOSTFS_DIRS=(etc usr/local var run)
+
+hostfs_key() { local d=${1#/}; echo "${d//\//-}"; }   # usr/local -> usr-local
+
+hostfs_init() {
+    local d k
+    for d in "${HOSTFS_DIRS[@]}"; do
+        k=$(hostfs_key "$d")
+        mkdir -p "$HOSTFS/$k/upper" "$HOSTFS/$k/work"
+        chmod 755 "$HOSTFS" "$HOSTFS/$k" "$HOSTFS/$k/upper"
+    done
+}
+
+# Path in the upper layer for an absolute path under one of HOSTFS_DIRS. $1 = /etc/csf/csf.conf
+hostfs_path() {
+    local p=$1 d
+    for d in "${HOSTFS_DIRS[@]}"; do
+        if [[ $p == "/$d/"* ]]; then
+            echo "$HOSTFS/$(hostfs_key "$d")/upper/${p#"/$d/"}"
+            return 0
+        fi
+    done
+    die "hostfs: $p is not under /${HOSTFS_DIRS[*]}"
+}
+
+# Write a file into the overlay from stdin. $1 = absolute path, $2 = mode (default 644).
+# Directories on the way get mode 755 unless they already exist in the upper layer.
+hostfs_put() {
+    local f
+    hostfs_init
+    f=$(hostfs_path "$1")
+    mkdir -p "$(dirname "$f")"
+    cat > "$f"
+    chmod "${2:-644}" "$f"
+}
+
+# Mount the overlays (only if $HOSTFS exists). Must run as root inside a private mount namespace
+# in the client namespace (in-client.sh). `ip netns exec` bind-mounted /etc/netns/<ns>/* over
+# /etc/*; the overlay on /etc hides those binds, so they are made again on top of it.
+hostfs_mount() {
+    [[ -d $HOSTFS/etc/upper ]] || return 0
+    local d k f
+    for d in "${HOSTFS_DIRS[@]}"; do
+        k=$(hostfs_key "$d")
+        mount -t overlay "sdlab-hostfs-$k" \
+            -o "lowerdir=/$d,upperdir=$HOSTFS/$k/upper,workdir=$HOSTFS/$k/work" "/$d"
+    done
+    for f in "/etc/netns/$NS_CLIENT"/*; do
+        [[ -f $f ]] && mount --bind "$f" "/etc/${f##*/}"
+    done
+    return 0
+}
+
+# Run a command as root in the client namespace with the host-files overlay mounted (the way
+# run-client.sh runs commands), without touching the caller's mount namespace.
+in_client() {
+    ip netns exec "$NS_CLIENT" unshare --uts --mount --propagation private -- \
+        bash "$(dirname "${BASH_SOURCE[0]}")/in-client.sh" "$CLIENT_NAME" "$@"
+}
