@@ -260,6 +260,9 @@ fn outcome(o: Outcome) -> PathOutcome {
     }
 }
 
+/// A user to walk as: uid, gid, and the owner id a rule names, when that is why it was chosen.
+type Candidate = (u32, u32, Option<(IdKind, u32)>);
+
 /// Ids the walk may take for "another user": the usual service users first.
 const OTHER_IDS: [u32; 6] = [65534, 33, 48, 1000, 99, 60000];
 
@@ -327,7 +330,7 @@ pub fn host_path(
         .find(|id| !named(IdKind::Group, *id))
         .unwrap_or(uid);
     // First a user no rule names ("everyone else"); then each user or group a stopping rule names.
-    let mut candidates: Vec<(u32, u32, Option<(IdKind, u32)>)> = vec![(uid, gid, None)];
+    let mut candidates: Vec<Candidate> = vec![(uid, gid, None)];
     for (kind, neg, ranges, action) in owner_tests(&w) {
         if neg || matches!(action, Action::Accept | Action::Return) {
             continue;
