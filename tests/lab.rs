@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use smtp_doctor::diagnosis::{Code, Layer};
 use smtp_doctor::output::document::JsonReport;
+use smtp_doctor::report::{Manager, NotRead};
 
 /// Namespaces and state of this harness, apart from a lab someone runs by hand (default prefix sdlab).
 const PREFIX: &str = "sdtest";
@@ -31,9 +32,13 @@ struct Scenario {
     ports: &'static [(u16, Layer)],
     /// The code of every finding, sorted; printed when it differs.
     codes: &'static [Code],
-    /// Run the iptables/nft commands the report prints (in the client namespace), then check again: the
+    /// Run the iptables/nft/ufw commands the report prints (in the client namespace), then check again: the
     /// ports must work.
     fix: bool,
+    /// The firewall managers the report must name (host.firewall.managers), when the scenario is about them.
+    managers: Option<&'static [Manager]>,
+    /// The first fix command the report must print, in the manager's own syntax.
+    command: Option<&'static str>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -64,6 +69,8 @@ const fn s(
         ports,
         codes: &[],
         fix: false,
+        managers: None,
+        command: None,
     }
 }
 
@@ -489,6 +496,7 @@ fn scenarios() -> Vec<Scenario> {
             ..s(name, faults, MAIL, args, false, verdict, ports)
         });
     }
+    v.extend(manager_scenarios());
     for sc in &mut v {
         sc.fix = FIXED_BY_THEIR_COMMANDS.contains(&sc.name);
         sc.codes = CODES
@@ -499,8 +507,123 @@ fn scenarios() -> Vec<Scenario> {
     v
 }
 
+/// Each firewall manager's own rule layout (tests/lab/layouts, real ufw): the manager named, the rule walked to,
+/// the fix in the manager's syntax; owner rules seen as root, as `--as-user nobody` and without root.
+fn manager_scenarios() -> Vec<Scenario> {
+    use Manager as M;
+    let m = |sc: Scenario, managers: &'static [Manager], command: Option<&'static str>| Scenario {
+        managers: Some(managers),
+        command,
+        ..sc
+    };
+    let as_nobody = |sc: Scenario| Scenario {
+        unprivileged: true,
+        ..sc
+    };
+    let p587: &[(u16, Layer)] = &[(587, L::Firewall)];
+    vec![
+        m(
+            s("50_ufw_deny_out_587", &["ufw-deny-out-587"], MAIL, &["-p", "587"], false, L::Firewall, p587),
+            &[M::Ufw],
+            Some("ufw allow out 587/tcp"),
+        ),
+        m(
+            s("51_ufw_reject_out_465", &["ufw-reject-out-465"], MAIL, &["-p", "465"], false, L::Firewall, &[(465, L::Firewall)]),
+            &[M::Ufw],
+            Some("ufw allow out 465/tcp"),
+        ),
+        m(
+            s("52_ufw_default_deny_out", &["ufw-default-deny-out"], MAIL, &["-p", "587"], false, L::Firewall, p587),
+            &[M::Ufw],
+            Some("ufw allow out 587/tcp"),
+        ),
+        m(
+            s("53_firewalld_policy_reject_587", &["firewalld-policy-reject-587"], MAIL, &["-p", "587", "-p", "465"], false, L::Firewall, &[(587, L::Firewall), (465, L::None)]),
+            &[M::Firewalld],
+            Some("firewall-cmd --permanent --policy no-smtp-out --add-rich-rule='rule priority=\"-100\" port port=\"587\" protocol=\"tcp\" accept'"),
+        ),
+        m(
+            s("54_firewalld_direct_reject_587", &["firewalld-direct-reject-587"], MAIL, &["-p", "587"], false, L::Firewall, p587),
+            &[M::Firewalld],
+            Some("firewall-cmd --permanent --direct --remove-rule ipv4 filter OUTPUT 0 -p tcp --dport 587 -j REJECT"),
+        ),
+        m(
+            s("55_firewalld_iptables_direct_reject_587", &["firewalld-iptables-direct-reject-587"], MAIL, &["-p", "587"], false, L::Firewall, p587),
+            &[M::Firewalld],
+            Some("firewall-cmd --permanent --direct --remove-rule ipv4 filter OUTPUT 0 -p tcp --dport 587 -j REJECT"),
+        ),
+        // Root is exempt from SMTP_BLOCK (and SMTPOUTPUT accepts its 465 before TCP_OUT is looked at).
+        m(
+            s("56_csf_smtp_block_root", &["csf-smtp-block"], MAIL, &[], true, L::Firewall, ALL_NONE),
+            &[M::Csf],
+            None,
+        ),
+        m(
+            s("57_csf_smtp_block_as_nobody", &["csf-smtp-block"], MAIL, &["--as-user", "nobody"], false, L::Firewall, &[(25, L::Firewall), (465, L::Firewall), (587, L::Firewall)]),
+            &[M::Csf],
+            Some("sed -i 's/^SMTP_ALLOWUSER = \"mail\"/SMTP_ALLOWUSER = \"mail,nobody\"/' /etc/csf/csf.conf"),
+        ),
+        as_nobody(m(
+            s("58_csf_smtp_block_unprivileged", &["csf-smtp-block"], MAIL, &["-p", "587"], false, L::Firewall, p587),
+            &[M::Csf],
+            None,
+        )),
+        m(
+            s("59_csf_tcp_out_587_missing", &["csf-tcp-out-587-missing"], MAIL, &["-p", "587"], false, L::Firewall, p587),
+            &[M::Csf],
+            Some("sed -i 's/^TCP_OUT = \"20,21,22,25,37,43,53,80,110,113,443,465,853,873,993,995,2086,2087,2089,2703\"/TCP_OUT = \"20,21,22,25,37,43,53,80,110,113,443,465,853,873,993,995,2086,2087,2089,2703,587\"/' /etc/csf/csf.conf"),
+        ),
+        // The defect: root's greeting comes from the real server; the rules exempt root, so must the verdict.
+        m(
+            s("60_cpanel_restrictions_root", &["cpanel-smtp-restrictions"], MAIL, &["-4"], true, L::LocalMta, ALL_NONE),
+            &[M::Cpanel],
+            None,
+        ),
+        m(
+            s("61_cpanel_restrictions_as_nobody", &["cpanel-smtp-restrictions"], MAIL, &["-4", "--as-user", "nobody"], false, L::LocalMta, &[(25, L::LocalMta), (465, L::LocalMta), (587, L::LocalMta)]),
+            &[M::Cpanel],
+            Some("/scripts/smtpmailgidonly off"),
+        ),
+        as_nobody(m(
+            s("62_cpanel_restrictions_unprivileged", &["cpanel-smtp-restrictions"], MAIL, &["-4", "-p", "587"], false, L::LocalMta, &[(587, L::LocalMta)]),
+            &[M::Cpanel],
+            None,
+        )),
+        m(
+            s("63_hestia_and_a_plain_drop", &["hestia-input-only", "client-drop-587"], MAIL, &["-p", "587", "-p", "465"], false, L::Firewall, &[(587, L::Firewall), (465, L::None)]),
+            &[M::Hestia, M::Iptables],
+            Some("iptables -I OUTPUT -p tcp --dport 587 -j ACCEPT"),
+        ),
+        m(
+            s("64_docker_chains_harmless", &["docker-chains"], MAIL, &["-p", "587"], true, L::None, &[(587, L::None)]),
+            &[M::Docker],
+            None,
+        ),
+        m(
+            s("65_owner_reject_root", &["owner-reject-587-65534"], MAIL, &["-p", "587"], true, L::Firewall, &[(587, L::None)]),
+            &[M::Iptables],
+            None,
+        ),
+        m(
+            s("66_owner_reject_as_nobody", &["owner-reject-587-65534"], MAIL, &["-p", "587", "--as-user", "nobody"], false, L::Firewall, p587),
+            &[M::Iptables],
+            Some("iptables -I OUTPUT -p tcp --dport 587 -j ACCEPT"),
+        ),
+        as_nobody(m(
+            s("67_owner_reject_unprivileged", &["owner-reject-587-65534"], MAIL, &["-p", "587"], false, L::Firewall, p587),
+            &[],
+            None,
+        )),
+    ]
+}
+
 /// This host's own firewall faults: the lab runs the commands the report prints and checks again.
 const FIXED_BY_THEIR_COMMANDS: &[&str] = &[
+    "50_ufw_deny_out_587",
+    "51_ufw_reject_out_465",
+    "52_ufw_default_deny_out",
+    "63_hestia_and_a_plain_drop",
+    "66_owner_reject_as_nobody",
     "03_client_drop_587",
     "04_client_reject_465_v4",
     "06_redirect_587_local_mta",
@@ -564,6 +687,46 @@ const CODES: &[(&str, &[Code])] = &[
     ("54_dns_blocked_here", &[C::ResolverBlockedHere]),
     ("55_resolver_port_closed", &[C::ResolverNotServing]),
     ("56_resolver_dead", &[C::ResolverDead]),
+    ("50_ufw_deny_out_587", &[C::FirewallDrop]),
+    ("51_ufw_reject_out_465", &[C::FirewallReject]),
+    ("52_ufw_default_deny_out", &[C::FirewallDrop]),
+    ("53_firewalld_policy_reject_587", &[C::FirewallReject]),
+    ("54_firewalld_direct_reject_587", &[C::FirewallReject]),
+    (
+        "55_firewalld_iptables_direct_reject_587",
+        &[C::FirewallReject],
+    ),
+    (
+        "56_csf_smtp_block_root",
+        &[
+            C::OwnerRuleBlocksOthers,
+            C::OwnerRuleBlocksOthers,
+            C::OwnerRuleBlocksOthers,
+        ],
+    ),
+    (
+        "57_csf_smtp_block_as_nobody",
+        &[C::FirewallReject, C::FirewallReject, C::FirewallReject],
+    ),
+    ("58_csf_smtp_block_unprivileged", &[C::FirewallReject]),
+    ("59_csf_tcp_out_587_missing", &[C::FirewallReject]),
+    (
+        "60_cpanel_restrictions_root",
+        &[
+            C::OwnerRuleRedirectsOthers,
+            C::OwnerRuleRedirectsOthers,
+            C::OwnerRuleRedirectsOthers,
+        ],
+    ),
+    (
+        "61_cpanel_restrictions_as_nobody",
+        &[C::LocalRedirect, C::LocalRedirect, C::LocalRedirect],
+    ),
+    ("62_cpanel_restrictions_unprivileged", &[C::LocalRedirect]),
+    ("63_hestia_and_a_plain_drop", &[C::FirewallDrop]),
+    ("65_owner_reject_root", &[C::OwnerRuleBlocksOthers]),
+    ("66_owner_reject_as_nobody", &[C::FirewallReject]),
+    ("67_owner_reject_unprivileged", &[C::FirewallReject]),
 ];
 
 fn lab_dir() -> PathBuf {
@@ -728,12 +891,30 @@ fn problems(sc: &Scenario, report: &JsonReport, code: Option<i32>) -> Vec<String
     if got_codes != sc.codes {
         problems.push(format!("codes {got_codes:?} (want {:?})", sc.codes));
     }
-    // Without root the rules are not read: no command may be guessed.
+    // Without root the rules are not read: no command may be guessed, and the report says why.
     if sc.unprivileged && !firewall_commands(report).is_empty() {
         problems.push(format!(
             "commands without the rules read: {:?}",
             firewall_commands(report)
         ));
+    }
+    let fw = report.host.firewall.as_ref();
+    let why_not = fw.and_then(|f| f.why_not);
+    if sc.unprivileged && why_not != Some(NotRead::NotRoot) {
+        problems.push(format!("rules-not-read reason {why_not:?} (want not_root)"));
+    }
+    if let Some(want) = sc.managers {
+        let got: Vec<Manager> =
+            fw.map_or_else(Vec::new, |f| f.managers.iter().map(|m| m.manager).collect());
+        if got != want {
+            problems.push(format!("managers {got:?} (want {want:?})"));
+        }
+    }
+    if let Some(want) = sc.command {
+        let first = report.findings.iter().find_map(|f| f.commands.first());
+        if first.map(String::as_str) != Some(want) {
+            problems.push(format!("first command {first:?} (want {want:?})"));
+        }
     }
     for f in &report.findings {
         if f.code.layer() != f.layer {
@@ -758,7 +939,7 @@ fn firewall_commands(report: &JsonReport) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for c in report.findings.iter().flat_map(|f| &f.commands) {
         let tool = c.split_whitespace().next().unwrap_or("");
-        if matches!(tool, "iptables" | "ip6tables" | "nft") && !out.contains(c) {
+        if matches!(tool, "iptables" | "ip6tables" | "nft" | "ufw") && !out.contains(c) {
             out.push(c.clone());
         }
     }
@@ -769,7 +950,7 @@ fn firewall_commands(report: &JsonReport) -> Vec<String> {
 fn apply_fix(sc: &Scenario, report: &JsonReport) -> Result<String, String> {
     let commands = firewall_commands(report);
     if commands.is_empty() {
-        return Err("the report prints no iptables/nft command to fix it".into());
+        return Err("the report prints no iptables/nft/ufw command to fix it".into());
     }
     for cmd in &commands {
         let mut c = script("run-client.sh");

@@ -4,7 +4,7 @@ use crate::report::{Attempt, ConnectOutcome, PortReport, Report};
 
 use super::attempt::{call_attempt, AttemptCall};
 use super::{
-    dns, Diagnosis, Facts, FamilyEvidence, Finding, Layer, PortVerdict, Severity, Verdict,
+    dns, Code, Diagnosis, Facts, FamilyEvidence, Finding, Layer, PortVerdict, Severity, Verdict,
 };
 
 pub(super) fn diagnose(report: &Report) -> Diagnosis {
@@ -69,10 +69,18 @@ fn weigh_port(
         .iter()
         .map(|c| c.error().map_or(Layer::None, Finding::layer))
         .collect();
-    let mut findings: Vec<Finding> = ok_idx
-        .iter()
-        .flat_map(|&i| calls[i].notes.iter().cloned())
-        .collect();
+    let mut findings: Vec<Finding> = Vec::new();
+    for note in ok_idx.iter().flat_map(|&i| calls[i].notes.iter().cloned()) {
+        // Owner rules treat the port alike on every address: one warning, the other addresses beside it.
+        let owner = matches!(
+            note.code,
+            Code::OwnerRuleBlocksOthers | Code::OwnerRuleRedirectsOthers
+        );
+        match findings.iter_mut().find(|f| owner && f.code == note.code) {
+            Some(first) => first.others.push(note),
+            None => findings.push(note),
+        }
+    }
     let verdict = |ok: bool, layer: Layer, shown: Option<usize>| PortVerdict {
         host: pr.host.clone(),
         port: pr.port,
