@@ -234,8 +234,14 @@ pub(super) fn rule_evidence(r: &FirewallRule) -> String {
         .filter(|c| !r.text.contains(c.as_str()))
         .map(|c| format!(" (comment: {c})"))
         .unwrap_or_default();
+    // A rule reached through jumps: the way there tells which setting of the manager it is.
+    let via = if r.via.len() > 1 {
+        format!(", reached through {}", r.via.join(" → "))
+    } else {
+        String::new()
+    };
     format!(
-        "rule on this host ({}, {} {} chain {}): {}{comment}",
+        "rule on this host ({}, {} {} chain {}{via}): {}{comment}",
         r.manager.title(),
         r.source,
         r.table,
