@@ -1,4 +1,4 @@
-//! Read-only look at this host's packet filter and NAT table (root only): the rules that touch mail ports, and redirected connections.
+//! Read-only look at this host's packet filter (root only) and its managers' files, the walk of each probe's SYN through it, and the NAT table's redirected connections.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::process::Stdio;
