@@ -449,16 +449,7 @@ COMMIT\n*nat\n:PREROUTING ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
 -A OUTPUT -d 203.0.113.0/24 -p tcp -m tcp --dport 2525 -j DNAT --to-destination 127.0.0.1:25\nCOMMIT\n";
 
     fn packet(uid: u32, dport: u16) -> Packet {
-        Packet {
-            daddr: IpAddr::from([203, 0, 113, 10]),
-            dport,
-            saddr: None,
-            daddr_local: false,
-            oif: Some("eth0".into()),
-            uid,
-            gid: uid,
-            groups: Vec::new(),
-        }
+        Packet::sample(uid, IpAddr::from([203, 0, 113, 10]), dport)
     }
 
     #[test]

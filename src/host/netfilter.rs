@@ -176,6 +176,23 @@ pub struct Packet {
     pub groups: Vec<u32>,
 }
 
+#[cfg(test)]
+impl Packet {
+    /// A first SYN out of eth0 from a user whose gid is its uid, as the tests walk it.
+    pub(crate) fn sample(uid: u32, daddr: IpAddr, dport: u16) -> Packet {
+        Packet {
+            daddr,
+            dport,
+            saddr: None,
+            daddr_local: false,
+            oif: Some("eth0".into()),
+            uid,
+            gid: uid,
+            groups: Vec::new(),
+        }
+    }
+}
+
 /// Where a rule sits, to quote it and to write its fix.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Place<'a> {
@@ -591,16 +608,7 @@ mod tests {
     }
 
     fn packet(uid: u32) -> Packet {
-        Packet {
-            daddr: IpAddr::from([203, 0, 113, 10]),
-            dport: 587,
-            saddr: None,
-            daddr_local: false,
-            oif: Some("eth0".into()),
-            uid,
-            gid: uid,
-            groups: Vec::new(),
-        }
+        Packet::sample(uid, IpAddr::from([203, 0, 113, 10]), 587)
     }
 
     #[test]

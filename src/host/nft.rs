@@ -445,16 +445,7 @@ mod tests {
 \t\tmeta nfproto ipv4 tcp dport { 25, 465, 587 } counter packets 0 bytes 0 reject with tcp reset comment \"x y\" # handle 8\n\t}\n}\n";
 
     fn packet(uid: u32, daddr: [u8; 4], dport: u16) -> Packet {
-        Packet {
-            daddr: IpAddr::from(daddr),
-            dport,
-            saddr: None,
-            daddr_local: false,
-            oif: Some("eth0".into()),
-            uid,
-            gid: uid,
-            groups: Vec::new(),
-        }
+        Packet::sample(uid, IpAddr::from(daddr), dport)
     }
 
     #[test]

@@ -59,14 +59,9 @@ fn load_files(dir: &str) -> Files {
 
 fn packet(uid: u32, gid: u32, port: u16) -> Packet {
     Packet {
-        daddr: IpAddr::from([203, 0, 113, 10]),
-        dport: port,
         saddr: Some(IpAddr::from([198, 51, 100, 10])),
-        daddr_local: false,
-        oif: Some("eth0".into()),
-        uid,
         gid,
-        groups: Vec::new(),
+        ..Packet::sample(uid, IpAddr::from([203, 0, 113, 10]), port)
     }
 }
 
