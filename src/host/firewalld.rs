@@ -163,6 +163,7 @@ fn policy_of(chain: &str) -> Option<&str> {
 pub fn fix(f: &FixFor<'_>) -> Vec<String> {
     let port = f.port;
     let reload = "firewall-cmd --reload".to_string();
+    // A direct rule found in direct.xml: removed exactly as stored there.
     if let Some(entry) = &f.rule.origin {
         return vec![
             format!("firewall-cmd --permanent --direct --remove-rule {entry}"),
@@ -183,22 +184,13 @@ pub fn fix(f: &FixFor<'_>) -> Vec<String> {
         } else {
             "filter"
         };
-        let stored = f.facts(Manager::Firewalld).and_then(|m| {
-            m.settings.values().find(|r| {
-                let w: Vec<&str> = r.split_whitespace().collect();
-                w.first() == Some(&ipv)
-                    && w.get(2) == Some(&base)
-                    && w.iter()
-                        .any(|x| x.split(',').any(|p| p == port.to_string()))
-            })
-        });
-        let remove = match (stored, args) {
-            (Some(r), _) => format!("firewall-cmd --permanent --direct --remove-rule {r}"),
-            (None, Some(a)) => format!(
-                "firewall-cmd --permanent --direct --remove-rule {ipv} {table} {base} 0 {a}"
-            ),
-            (None, None) => return Vec::new(),
+        // Not in direct.xml (added without --permanent, or the file unread): remove it as listed, priority 0.
+        let Some(args) = args else {
+            return Vec::new();
         };
+        let remove = format!(
+            "firewall-cmd --permanent --direct --remove-rule {ipv} {table} {base} 0 {args}"
+        );
         return vec![remove, reload];
     }
     if let Some(policy) = policy_of(&f.rule.chain) {
