@@ -40,6 +40,8 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
             [CompletionResult]::new('--resolver', '--resolver', [CompletionResultType]::ParameterName, 'Ask this DNS server instead of the ones in /etc/resolv.conf')
             [CompletionResult]::new('--helo', '--helo', [CompletionResultType]::ParameterName, 'Name to send in EHLO (default: this host''s name)')
             [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the human report; NO_COLOR in the environment also turns colour off')
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Envelope sender to test after AUTH: MAIL FROM:<ADDR>, then RSET (no message is sent)')
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Envelope recipient to test after --from: RCPT TO:<ADDR>, then RSET; repeat for several')
             [CompletionResult]::new('--as-user', '--as-user', [CompletionResultType]::ParameterName, 'Probe as this local user (root only): this host''s firewall rules are read as root first, then the process drops to USER''s uid, gid and supplementary groups before any probe socket is opened — the view an application running as USER gets')
             [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password for --user from the first line of standard input')
             [CompletionResult]::new('--danger-accept-invalid-certs', '--danger-accept-invalid-certs', [CompletionResultType]::ParameterName, 'Send the password even when the server''s certificate fails verification (name, trust, dates)')
@@ -52,6 +54,7 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the report as JSON on standard output (schema_version 1), and nothing else there')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain')
+            [CompletionResult]::new('--send', '--send', [CompletionResultType]::ParameterName, 'Really send one short test message from --from to --to (on the first port that gets that far), and report the queue id the server gives')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break

@@ -36,6 +36,8 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand --resolver 'Ask this DNS server instead of the ones in /etc/resolv.conf'
             cand --helo 'Name to send in EHLO (default: this host''s name)'
             cand --color 'When to colour the human report; NO_COLOR in the environment also turns colour off'
+            cand --from 'Envelope sender to test after AUTH: MAIL FROM:<ADDR>, then RSET (no message is sent)'
+            cand --to 'Envelope recipient to test after --from: RCPT TO:<ADDR>, then RSET; repeat for several'
             cand --as-user 'Probe as this local user (root only): this host''s firewall rules are read as root first, then the process drops to USER''s uid, gid and supplementary groups before any probe socket is opened — the view an application running as USER gets'
             cand --password-stdin 'Read the password for --user from the first line of standard input'
             cand --danger-accept-invalid-certs 'Send the password even when the server''s certificate fails verification (name, trust, dates)'
@@ -48,6 +50,7 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand --json 'Print the report as JSON on standard output (schema_version 1), and nothing else there'
             cand -v 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
             cand --verbose 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
+            cand --send 'Really send one short test message from --from to --to (on the first port that gets that far), and report the queue id the server gives'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }

@@ -41,6 +41,8 @@ complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l helo -
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l color -d 'When to colour the human report; NO_COLOR in the environment also turns colour off' -r -f -a "auto\t''
 always\t''
 never\t''"
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l from -d 'Envelope sender to test after AUTH: MAIL FROM:<ADDR>, then RSET (no message is sent)' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l to -d 'Envelope recipient to test after --from: RCPT TO:<ADDR>, then RSET; repeat for several' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l as-user -d 'Probe as this local user (root only): this host\'s firewall rules are read as root first, then the process drops to USER\'s uid, gid and supplementary groups before any probe socket is opened — the view an application running as USER gets' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l password-stdin -d 'Read the password for --user from the first line of standard input'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l danger-accept-invalid-certs -d 'Send the password even when the server\'s certificate fails verification (name, trust, dates)'
@@ -50,6 +52,7 @@ complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s 6 -l i
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l mx -d 'Also probe port 25 on every MX host of the target\'s domain'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l json -d 'Print the report as JSON on standard output (schema_version 1), and nothing else there'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s v -l verbose -d 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l send -d 'Really send one short test message from --from to --to (on the first port that gets that far), and report the queue id the server gives'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand generate" -s h -l help -d 'Print help'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand help; and not __fish_seen_subcommand_from check generate help" -f -a "check" -d 'Probe a mail server on every port and address and name the failing layer'

@@ -128,6 +128,25 @@ pub struct CheckArgs {
     #[arg(short, long)]
     pub verbose: bool,
 
+    /// Envelope sender to test after AUTH: MAIL FROM:<ADDR>, then RSET (no message is sent).
+    ///
+    /// A login that works is not yet permission to send as this address: Microsoft 365 answers
+    /// 5.7.60 SendAsDenied, Amazon SES "Email address is not verified", Postfix "Sender address rejected:
+    /// not owned by user". Such a refusal is the layer sender.
+    #[arg(long, value_name = "ADDR", env = "SMTP_DOCTOR_FROM")]
+    pub from: Option<String>,
+
+    /// Envelope recipient to test after --from: RCPT TO:<ADDR>, then RSET; repeat for several.
+    #[arg(long = "to", value_name = "ADDR", requires = "from")]
+    pub to: Vec<String>,
+
+    /// Really send one short test message from --from to --to (on the first port that gets that far), and report the queue id the server gives.
+    ///
+    /// The message says in its subject and body that it is a smtp-doctor test. Without --send nothing is
+    /// delivered: the envelope is tested and reset.
+    #[arg(long, requires = "to")]
+    pub send: bool,
+
     /// Probe as this local user (root only): this host's firewall rules are read as root first, then the process drops to USER's uid, gid and supplementary groups before any probe socket is opened — the view an application running as USER gets.
     ///
     /// USER is a local account (a name, or a uid), not the SMTP login of --user. Outgoing-mail rules often

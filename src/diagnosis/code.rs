@@ -16,10 +16,11 @@ pub enum Layer {
     Server,
     Tls,
     Credentials,
+    Sender,
 }
 
 impl Layer {
-    pub const ALL: [Layer; 10] = [
+    pub const ALL: [Layer; 11] = [
         Layer::None,
         Layer::Dns,
         Layer::Network,
@@ -30,6 +31,7 @@ impl Layer {
         Layer::Server,
         Layer::Tls,
         Layer::Credentials,
+        Layer::Sender,
     ];
 
     pub fn name(self) -> &'static str {
@@ -44,6 +46,7 @@ impl Layer {
             Layer::Server => "server",
             Layer::Tls => "tls",
             Layer::Credentials => "credentials",
+            Layer::Sender => "sender",
         }
     }
 
@@ -58,8 +61,9 @@ impl Layer {
             Layer::Server => 5,
             Layer::Tls => 6,
             Layer::Credentials => 7,
-            Layer::Ipv6 => 8,
-            Layer::None => 9,
+            Layer::Sender => 8,
+            Layer::Ipv6 => 9,
+            Layer::None => 10,
         }
     }
 }

@@ -1043,6 +1043,7 @@ fn layer_names_are_the_json_names() {
         (Layer::Server, "server"),
         (Layer::Tls, "tls"),
         (Layer::Credentials, "credentials"),
+        (Layer::Sender, "sender"),
     ] {
         assert_eq!(layer.name(), name);
         assert_eq!(

@@ -48,6 +48,39 @@ pub struct Plan {
     pub invocation: String,
     /// --as-user: the account the probes run as, once the firewall rules are read as root.
     pub as_user: Option<RunAs>,
+    /// --from/--to/--send: the envelope tested after AUTH.
+    pub envelope: Option<Envelope>,
+}
+
+/// The envelope to test after AUTH: addresses checked by lettre's parser, so the wire never sees a malformed one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub from: lettre::Address,
+    pub to: Vec<lettre::Address>,
+    /// Send one test message instead of resetting after RCPT TO.
+    pub send: bool,
+}
+
+impl Envelope {
+    /// Checks the addresses; `flag` names where each came from, for the error.
+    pub fn parse(from: &str, to: &[String], send: bool) -> Result<Envelope, PlanError> {
+        let address = |flag: &'static str, text: &str| {
+            let t = text.trim().trim_start_matches('<').trim_end_matches('>');
+            t.parse::<lettre::Address>()
+                .map_err(|_| PlanError::BadAddress {
+                    flag,
+                    text: text.to_string(),
+                })
+        };
+        Ok(Envelope {
+            from: address("--from", from)?,
+            to: to
+                .iter()
+                .map(|t| address("--to", t))
+                .collect::<Result<_, _>>()?,
+            send,
+        })
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,6 +164,8 @@ pub enum PlanError {
     },
     #[error("the CA file {0} holds no PEM certificate (expected -----BEGIN CERTIFICATE-----)")]
     CaFileEmpty(PathBuf),
+    #[error("{flag} '{text}' is not an email address; give one like app@example.com (no display name, no quotes)")]
+    BadAddress { flag: &'static str, text: String },
     #[error("--user needs a password: set {PASSWORD_ENV}, pass --password-stdin, or run in a terminal to be prompted")]
     NoPassword,
     #[error("could not read the password: {0}")]
@@ -211,6 +246,10 @@ impl Plan {
             )),
             None => None,
         };
+        let envelope = match &args.from {
+            Some(from) => Some(Envelope::parse(from, &args.to, args.send)?),
+            None => None,
+        };
         let helo = args.helo.clone().filter(|h| !h.trim().is_empty());
         let output = if args.json {
             Output::Json
@@ -242,6 +281,7 @@ impl Plan {
             output,
             invocation: String::new(),
             as_user,
+            envelope,
         })
     }
 }
