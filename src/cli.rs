@@ -22,7 +22,7 @@ pub struct Cli {
 pub enum Command {
     /// Probe a mail server on every port and address and name the failing layer.
     #[command(after_long_help = crate::exit::help())]
-    Check(CheckArgs),
+    Check(Box<CheckArgs>),
     /// Write the shell completions and the man page (for packagers; the checked-in copies come from here).
     #[command(hide = true)]
     Generate(GenerateArgs),
