@@ -11,9 +11,24 @@ use smtp_doctor::diagnosis::{Code, Layer};
 use smtp_doctor::output::document::JsonReport;
 use smtp_doctor::report::{Manager, NotRead};
 
-/// Namespaces and state of this harness, apart from a lab someone runs by hand (default prefix sdlab).
-const PREFIX: &str = "sdtest";
-const STATE_DIR: &str = "/tmp/sdtest";
+/// Namespaces of this harness, apart from a lab someone runs by hand (default prefix sdlab); SDTEST_PREFIX
+/// gives a second checkout its own lab, so two can run at once.
+fn prefix() -> String {
+    std::env::var("SDTEST_PREFIX")
+        .ok()
+        .filter(|p| {
+            !p.is_empty()
+                && p.len() <= 8
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        .unwrap_or_else(|| "sdtest".into())
+}
+
+/// All runtime state of this harness's lab.
+fn state_dir() -> String {
+    format!("/tmp/{}", prefix())
+}
 const MAIL: &str = "mail.lab.example.com";
 /// Longest a single smtp-doctor run may take before it is killed and the scenario fails.
 const RUN_LIMIT: Duration = Duration::from_secs(40);
@@ -738,8 +753,8 @@ fn lab_dir() -> PathBuf {
 fn script(name: &str) -> Command {
     let mut c = Command::new("bash");
     c.arg(lab_dir().join(name))
-        .env("SDLAB_PREFIX", PREFIX)
-        .env("SDLAB_DIR", STATE_DIR)
+        .env("SDLAB_PREFIX", prefix())
+        .env("SDLAB_DIR", state_dir())
         .stdin(Stdio::null());
     c
 }
@@ -802,27 +817,27 @@ fn read_all<R: std::io::Read>(pipe: Option<R>) -> String {
 /// Where the binary under test is run from: a copy in the lab's state directory, so `nobody` can run it even
 /// when the checkout sits below a directory only root may enter (a CI clone under /root).
 fn lab_binary() -> PathBuf {
-    Path::new(STATE_DIR).join("smtp-doctor")
+    Path::new(&state_dir()).join("smtp-doctor")
 }
 
 fn install_binary() -> Result<(), String> {
     use std::os::unix::fs::PermissionsExt;
     let dest = lab_binary();
     std::fs::copy(env!("CARGO_BIN_EXE_smtp-doctor"), &dest)
-        .map_err(|e| format!("cannot copy the binary into {STATE_DIR}: {e}"))?;
+        .map_err(|e| format!("cannot copy the binary into {}: {e}", state_dir()))?;
     std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(0o755))
         .map_err(|e| format!("cannot make {} executable: {e}", dest.display()))
 }
 
 fn lab_password() -> Result<String, String> {
-    std::fs::read_to_string(Path::new(STATE_DIR).join("auth").join("password"))
+    std::fs::read_to_string(Path::new(&state_dir()).join("auth").join("password"))
         .map(|s| s.trim_end().to_string())
         .map_err(|e| format!("cannot read the lab's password file: {e}"))
 }
 
 /// One run of smtp-doctor in the client namespace: the parsed report, its exit status and wall time.
 fn run_check(sc: &Scenario) -> Result<(JsonReport, Option<i32>, Duration), String> {
-    let ca = format!("{STATE_DIR}/ca.pem");
+    let ca = format!("{}/ca.pem", state_dir());
     let mut c = script("run-client.sh");
     c.arg(lab_binary())
         .args([
