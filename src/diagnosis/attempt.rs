@@ -3,7 +3,7 @@
 use crate::report::{Attempt, AuthOutcome, ConnectOutcome, PortMode, PortReport, Report};
 
 use super::session::EhloCall;
-use super::{auth, connect, interception, owner, session, tls};
+use super::{auth, connect, envelope, interception, owner, session, tls};
 use super::{Code, Confidence, Facts, Finding, Severity};
 
 /// The report, the port and the address a decider looks at, and how it makes a finding about them.
@@ -66,7 +66,7 @@ impl AttemptCall {
 }
 
 /// How far a chain that failed nowhere got.
-const COMPLETE: u8 = 7;
+const COMPLETE: u8 = 8;
 
 pub(super) fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> AttemptCall {
     let at = At { report, pr, a };
@@ -133,5 +133,8 @@ pub(super) fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> Att
         }
     }
     call.notes.extend(auth::notes(&at));
+    if let Some(f) = envelope::decide(&at) {
+        call.fail(7, f);
+    }
     call
 }

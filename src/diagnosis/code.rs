@@ -233,6 +233,14 @@ codes! {
     AuthRejected => "auth_rejected", Credentials, "the server rejects the user name or password (535 and other 5xx)", "check the user name and password";
     AuthAppPasswordRequired => "auth_app_password_required", Credentials, "the provider demands an app password (5.7.9)", "create an app password and use it";
     AuthSmtpDisabled => "auth_smtp_disabled", Credentials, "SMTP AUTH is disabled for the mailbox or tenant (Microsoft 5.7.139)", "enable authenticated SMTP for the mailbox, or use OAuth2";
+    AuthRequired => "auth_required", Credentials, "the server takes no mail without a login (530 to MAIL FROM or RCPT TO, with no --user given)", "log in: set the app's SMTP user and password (test with --user)";
+    // The envelope (--from, --to, --send)
+    SenderRefused => "sender_refused", Sender, "the server refuses the envelope sender after the login (5xx to MAIL FROM): the account may not send as that address, or it is not verified with the provider", "send as an address the account owns, or give the account the right to send as it (send-as, verified identity)";
+    RelayDenied => "relay_denied", Sender, "the server refuses to relay to the recipient for this session (5.7.x to RCPT TO: \"Relay access denied\")", "log in before sending (relaying needs AUTH), or send through the server meant for this account";
+    RecipientRefused => "recipient_refused", Sender, "the server refuses the recipient address (5xx to RCPT TO: no such mailbox, bad domain); part of the envelope the app hands over, so the layer is sender", "check the recipient address";
+    MessageRefused => "message_refused", Sender, "the server takes the envelope but refuses the test message itself (5xx to DATA or after it: content or size policy)", "check the server's content and size limits for this account";
+    EnvelopeDeferred => "envelope_deferred", Server, "the server defers the envelope or the message (4xx: rate limit, greylisting, quota, a backend down)", "try again later; check the account's sending limits";
+    EnvelopeBrokenOff => "envelope_broken_off", Server, "the server stops answering or closes the connection during MAIL FROM, RCPT TO or DATA", "run with --verbose; check the server's log";
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod auth;
 pub mod code;
 mod connect;
 mod dns;
+mod envelope;
 mod interception;
 mod owner;
 mod session;
@@ -16,6 +17,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 pub use code::{Code, Confidence, Layer, Severity};
+pub use envelope::{EnvelopeEvidence, Refusal};
 
 use crate::report::{
     AuthFacts, CertFacts, CertProblem, ConnectFacts, DnsOutcome, FirewallRule, HandshakeError,
@@ -79,6 +81,8 @@ pub enum Facts {
     Family(Box<FamilyEvidence>),
     /// Owner rules this user passes that stop or divert other users.
     Owner(Box<OwnerEvidence>),
+    /// A refused or broken envelope (MAIL FROM, RCPT TO, DATA).
+    Envelope(Box<EnvelopeEvidence>),
 }
 
 /// The path other users take where this one passes: who is spared, what stops or diverts the rest.

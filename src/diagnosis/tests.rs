@@ -982,6 +982,7 @@ pub(crate) fn cases() -> Vec<Case> {
         mentions: &["mail.example.com"],
     });
 
+    v.extend(envelope_cases());
     v
 }
 
@@ -1110,4 +1111,121 @@ fn a_withheld_password_after_a_tls_failure_adds_nothing() {
     let d = diagnose(&report("mail.example.com", vec![port(587, vec![a])]));
     let codes: Vec<Code> = d.findings.iter().map(|f| f.code).collect();
     assert_eq!(codes, vec![Code::StarttlsNotOffered]);
+}
+
+/// A healthy 587 chain logged in as app@example.com whose envelope got these replies.
+fn with_envelope(
+    mail: ReplyFacts,
+    rcpt: Option<ReplyFacts>,
+    outcome: EnvelopeOutcome,
+    authenticated: bool,
+) -> Attempt {
+    let mut a = healthy(V4, PortMode::Starttls, authenticated);
+    a.envelope = Some(EnvelopeFacts {
+        from: "ceo@example.org".into(),
+        outcome,
+        authenticated,
+        login: authenticated.then(|| "app@example.com".to_string()),
+        mail_from: Some(mail),
+        recipients: rcpt
+            .map(|reply| RecipientFacts {
+                address: "friend@example.net".into(),
+                reply,
+            })
+            .into_iter()
+            .collect(),
+        message: None,
+    });
+    a
+}
+
+/// The envelope: the command refused and its codes decide; the provider's words only pick the remedy.
+fn envelope_cases() -> Vec<Case> {
+    let ok_mail = || reply(250, &["2.1.0 Ok"]);
+    let one = |name, a: Attempt, layer: Layer, code: Option<Code>, mentions| Case {
+        name,
+        report: report("mail.example.com", vec![port(587, vec![a])]),
+        ok: code.is_none(),
+        verdict: layer,
+        ports: vec![(587, layer)],
+        code,
+        mentions,
+    };
+    let mut sent = with_envelope(
+        ok_mail(),
+        Some(reply(250, &["2.1.5 Ok"])),
+        EnvelopeOutcome::Sent,
+        true,
+    );
+    if let Some(e) = sent.envelope.as_mut() {
+        e.message = Some(MessageFacts {
+            message_id: "<x@example.com>".into(),
+            data_reply: reply(354, &["End data with <CR><LF>.<CR><LF>"]),
+            reply: Some(reply(250, &["2.0.0 Ok: queued as 4XkQ2b"])),
+            queue_id: Some("4XkQ2b".into()),
+        });
+    }
+    let mut refused_message = sent.clone();
+    if let Some(e) = refused_message.envelope.as_mut() {
+        e.outcome = EnvelopeOutcome::MessageRefused;
+        if let Some(m) = e.message.as_mut() {
+            m.reply = Some(reply(554, &["5.7.1 Message rejected as spam"]));
+            m.queue_id = None;
+        }
+    }
+    vec![
+        one("envelope accepted", with_envelope(ok_mail(), Some(reply(250, &["2.1.5 Ok"])), EnvelopeOutcome::Accepted, true), Layer::None, None, &[]),
+        one("test message queued", sent, Layer::None, None, &[]),
+        one(
+            "Postfix sender login mismatch",
+            with_envelope(reply(553, &["5.7.1 <ceo@example.org>: Sender address rejected: not owned by user app@example.com"]), None, EnvelopeOutcome::SenderRefused, true),
+            Layer::Sender, Some(Code::SenderRefused), &["smtpd_sender_login_maps", "app@example.com"],
+        ),
+        one(
+            "Microsoft 365 SendAsDenied",
+            with_envelope(reply(550, &["5.7.60 SMTP; Client does not have permissions to send as this sender"]), None, EnvelopeOutcome::SenderRefused, true),
+            Layer::Sender, Some(Code::SenderRefused), &["Send As"],
+        ),
+        one(
+            "Amazon SES unverified address",
+            with_envelope(reply(554, &["Message rejected: Email address is not verified. The following identities failed the check in region EU-WEST-1: ceo@example.org"]), None, EnvelopeOutcome::SenderRefused, true),
+            Layer::Sender, Some(Code::SenderRefused), &["SES", "example.org"],
+        ),
+        one(
+            "relay denied without a login",
+            with_envelope(ok_mail(), Some(reply(554, &["5.7.1 <friend@example.net>: Relay access denied"])), EnvelopeOutcome::RecipientRefused, false),
+            Layer::Sender, Some(Code::RelayDenied), &["needs a login"],
+        ),
+        one(
+            "unknown recipient",
+            with_envelope(ok_mail(), Some(reply(550, &["5.1.1 <friend@example.net>: Recipient address rejected: User unknown"])), EnvelopeOutcome::RecipientRefused, true),
+            Layer::Sender, Some(Code::RecipientRefused), &["friend@example.net"],
+        ),
+        one(
+            "login needed before MAIL FROM",
+            with_envelope(reply(530, &["5.7.0 Authentication required"]), None, EnvelopeOutcome::SenderRefused, false),
+            Layer::Credentials, Some(Code::AuthRequired), &["--user"],
+        ),
+        one(
+            "greylisted recipient",
+            with_envelope(ok_mail(), Some(reply(451, &["4.7.1 <friend@example.net>: Recipient address rejected: Greylisted"])), EnvelopeOutcome::RecipientRefused, true),
+            Layer::Server, Some(Code::EnvelopeDeferred), &["later"],
+        ),
+        one(
+            "421 to MAIL FROM",
+            with_envelope(reply(421, &["4.7.0 Too many connections"]), None, EnvelopeOutcome::SenderRefused, true),
+            Layer::Server, Some(Code::ServerBusy), &["MAIL FROM"],
+        ),
+        one("message refused", refused_message, Layer::Sender, Some(Code::MessageRefused), &["content"]),
+        one(
+            "server gone during RCPT TO",
+            with_envelope(
+                ok_mail(),
+                Some(ReplyFacts { outcome: ReplyOutcome::Closed, code: None, enhanced: None, lines: Vec::new(), elapsed_ms: 1.0 }),
+                EnvelopeOutcome::Broken,
+                true,
+            ),
+            Layer::Server, Some(Code::EnvelopeBrokenOff), &["RCPT TO"],
+        ),
+    ]
 }

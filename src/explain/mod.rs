@@ -3,6 +3,7 @@
 mod auth;
 mod connect;
 mod dns;
+mod envelope;
 mod family;
 mod interception;
 mod manager;
@@ -12,7 +13,7 @@ mod tls;
 use std::net::{IpAddr, SocketAddr};
 
 use crate::diagnosis::{Code, Confidence, Diagnosis, Facts, Finding, Layer, PortVerdict, Severity};
-use crate::report::{ReplyFacts, Report};
+use crate::report::{EnvelopeOutcome, ReplyFacts, Report};
 
 /// The diagnosis with its words: what every output format shows.
 #[derive(Debug, Clone, PartialEq)]
@@ -114,6 +115,7 @@ pub fn word(report: &Report, f: &Finding) -> Words {
         Facts::Family(_) => family::word(report, f),
         Facts::Owner(_) => manager::owner_words(report, f),
         Facts::Auth(_) => auth::word(f),
+        Facts::Envelope(_) => envelope::word(f),
         Facts::Cert(_) | Facts::Handshake { .. } | Facts::Greeted(_) | Facts::Keywords(_) => {
             tls::word(f)
         }
@@ -162,11 +164,32 @@ fn working_summary(report: &Report) -> String {
     if ports.is_empty() {
         return "nothing was probed".into();
     }
-    format!(
+    let mut summary = format!(
         "{}: every probed path works (port {})",
         report.target,
         ports.join(", ")
-    )
+    );
+    let envelopes = report
+        .ports
+        .iter()
+        .flat_map(|p| p.attempts.iter().map(move |a| (p.port, a)))
+        .filter_map(|(port, a)| a.envelope.as_ref().map(|e| (port, e)));
+    let mut sender = None;
+    for (port, e) in envelopes {
+        sender.get_or_insert_with(|| e.from.clone());
+        if let Some(m) = e
+            .message
+            .as_ref()
+            .filter(|_| e.outcome == EnvelopeOutcome::Sent)
+        {
+            let id = m.queue_id.as_deref().unwrap_or("(no id given)");
+            return format!("{summary}; the test message was queued as {id} on port {port}");
+        }
+    }
+    if let Some(from) = sender {
+        summary.push_str(&format!(", sending as <{from}> included"));
+    }
+    summary
 }
 
 /// A reply as evidence: its short form, and how many more lines it had.

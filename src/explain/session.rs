@@ -108,6 +108,9 @@ fn command(stage: StageName) -> &'static str {
         StageName::EhloTls => "EHLO after TLS",
         StageName::Tls => "STARTTLS",
         StageName::Auth => "AUTH",
+        StageName::MailFrom => "MAIL FROM",
+        StageName::RcptTo => "RCPT TO",
+        StageName::Data => "DATA",
         StageName::Quit => "QUIT",
         _ => "the greeting",
     }

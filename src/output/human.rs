@@ -15,15 +15,35 @@ use crate::report::{
 /// Visible width of one stage cell in the table.
 const CELL: usize = 11;
 
-const COLUMNS: [StageName; 7] = [
+const COLUMNS: [StageName; 10] = [
     StageName::Connect,
     StageName::Greeting,
     StageName::Ehlo,
     StageName::Tls,
     StageName::EhloTls,
     StageName::Auth,
+    StageName::MailFrom,
+    StageName::RcptTo,
+    StageName::Data,
     StageName::Quit,
 ];
+
+/// The envelope's columns only when some row has them: most runs test no envelope.
+fn columns(report: &Report) -> Vec<StageName> {
+    let used = |name: StageName| {
+        report
+            .ports
+            .iter()
+            .flat_map(|p| &p.attempts)
+            .any(|a| a.stage(name).is_some())
+    };
+    COLUMNS
+        .into_iter()
+        .filter(|&n| {
+            !matches!(n, StageName::MailFrom | StageName::RcptTo | StageName::Data) || used(n)
+        })
+        .collect()
+}
 
 /// Writes the human report; colour is on or off for exactly this call, whatever the terminal.
 pub fn write(
@@ -72,8 +92,9 @@ fn write_all(
 
 /// One row per address of each port, one cell per stage, and the layer the row's failure points at.
 fn table(out: &mut dyn Write, report: &Report, verdicts: &[PortVerdict]) -> io::Result<()> {
+    let columns = columns(report);
     write!(out, "  {:<6} {:<26}", "PORT", "ADDRESS")?;
-    for name in COLUMNS {
+    for &name in &columns {
         write!(out, " {:<11}", name.label())?;
     }
     writeln!(out, " LAYER")?;
@@ -100,7 +121,7 @@ fn table(out: &mut dyn Write, report: &Report, verdicts: &[PortVerdict]) -> io::
                 String::new()
             };
             write!(out, "  {:<6} {:<26}", port_col, a.address.to_string())?;
-            for name in COLUMNS {
+            for &name in &columns {
                 let cell = match a.stage(name) {
                     Some(s) => stage_cell(s),
                     None => "·".dimmed().to_string() + &" ".repeat(CELL - 1),

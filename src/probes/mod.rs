@@ -1,6 +1,8 @@
 //! Runs every probe of a plan concurrently and gathers the facts into one report; nothing here prints.
 
+mod conn;
 pub mod dns;
+mod envelope;
 pub mod firewall;
 pub mod host;
 pub mod privilege;
@@ -152,6 +154,10 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
         accept_invalid_certs: plan.accept_invalid_certs,
         allow_cleartext_auth: plan.allow_cleartext_auth,
         local_addrs: local_addrs.clone(),
+        envelope: plan
+            .envelope
+            .clone()
+            .map(|e| std::sync::Arc::new(envelope::Shared::new(e))),
     };
     let chains: usize = targets
         .iter()

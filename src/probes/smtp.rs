@@ -8,23 +8,23 @@ use lettre::transport::smtp::commands::{Auth, Ehlo, Quit, Starttls};
 use lettre::transport::smtp::extension::{ClientId, Extension};
 use lettre::transport::smtp::response::Response;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use super::conn::{note, push_line, reply_facts, Conn};
+use super::envelope;
 use crate::plan::Credentials;
 use crate::probes::elapsed_ms;
 use crate::probes::tcp;
 use crate::probes::tls::{self, Trust};
-use crate::probes::wire::{self, Reply, ReplyError};
+use crate::probes::wire::{self, Reply};
 use crate::redact::{Redactor, MARK};
 use crate::report::{
     Attempt, AuthFacts, AuthOutcome, ConnectOutcome, EhloFacts, HandshakeError, HopOutcome,
     PathFacts, PortMode, ReplyFacts, ReplyOutcome, Stage, StageName, StageStatus, TlsFacts,
-    TlsOutcome, TranscriptLine,
+    TlsOutcome,
 };
 
-/// Most transcript lines kept per attempt; a hostile server cannot grow the report without bound.
-const MAX_TRANSCRIPT: usize = 400;
 /// TTL-limited SYNs sent when a connect is slow: enough to pass this host and the first routers.
 pub const PATH_TTLS: [u8; 3] = [1, 2, 3];
 /// How long a plaintext greeting is awaited on a port of unknown mode before trying TLS on it.
@@ -42,6 +42,8 @@ pub struct Ctx {
     pub accept_invalid_certs: bool,
     pub allow_cleartext_auth: bool,
     pub local_addrs: Vec<IpAddr>,
+    /// --from/--to/--send, shared by every chain of the run.
+    pub envelope: Option<std::sync::Arc<envelope::Shared>>,
 }
 
 /// Runs the whole chain against one address and port; never fails, every problem becomes a fact.
@@ -247,7 +249,9 @@ where
         if ctx.credentials.is_some() {
             auth_stage(ctx, &mut conn, a, &ehlo, false).await;
         }
-        quit_stage(&mut conn, a).await;
+        if envelope::run(ctx, &mut conn, a).await {
+            quit_stage(&mut conn, a).await;
+        }
         return;
     }
     let start = Instant::now();
@@ -297,7 +301,9 @@ where
     if ctx.credentials.is_some() {
         auth_stage(ctx, &mut conn, a, &ehlo2, true).await;
     }
-    quit_stage(&mut conn, a).await;
+    if envelope::run(ctx, &mut conn, a).await {
+        quit_stage(&mut conn, a).await;
+    }
 }
 
 /// Implicit TLS (465): handshake first, then the greeting inside TLS.
@@ -429,7 +435,9 @@ where
     if ctx.credentials.is_some() {
         auth_stage(ctx, &mut conn, a, &ehlo, true).await;
     }
-    quit_stage(&mut conn, a).await;
+    if envelope::run(ctx, &mut conn, a).await {
+        quit_stage(&mut conn, a).await;
+    }
 }
 
 /// Records the TLS stage; true when the session can go on (established, even with a bad certificate).
@@ -819,162 +827,4 @@ pub fn stage(a: &mut Attempt, name: StageName, status: StageStatus, ms: f64, det
         elapsed_ms: ms,
         detail,
     });
-}
-
-fn note(a: &mut Attempt, text: String) {
-    push_line(a, "*", text);
-}
-
-fn push_line(a: &mut Attempt, dir: &str, text: String) {
-    if a.transcript.len() < MAX_TRANSCRIPT {
-        a.transcript.push(TranscriptLine {
-            dir: dir.to_string(),
-            text,
-        });
-    } else if a.transcript.len() == MAX_TRANSCRIPT {
-        a.transcript.push(TranscriptLine {
-            dir: "*".into(),
-            text: "transcript truncated".into(),
-        });
-    }
-}
-
-/// One SMTP connection: a buffered stream, the per-step timeout, and the redactor for what we record.
-struct Conn<S> {
-    io: BufReader<S>,
-    timeout: Duration,
-    redactor: Redactor,
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> Conn<S> {
-    fn new(stream: S, ctx: &Ctx) -> Self {
-        Conn {
-            io: BufReader::new(stream),
-            timeout: ctx.timeout,
-            redactor: ctx.redactor.clone(),
-        }
-    }
-
-    /// Sends a command; `shown` replaces the wire text in the transcript (AUTH payloads).
-    async fn send(
-        &mut self,
-        a: &mut Attempt,
-        wire: &str,
-        shown: Option<&str>,
-    ) -> std::io::Result<()> {
-        let text = match shown {
-            Some(s) => s.to_string(),
-            None => self.redactor.clean(wire.trim_end()),
-        };
-        push_line(a, "C", text);
-        let fut = async {
-            self.io.get_mut().write_all(wire.as_bytes()).await?;
-            self.io.get_mut().flush().await
-        };
-        match tokio::time::timeout(self.timeout, fut).await {
-            Ok(r) => r,
-            Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
-        }
-    }
-
-    async fn reply(&mut self, a: &mut Attempt) -> (ReplyFacts, Option<Reply>) {
-        let t = self.timeout;
-        self.reply_within(a, t, t).await
-    }
-
-    /// Reads one reply within `wait`; a reply that has begun by then may take until `limit` to finish.
-    async fn reply_within(
-        &mut self,
-        a: &mut Attempt,
-        wait: Duration,
-        limit: Duration,
-    ) -> (ReplyFacts, Option<Reply>) {
-        let start = Instant::now();
-        // The progress outlives a read cut off by the timeout, so a drip-fed reply is reported as the
-        // incomplete reply it is, not as silence (which would send the caller off to try TLS).
-        let progress = wire::Progress::default();
-        let result = {
-            let read = wire::read_reply_tracked(&mut self.io, &progress);
-            tokio::pin!(read);
-            match tokio::time::timeout(wait, &mut read).await {
-                Err(_) if progress.bytes() > 0 && limit > wait => {
-                    tokio::time::timeout(limit - wait, read).await
-                }
-                other => other,
-            }
-        };
-        let ms = elapsed_ms(start);
-        let clean = |s: &str| self.redactor.clean(s);
-        let (facts, parsed) = match result {
-            Err(_) if progress.bytes() > 0 => {
-                note(
-                    a,
-                    format!(
-                        "{} bytes of a reply in {:.1}s, and no end to it",
-                        progress.bytes(),
-                        ms / 1000.0
-                    ),
-                );
-                let began = vec![clean(&progress.sample())];
-                (reply_facts(ReplyOutcome::Incomplete, ms, began), None)
-            }
-            Err(_) => (reply_facts(ReplyOutcome::Silent, ms, Vec::new()), None),
-            Ok(Ok(r)) => {
-                let lines: Vec<String> = r.lines.iter().map(|l| clean(l)).collect();
-                let n = lines.len();
-                for (i, l) in lines.iter().enumerate() {
-                    let sep = if i + 1 == n { ' ' } else { '-' };
-                    push_line(a, "S", format!("{}{sep}{l}", r.code));
-                }
-                if r.bare_lf {
-                    note(
-                        a,
-                        "the server ends lines with a bare LF instead of CRLF".into(),
-                    );
-                }
-                let facts = ReplyFacts {
-                    outcome: ReplyOutcome::Reply,
-                    code: Some(r.code),
-                    enhanced: r.enhanced_code(),
-                    lines: lines.clone(),
-                    elapsed_ms: ms,
-                };
-                let cleaned = Reply { lines, ..r };
-                (facts, Some(cleaned))
-            }
-            Ok(Err(e)) => {
-                let (outcome, line) = match e {
-                    ReplyError::Closed { partial } => (ReplyOutcome::Closed, partial),
-                    ReplyError::NotSmtp { sample } => (ReplyOutcome::NotSmtp, sample),
-                    ReplyError::TlsRecord => (ReplyOutcome::TlsRecord, String::new()),
-                    ReplyError::TooLarge { what } => (ReplyOutcome::TooLarge, what.to_string()),
-                    ReplyError::Io { errno } => (
-                        ReplyOutcome::Error,
-                        errno.map(|e| format!("errno {e}")).unwrap_or_default(),
-                    ),
-                };
-                let line = clean(&line);
-                let lines = if line.is_empty() {
-                    Vec::new()
-                } else {
-                    vec![line]
-                };
-                (reply_facts(outcome, ms, lines), None)
-            }
-        };
-        if facts.outcome != ReplyOutcome::Reply {
-            note(a, crate::report::ReplyFacts::describe(&facts));
-        }
-        (facts, parsed)
-    }
-}
-
-fn reply_facts(outcome: ReplyOutcome, ms: f64, lines: Vec<String>) -> ReplyFacts {
-    ReplyFacts {
-        outcome,
-        code: None,
-        enhanced: None,
-        lines,
-        elapsed_ms: ms,
-    }
 }

@@ -63,6 +63,9 @@ pub enum StageName {
     Tls,
     EhloTls,
     Auth,
+    MailFrom,
+    RcptTo,
+    Data,
     Quit,
 }
 
@@ -76,6 +79,9 @@ impl StageName {
             StageName::Tls => "tls",
             StageName::EhloTls => "ehlo-tls",
             StageName::Auth => "auth",
+            StageName::MailFrom => "mail-from",
+            StageName::RcptTo => "rcpt-to",
+            StageName::Data => "data",
             StageName::Quit => "quit",
         }
     }
@@ -229,6 +235,9 @@ pub struct Attempt {
     pub tls: Option<TlsFacts>,
     pub ehlo_tls: Option<EhloFacts>,
     pub auth: Option<AuthFacts>,
+    /// The envelope test after AUTH (--from, --to, --send).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<EnvelopeFacts>,
     /// How this host's packet filter treated the connection (root runs, from the rules read).
     pub host_path: Option<HostPath>,
     /// The conversation, with every AUTH payload redacted.
@@ -254,6 +263,7 @@ impl Attempt {
             tls: None,
             ehlo_tls: None,
             auth: None,
+            envelope: None,
             host_path: None,
             transcript: Vec::new(),
         }
@@ -579,6 +589,53 @@ pub struct CertFacts {
     pub not_after: String,
     pub days_left: i64,
     pub self_signed: bool,
+}
+
+/// What the server said to the envelope: MAIL FROM, each RCPT TO, and with --send the message itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnvelopeFacts {
+    pub from: String,
+    pub outcome: EnvelopeOutcome,
+    /// Whether this session had logged in (AUTH accepted) before MAIL FROM.
+    pub authenticated: bool,
+    /// The SMTP user of that login.
+    pub login: Option<String>,
+    pub mail_from: Option<ReplyFacts>,
+    pub recipients: Vec<RecipientFacts>,
+    pub message: Option<MessageFacts>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RecipientFacts {
+    pub address: String,
+    pub reply: ReplyFacts,
+}
+
+/// The test message of --send.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MessageFacts {
+    pub message_id: String,
+    /// The reply to DATA (354 expected).
+    pub data_reply: ReplyFacts,
+    /// The reply after the message's final dot.
+    pub reply: Option<ReplyFacts>,
+    /// The server's id for the queued message, as its 250 reply gives it ("queued as …", "id=…").
+    pub queue_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvelopeOutcome {
+    /// MAIL FROM and every RCPT TO accepted, then reset: nothing was sent.
+    Accepted,
+    /// The test message was accepted for delivery (--send).
+    Sent,
+    SenderRefused,
+    RecipientRefused,
+    /// MAIL FROM and RCPT TO accepted, the message itself refused.
+    MessageRefused,
+    /// The server stopped answering or closed the connection during the envelope.
+    Broken,
 }
 
 /// The AUTH exchange.
