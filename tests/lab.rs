@@ -512,6 +512,7 @@ fn scenarios() -> Vec<Scenario> {
         });
     }
     v.extend(manager_scenarios());
+    v.extend(envelope_scenarios());
     for sc in &mut v {
         sc.fix = FIXED_BY_THEIR_COMMANDS.contains(&sc.name);
         sc.codes = CODES
@@ -632,6 +633,127 @@ fn manager_scenarios() -> Vec<Scenario> {
     ]
 }
 
+/// The envelope after AUTH, against the lab's sender-login map (reject_known_sender_login_mismatch).
+fn envelope_scenarios() -> Vec<Scenario> {
+    let p587: &'static [(u16, Layer)] = &[(587, L::None)];
+    let login = |sc: Scenario| Scenario {
+        password: Password::Right,
+        ..sc
+    };
+    vec![
+        login(s(
+            "70_sender_allowed",
+            &[],
+            MAIL,
+            &[
+                "-p",
+                "587",
+                "--user",
+                "app@lab.example.com",
+                "--from",
+                "app@lab.example.com",
+                "--to",
+                "friend@example.net",
+            ],
+            true,
+            L::None,
+            p587,
+        )),
+        login(s(
+            "71_sender_not_owned",
+            &[],
+            MAIL,
+            &[
+                "-4",
+                "-p",
+                "587",
+                "-p",
+                "465",
+                "--user",
+                "app@lab.example.com",
+                "--from",
+                "ceo@lab.example.com",
+            ],
+            false,
+            L::Sender,
+            &[(587, L::Sender), (465, L::Sender)],
+        )),
+        login(s(
+            "72_send_test_message",
+            &[],
+            MAIL,
+            &[
+                "-p",
+                "587",
+                "--user",
+                "app@lab.example.com",
+                "--from",
+                "app@lab.example.com",
+                "--to",
+                "hold@lab.example.com",
+                "--send",
+            ],
+            true,
+            L::None,
+            p587,
+        )),
+        s(
+            "73_relay_denied_without_login",
+            &[],
+            MAIL,
+            &[
+                "-4",
+                "-p",
+                "25",
+                "--from",
+                "someone@example.org",
+                "--to",
+                "friend@example.net",
+            ],
+            false,
+            L::Sender,
+            &[(25, L::Sender)],
+        ),
+    ]
+}
+
+/// --send: the test message must be in the server's hold queue under the id the report gives; it is removed after.
+fn find_sent_message(report: &JsonReport) -> Result<String, String> {
+    let ids: Vec<String> = report
+        .ports
+        .iter()
+        .flat_map(|p| &p.attempts)
+        .filter_map(|a| a.envelope.as_ref()?.message.as_ref()?.queue_id.clone())
+        .collect();
+    let [id] = ids.as_slice() else {
+        return Err(format!(
+            "--send must queue exactly one message, the report gives {ids:?}"
+        ));
+    };
+    let dir = format!("{}/postfix/server/etc", state_dir());
+    let ns = format!("{}-server", prefix());
+    let mut c = Command::new("ip");
+    c.args(["netns", "exec", &ns, "postqueue", "-c", &dir, "-j"]);
+    let (_, stdout, stderr) = run_bounded(c, Duration::from_secs(20))?;
+    let held = stdout.lines().any(|l| {
+        serde_json::from_str::<serde_json::Value>(l).is_ok_and(|m| {
+            m["queue_id"] == id.as_str()
+                && m["queue_name"] == "hold"
+                && m["recipients"][0]["address"] == "hold@lab.example.com"
+        })
+    });
+    let mut rm = Command::new("ip");
+    rm.args(["netns", "exec", &ns, "postsuper", "-c", &dir, "-d", id]);
+    let _ = run_bounded(rm, Duration::from_secs(20));
+    if held {
+        Ok(format!("message {id} found in the server's hold queue"))
+    } else {
+        Err(format!(
+            "message {id} is not in the server's hold queue: {stdout}{stderr}"
+        ))
+    }
+}
+
 /// This host's own firewall faults: the lab runs the commands the report prints and checks again.
 const FIXED_BY_THEIR_COMMANDS: &[&str] = &[
     "50_ufw_deny_out_587",
@@ -651,6 +773,9 @@ const FIXED_BY_THEIR_COMMANDS: &[&str] = &[
 
 use Code as C;
 
+/// Scenarios whose --send message the lab looks for on the server.
+const SENDS: &[&str] = &["72_send_test_message"];
+
 /// The code of every finding of each scenario, sorted.
 const CODES: &[(&str, &[Code])] = &[
     ("03_client_drop_587", &[C::FirewallDrop]),
@@ -658,6 +783,8 @@ const CODES: &[(&str, &[Code])] = &[
     ("05_router_drop_25", &[C::IspDrop]),
     ("06_redirect_587_local_mta", &[C::LocalRedirect]),
     ("07_wrong_password_587", &[C::AuthRejected]),
+    ("71_sender_not_owned", &[C::SenderRefused, C::SenderRefused]),
+    ("73_relay_denied_without_login", &[C::RelayDenied]),
     ("08_name_does_not_exist", &[C::Nxdomain]),
     ("09_resolver_silent", &[C::ResolverDead]),
     ("10_nothing_listening_587", &[C::PortClosed]),
@@ -1001,6 +1128,8 @@ fn run_scenario(sc: &Scenario) -> Result<String, String> {
     if problems.is_empty() {
         let fixed = if sc.fix {
             format!("; {}", apply_fix(sc, &report)?)
+        } else if SENDS.contains(&sc.name) {
+            format!("; {}", find_sent_message(&report)?)
         } else {
             String::new()
         };

@@ -89,6 +89,7 @@ pub(super) fn decide(at: &At<'_>) -> Option<Finding> {
         None => Code::EnvelopeBrokenOff,
         Some(_) => match stage {
             StageName::MailFrom => Code::SenderRefused,
+            StageName::RcptTo if about_sender(&reply, &env.from) => Code::SenderRefused,
             StageName::RcptTo if enhanced.starts_with("5.7.") => Code::RelayDenied,
             StageName::RcptTo
                 if enhanced.is_empty() && Refusal::of(&reply) == Refusal::RelayDenied =>
@@ -138,6 +139,28 @@ fn last_exchange(env: &EnvelopeFacts) -> Option<(StageName, ReplyFacts, Option<S
         elapsed_ms: 0.0,
     });
     Some((StageName::MailFrom, reply, None))
+}
+
+/// A refusal at RCPT TO that is about the sender: Postfix judges the sender there (smtpd_delay_reject) and
+/// names the address it refuses first ("<a@b>: Sender address rejected"); RFC 3463's X.1.7/X.1.8 are the
+/// sender's own status codes.
+fn about_sender(reply: &ReplyFacts, from: &str) -> bool {
+    let enhanced = reply.enhanced.as_deref().unwrap_or("");
+    let detail = enhanced.get(2..).unwrap_or("");
+    if matches!(detail, "1.7" | "1.8") {
+        return true;
+    }
+    // The destination mailbox's own codes: a refused recipient, even when it is the sender's address.
+    if matches!(detail, "1.1" | "1.2" | "1.3" | "1.6") || detail.starts_with("2.") {
+        return false;
+    }
+    let first = reply.lines.first().map(String::as_str).unwrap_or("");
+    let named = first
+        .split_whitespace()
+        .find(|w| w.starts_with('<'))
+        .and_then(|w| w.strip_prefix('<'))
+        .and_then(|w| w.split('>').next());
+    named.is_some_and(|n| n.eq_ignore_ascii_case(from))
 }
 
 fn positive(r: &ReplyFacts) -> bool {

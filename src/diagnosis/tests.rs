@@ -1134,6 +1134,7 @@ fn with_envelope(
             })
             .into_iter()
             .collect(),
+        recipient_implied: false,
         message: None,
     });
     a
@@ -1180,6 +1181,11 @@ fn envelope_cases() -> Vec<Case> {
             "Postfix sender login mismatch",
             with_envelope(reply(553, &["5.7.1 <ceo@example.org>: Sender address rejected: not owned by user app@example.com"]), None, EnvelopeOutcome::SenderRefused, true),
             Layer::Sender, Some(Code::SenderRefused), &["smtpd_sender_login_maps", "app@example.com"],
+        ),
+        one(
+            "Postfix judges the sender at RCPT TO",
+            with_envelope(ok_mail(), Some(reply(553, &["5.7.1 <ceo@example.org>: Sender address rejected: not owned by user app@example.com"])), EnvelopeOutcome::RecipientRefused, true),
+            Layer::Sender, Some(Code::SenderRefused), &["smtpd_sender_login_maps"],
         ),
         one(
             "Microsoft 365 SendAsDenied",

@@ -21,10 +21,13 @@ pub(super) fn word(f: &Finding) -> Words {
         (Some(u), true) => format!("logged in as {u} (AUTH accepted)"),
         _ => "not logged in (no --user)".to_string(),
     };
-    let ev = vec![
+    let mut ev = vec![
         format!("{}: {}", said_to(e), reply_evidence(&e.reply)),
         login,
     ];
+    if e.envelope.recipient_implied && e.stage == StageName::RcptTo {
+        ev.push("no --to was given, so the sender itself was the recipient: many servers (Postfix) judge the sender only at RCPT TO".into());
+    }
     let (message, remedy) = match f.code {
         Code::SenderRefused => (
             format!("{here} refuses mail from <{from}> ({short})"),
@@ -41,6 +44,10 @@ pub(super) fn word(f: &Finding) -> Words {
         Code::RecipientRefused => (
             format!("{here} refuses the recipient <{to}> ({short})"),
             "The login and the sender work; the recipient address is refused. Check it: 5.1.1 means no such mailbox at that domain, 5.1.2 a domain that does not exist, 5.2.2 a full mailbox.".to_string(),
+        ),
+        Code::MessageRefused if e.refusal != Refusal::Other && e.refusal != Refusal::RelayDenied => (
+            format!("{here} accepted the envelope but refused the test message from <{from}> ({short})"),
+            sender_remedy(e),
         ),
         Code::MessageRefused => (
             format!("{here} accepted the envelope but refused the test message ({short})"),

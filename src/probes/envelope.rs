@@ -70,6 +70,7 @@ where
             .map(|c| c.user.clone()),
         mail_from: None,
         recipients: Vec::new(),
+        recipient_implied: false,
         message: None,
     };
     let alive = exchange(ctx, shared, conn, a, &mut facts).await;
@@ -118,13 +119,18 @@ where
         };
         return answered && reset(conn, a).await;
     }
-    if env.to.is_empty() {
-        return reset(conn, a).await;
-    }
-
+    // Postfix (smtpd_delay_reject, the default) and others judge the sender only at RCPT TO: without --to the
+    // sender itself is the recipient, then RSET, so nothing is sent.
+    let implied = [env.from.clone()];
+    let recipients = if env.to.is_empty() {
+        facts.recipient_implied = true;
+        &implied[..]
+    } else {
+        &env.to[..]
+    };
     let start = Instant::now();
     let mut refused = Vec::new();
-    for to in &env.to {
+    for to in recipients {
         let Some(reply) = command(conn, a, &Rcpt::new(to.clone(), vec![]).to_string()).await else {
             facts.outcome = EnvelopeOutcome::Broken;
             gone(a, StageName::RcptTo, start);
@@ -162,7 +168,7 @@ where
         );
         return reset(conn, a).await;
     }
-    let accepted: Vec<String> = env.to.iter().map(|t| format!("<{t}>")).collect();
+    let accepted: Vec<String> = recipients.iter().map(|t| format!("<{t}>")).collect();
     stage(
         a,
         StageName::RcptTo,

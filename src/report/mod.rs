@@ -602,6 +602,9 @@ pub struct EnvelopeFacts {
     pub login: Option<String>,
     pub mail_from: Option<ReplyFacts>,
     pub recipients: Vec<RecipientFacts>,
+    /// No --to: the sender itself was the recipient, because many servers judge the sender only at RCPT TO.
+    #[serde(default)]
+    pub recipient_implied: bool,
     pub message: Option<MessageFacts>,
 }
 

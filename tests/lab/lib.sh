@@ -222,6 +222,11 @@ smtpd_soft_error_limit = 100
 smtpd_hard_error_limit = 100
 smtpd_client_connection_rate_limit = 0
 anvil_rate_time_unit = 60s
+# Who may send as whom after AUTH (reject_known_sender_login_mismatch on the submission ports): the lab
+# user owns its own address, ceo@ belongs to someone else; any other sender is unknown and passes.
+smtpd_sender_login_maps = inline:{$SASL_USER=$SASL_USER, ceo@$ZONE=boss@$ZONE}
+# Mail for hold@ stays in the hold queue, where the lab finds the test message of --send.
+smtpd_recipient_restrictions = check_recipient_access inline:{hold@$ZONE=HOLD}
 EOC
 }
 
@@ -271,16 +276,19 @@ postfix_smtpd_services() {
                 echo "  -o smtpd_tls_security_level=encrypt"
                 echo "  -o smtpd_tls_auth_only=yes"
                 echo "  -o smtpd_sasl_auth_enable=yes"
+                echo "  -o smtpd_sender_restrictions=reject_known_sender_login_mismatch"
                 echo "  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject" ;;
             587/notls)
                 echo "  -o smtpd_tls_security_level=none"
                 echo "  -o smtpd_tls_auth_only=no"
                 echo "  -o smtpd_sasl_auth_enable=yes"
+                echo "  -o smtpd_sender_restrictions=reject_known_sender_login_mismatch"
                 echo "  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject" ;;
             465/tls)
                 echo "  -o smtpd_tls_wrappermode=yes"
                 echo "  -o smtpd_tls_auth_only=yes"
                 echo "  -o smtpd_sasl_auth_enable=yes"
+                echo "  -o smtpd_sender_restrictions=reject_known_sender_login_mismatch"
                 echo "  -o smtpd_relay_restrictions=permit_sasl_authenticated,reject" ;;
             *) die "bad smtpd service $port/$mode" ;;
         esac
