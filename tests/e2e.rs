@@ -390,6 +390,122 @@ fn starttls_response_injection_is_tls() {
 // ---------------------------------------------------------------------------------------------------
 // Credentials
 
+// ---------------------------------------------------------------------------------------------------
+// The envelope (--from, --to, --send)
+
+fn logged_in(pki: &Pki) -> Script {
+    healthy(pki).auth(&["PLAIN", "LOGIN"], checked_auth())
+}
+
+fn envelope_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec![
+        "--mode",
+        "starttls",
+        "--user",
+        USER,
+        "--from",
+        "alice@scripted.test",
+    ];
+    v.extend_from_slice(extra);
+    v
+}
+
+#[test]
+fn send_delivers_one_test_message_and_reports_the_queue_id() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::Smtp(logged_in(&pki)));
+    let args = envelope_args(&["--to", "bob@scripted.test", "--send"]);
+    let (run, r) = check_ports(&[server.port()], &pki, &args, Some(PASSWORD));
+    assert_outcome(&run, &r, Layer::None, true);
+    let p = port(&r);
+    for name in [StageName::MailFrom, StageName::RcptTo, StageName::Data] {
+        assert_eq!(stage(p, name).status, StageStatus::Ok, "{name:?}");
+    }
+    let env = p.attempts[0].envelope.as_ref().expect("envelope facts");
+    let message = env.message.as_ref().expect("message facts");
+    assert_eq!(message.queue_id.as_deref(), Some("SCRIPTED42"));
+    assert!(
+        r.verdict.summary.contains("SCRIPTED42"),
+        "{}",
+        r.verdict.summary
+    );
+    let log = server.log();
+    let has = |want: &str| log.lines.iter().any(|l| l.eq_ignore_ascii_case(want));
+    assert!(has("MAIL FROM:<alice@scripted.test>"), "{:?}", log.lines);
+    assert!(has("RCPT TO:<bob@scripted.test>"), "{:?}", log.lines);
+    assert_eq!(log.lines.iter().filter(|l| l.as_str() == "DATA").count(), 1);
+    let header = |name: &str| log.lines.iter().find(|l| l.starts_with(name)).cloned();
+    assert_eq!(
+        header("Subject: ").as_deref(),
+        Some("Subject: smtp-doctor test message")
+    );
+    assert_eq!(
+        header("Message-ID: ").map(|l| l.contains(&message.message_id)),
+        Some(true)
+    );
+    assert!(header("Date: ").is_some(), "{:?}", log.lines);
+    assert!(
+        !log.lines.iter().any(|l| l == "RSET"),
+        "a sent message is not reset"
+    );
+}
+
+#[test]
+fn without_to_the_sender_is_its_own_recipient_and_nothing_is_sent() {
+    let pki = Pki::new();
+    let server = Server::start(Behaviour::Smtp(logged_in(&pki)));
+    let (run, r) = check_ports(&[server.port()], &pki, &envelope_args(&[]), Some(PASSWORD));
+    assert_outcome(&run, &r, Layer::None, true);
+    let env = port(&r).attempts[0]
+        .envelope
+        .as_ref()
+        .expect("envelope facts");
+    assert!(env.recipient_implied);
+    let log = server.log();
+    let pos = |want: &str| log.lines.iter().position(|l| l.eq_ignore_ascii_case(want));
+    let rcpt = pos("RCPT TO:<alice@scripted.test>").expect("RCPT TO the sender");
+    let rset = pos("RSET").expect("RSET after the envelope");
+    assert!(rcpt < rset);
+    assert!(pos("DATA").is_none(), "nothing is sent without --send");
+}
+
+#[test]
+fn microsoft_send_as_denied_is_sender() {
+    let pki = Pki::new();
+    let script = logged_in(&pki).answer(
+        "MAIL",
+        true,
+        "550 5.7.60 SMTP; Client does not have permissions to send as this sender",
+        false,
+    );
+    let server = Server::start(Behaviour::Smtp(script));
+    let (run, r) = check_ports(&[server.port()], &pki, &envelope_args(&[]), Some(PASSWORD));
+    assert_outcome(&run, &r, Layer::Sender, false);
+    assert_code(&r, Code::SenderRefused);
+    assert_eq!(
+        stage(port(&r), StageName::MailFrom).status,
+        StageStatus::Failed
+    );
+    let f = main_finding(&r);
+    assert!(f.remedy.contains("Send As"), "{f:?}");
+}
+
+#[test]
+fn deferred_message_is_server() {
+    let pki = Pki::new();
+    let script = logged_in(&pki).answer(
+        "DATA",
+        true,
+        "451 4.3.0 Error: queue file write error",
+        false,
+    );
+    let server = Server::start(Behaviour::Smtp(script));
+    let args = envelope_args(&["--to", "bob@scripted.test", "--send"]);
+    let (run, r) = check_ports(&[server.port()], &pki, &args, Some(PASSWORD));
+    assert_outcome(&run, &r, Layer::Server, false);
+    assert_code(&r, Code::EnvelopeDeferred);
+}
+
 #[test]
 fn auth_535_is_credentials() {
     let pki = Pki::new();

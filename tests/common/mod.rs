@@ -656,6 +656,9 @@ enum Next {
     Done,
 }
 
+/// Most lines of one message a scripted server takes after DATA.
+const MAX_MESSAGE_LINES: usize = 500;
+
 /// Answers commands until QUIT, STARTTLS (in plaintext), EOF, a timeout or `MAX_COMMANDS`.
 async fn dialog<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut BufReader<S>,
@@ -703,6 +706,36 @@ async fn dialog<S: AsyncRead + AsyncWrite + Unpin>(
                 None => return Next::Done,
             },
             "NOOP" | "RSET" => b"250 2.0.0 OK\r\n".to_vec(),
+            "MAIL" => b"250 2.1.0 Ok\r\n".to_vec(),
+            "RCPT" => b"250 2.1.5 Ok\r\n".to_vec(),
+            "DATA" => {
+                if !send(
+                    io.get_mut(),
+                    script,
+                    s,
+                    b"354 End data with <CR><LF>.<CR><LF>\r\n",
+                )
+                .await
+                {
+                    return Next::Done;
+                }
+                // The message's lines go to the log like commands; a bounded message, then the queue id.
+                let mut ended = false;
+                for _ in 0..MAX_MESSAGE_LINES {
+                    match s.read_line(io).await {
+                        Some(l) if l == "." => {
+                            ended = true;
+                            break;
+                        }
+                        Some(_) => {}
+                        None => return Next::Done,
+                    }
+                }
+                if !ended {
+                    return Next::Done;
+                }
+                b"250 2.0.0 Ok: queued as SCRIPTED42\r\n".to_vec()
+            }
             "QUIT" => {
                 delay(script).await;
                 let _ = send(io.get_mut(), script, s, b"221 2.0.0 Bye\r\n").await;
