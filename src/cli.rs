@@ -10,7 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// smtp-doctor probes a mail server stage by stage (DNS, TCP connect, greeting, EHLO, TLS, AUTH) on every
 /// port and address at once, then names the one layer that fails: dns, network, ipv6, firewall (this
 /// host), isp_block (between this host and the server), local_mta (a local MTA answers in the server's
-/// place), server, tls or credentials, with the evidence and the fix.
+/// place), server, tls, credentials or sender (the server refuses the envelope after the login), with the
+/// evidence and the fix.
 #[derive(Debug, Parser)]
 #[command(name = "smtp-doctor", version, about, long_about, max_term_width = 100)]
 pub struct Cli {
