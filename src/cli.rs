@@ -23,6 +23,9 @@ pub enum Command {
     /// Probe a mail server on every port and address and name the failing layer.
     #[command(after_long_help = crate::exit::help())]
     Check(Box<CheckArgs>),
+    /// Read this host's own mail server (Postfix or Exim): how it sends, its relay probed as configured, and its queue.
+    #[command(after_long_help = crate::exit::help())]
+    Mta(Box<MtaArgs>),
     /// Write the shell completions and the man page (for packagers; the checked-in copies come from here).
     #[command(hide = true)]
     Generate(GenerateArgs),

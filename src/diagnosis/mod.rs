@@ -6,6 +6,7 @@ pub mod code;
 mod connect;
 mod dns;
 mod interception;
+pub mod mta;
 mod owner;
 mod session;
 mod tls;
@@ -79,6 +80,8 @@ pub enum Facts {
     Family(Box<FamilyEvidence>),
     /// Owner rules this user passes that stop or divert other users.
     Owner(Box<OwnerEvidence>),
+    /// This host's MTA: its set-up, or a group of its queue's deferrals.
+    Mta(Box<mta::MtaEvidence>),
 }
 
 /// The path other users take where this one passes: who is spared, what stops or diverts the rest.

@@ -6,6 +6,7 @@ mod dns;
 mod family;
 mod interception;
 mod manager;
+pub mod mta;
 mod session;
 mod tls;
 
@@ -113,6 +114,7 @@ pub fn word(report: &Report, f: &Finding) -> Words {
         Facts::Intercept(_) => interception::word(report, f),
         Facts::Family(_) => family::word(report, f),
         Facts::Owner(_) => manager::owner_words(report, f),
+        Facts::Mta(_) => mta::word(f),
         Facts::Auth(_) => auth::word(f),
         Facts::Cert(_) | Facts::Handshake { .. } | Facts::Greeted(_) | Facts::Keywords(_) => {
             tls::word(f)

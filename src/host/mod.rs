@@ -1,13 +1,16 @@
-//! What this host's packet filter does and who manages it: rule listings as a model, the walk of a probe's packet, and each firewall manager's recognition and fix (pure: the probes do the reading).
+//! Pure knowledge of this host's tools: its packet filter (rule listings as a model, the walk of a probe's packet, each firewall manager's recognition and fix) and its MTA (Postfix, Exim: their output read, their fixes); the probes do the reading.
 
 pub mod cpanel;
 pub mod csf;
 pub mod docker;
+pub mod exim;
 pub mod firewalld;
 pub mod hestia;
 pub mod iptables;
 pub mod netfilter;
 pub mod nft;
+pub mod postfix;
+pub mod queue;
 pub mod ufw;
 
 use std::collections::BTreeMap;

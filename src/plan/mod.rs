@@ -1,5 +1,6 @@
 //! The checked plan of a run: what to probe and how, built from the command line with no clap types left.
 
+mod mta;
 mod run_as;
 mod secret;
 mod target;
@@ -16,6 +17,7 @@ use rustls::pki_types::CertificateDer;
 use crate::cli::{CheckArgs, ColorChoice, ModeChoice, ProbeArgs};
 use crate::report::PortMode;
 
+pub use mta::MtaPlan;
 pub use run_as::RunAs;
 use secret::read_password;
 pub use secret::{Credentials, PasswordSources};
@@ -64,14 +66,6 @@ pub struct Envelope {
 impl Envelope {
     /// Checks the addresses; `flag` names where each came from, for the error.
     pub fn parse(from: &str, to: &[String], send: bool) -> Result<Envelope, PlanError> {
-        let address = |flag: &'static str, text: &str| {
-            let t = text.trim().trim_start_matches('<').trim_end_matches('>');
-            t.parse::<lettre::Address>()
-                .map_err(|_| PlanError::BadAddress {
-                    flag,
-                    text: text.to_string(),
-                })
-        };
         Ok(Envelope {
             from: address("--from", from)?,
             to: to
@@ -104,6 +98,16 @@ impl Family {
 pub enum Output {
     Json,
     Human { color: bool, verbose: bool },
+}
+
+/// An email address as people type it (`<a@b>` too), checked by lettre's parser; `flag` names where it came from, for the error.
+pub fn address(flag: &'static str, text: &str) -> Result<lettre::Address, PlanError> {
+    let t = text.trim().trim_start_matches('<').trim_end_matches('>');
+    t.parse::<lettre::Address>()
+        .map_err(|_| PlanError::BadAddress {
+            flag,
+            text: text.to_string(),
+        })
 }
 
 /// Words quoted for a POSIX shell where they need it.
@@ -166,6 +170,8 @@ pub enum PlanError {
     CaFileEmpty(PathBuf),
     #[error("{flag} '{text}' is not an email address; give one like app@example.com (no display name, no quotes)")]
     BadAddress { flag: &'static str, text: String },
+    #[error("--postfix-config {}: there is no main.cf in that directory; give the directory that holds the instance's main.cf, as `postconf -c` takes it (see `postconf -h alternate_config_directories` for the instances of this host)", .0.display())]
+    NoPostfixConfig(PathBuf),
     #[error("--user needs a password: set {PASSWORD_ENV}, pass --password-stdin, or run in a terminal to be prompted")]
     NoPassword,
     #[error("could not read the password: {0}")]
