@@ -297,3 +297,141 @@ fn queue(m: &MtaFacts, probe: Option<&Diagnosis>, auth_probed: bool) -> Vec<Find
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diagnosis::tests::{healthy, port, report};
+    use crate::report::mta::{DeferralFacts, ProbedKind, ProbedPath, QueueFacts, Relay};
+    use crate::report::PortMode;
+
+    fn relay_mta(deferral: Option<DeferralFacts>, reason: &str) -> MtaFacts {
+        let mut m = MtaFacts::new(MtaKind::Postfix);
+        m.config = Some("/etc/postfix".into());
+        m.running = Some(true);
+        m.route = Route::Relay(Relay {
+            text: "[mail.example.com]:587".into(),
+            host: "mail.example.com".into(),
+            port: 587,
+            mx_lookup: false,
+            implicit_tls: false,
+            others: Vec::new(),
+        });
+        m.sasl.enabled = true;
+        m.sasl.entry.state = EntryState::Found;
+        m.queue = QueueFacts {
+            read: true,
+            ..QueueFacts::default()
+        };
+        if let Some(facts) = deferral {
+            m.queue.messages = 1;
+            m.queue.deferred = 1;
+            m.queue.deferrals.push(Deferral {
+                queue_id: "ABC".into(),
+                recipient: "x@example.org".into(),
+                age_s: Some(600),
+                reason: reason.into(),
+                facts,
+            });
+        }
+        m
+    }
+
+    fn codes(d: &MtaDiagnosis) -> Vec<(Code, Severity)> {
+        d.findings.iter().map(|f| (f.code, f.severity)).collect()
+    }
+
+    #[test]
+    fn a_deferral_is_an_error_until_the_probe_shows_the_path_working() {
+        let reason = "SASL authentication failed; server mail.example.com[203.0.113.10] said: 535 5.7.8 Error";
+        let facts = crate::host::postfix::parse_delay_reason(reason);
+        let alone = MtaReport {
+            mta: relay_mta(Some(facts.clone()), reason),
+            probe: None,
+            invocation: String::new(),
+            elapsed_ms: 1.0,
+        };
+        let d = diagnose(&alone);
+        assert_eq!(codes(&d), vec![(Code::QueueSaslFailed, Severity::Error)]);
+        assert_eq!(d.verdict.layer(), Layer::Credentials);
+        assert!(!d.ok);
+
+        // The relay answers and accepts the map's password now: the old deferral waits for its retry.
+        let mut mta = relay_mta(Some(facts), reason);
+        mta.probed = Some(ProbedPath {
+            kind: ProbedKind::Relay,
+            target: "mail.example.com".into(),
+            ports: vec![587],
+            user: Some("app@example.com".into()),
+        });
+        let working = MtaReport {
+            mta,
+            probe: Some(report(
+                "mail.example.com",
+                vec![port(
+                    587,
+                    vec![healthy("203.0.113.10", PortMode::Starttls, true)],
+                )],
+            )),
+            invocation: String::new(),
+            elapsed_ms: 1.0,
+        };
+        let d = diagnose(&working);
+        assert_eq!(codes(&d), vec![(Code::QueueSaslFailed, Severity::Warning)]);
+        assert!(d.ok);
+
+        // Without the map's password the probe did not test the login: a passing probe proves nothing about it.
+        let mut untested = working.clone();
+        if let Some(p) = untested.mta.probed.as_mut() {
+            p.user = None;
+        }
+        assert_eq!(
+            codes(&diagnose(&untested)),
+            vec![(Code::QueueSaslFailed, Severity::Error)]
+        );
+    }
+
+    #[test]
+    fn causes_come_from_the_typed_facts() {
+        let m = relay_mta(None, "");
+        let d = |facts: DeferralFacts| Deferral {
+            queue_id: "Q".into(),
+            recipient: "r@x".into(),
+            age_s: None,
+            reason: String::new(),
+            facts,
+        };
+        let connect = |errno: i32, port: Option<u16>| DeferralFacts {
+            step: DeferralStep::Connect,
+            errno: Some(errno),
+            port,
+            ..DeferralFacts::default()
+        };
+        let reply = |code: u16, enhanced: &str, command: &str| DeferralFacts {
+            step: DeferralStep::Reply,
+            reply_code: Some(code),
+            enhanced: Some(enhanced.into()).filter(|e: &String| !e.is_empty()),
+            command: Some(command.into()),
+            ..DeferralFacts::default()
+        };
+        let table = [
+            (connect(libc::ETIMEDOUT, Some(25)), Code::QueuePort25Blocked),
+            // The relay's own port comes from the route when the reason has none.
+            (connect(libc::ETIMEDOUT, None), Code::QueueConnectTimeout),
+            (
+                connect(libc::ECONNREFUSED, Some(587)),
+                Code::QueueConnectRefused,
+            ),
+            (connect(libc::ENETUNREACH, None), Code::QueueNoRoute),
+            (connect(libc::EPERM, None), Code::QueueBlockedHere),
+            (reply(554, "5.7.1", "RCPT TO"), Code::QueueRelayDenied),
+            (reply(530, "5.7.0", "MAIL FROM"), Code::QueueAuthRequired),
+            (reply(553, "5.7.1", "MAIL FROM"), Code::QueueSenderRefused),
+            (reply(451, "4.7.1", "RCPT TO"), Code::QueueServerDeferred),
+            (reply(250, "", "DATA"), Code::QueueDeferredOther),
+        ];
+        for (facts, want) in table {
+            assert_eq!(cause(&m, &d(facts.clone())), want, "{facts:?}");
+        }
+    }
+}

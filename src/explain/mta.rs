@@ -165,11 +165,16 @@ fn port25_remedy(m: &MtaFacts) -> (String, Vec<String>) {
 
 /// The map file people edit, and the key a fix writes (the relay as written).
 fn map_source(m: &MtaFacts) -> Option<String> {
-    m.sasl
-        .files
-        .iter()
-        .find(|f| f.role == MapRole::Source)
-        .map(|f| f.path.clone())
+    match m.kind {
+        MtaKind::Exim => m.sasl.maps.first().cloned(),
+        _ => m
+            .sasl
+            .maps
+            .iter()
+            .flat_map(|map| crate::host::postfix::map_files(map))
+            .find(|(_, role)| *role == MapRole::Source)
+            .map(|(path, _)| path),
+    }
 }
 
 fn entry_key(m: &MtaFacts) -> Option<String> {
@@ -186,6 +191,22 @@ fn map_rebuild(m: &MtaFacts) -> Vec<String> {
             vec![inst.postmap(&map), inst.reload(), retry(m)]
         }
     }
+}
+
+/// The symbolic name of the errnos a connect meets.
+fn errno_name(e: i32) -> Option<&'static str> {
+    [
+        (libc::ETIMEDOUT, "ETIMEDOUT"),
+        (libc::ECONNREFUSED, "ECONNREFUSED"),
+        (libc::EHOSTUNREACH, "EHOSTUNREACH"),
+        (libc::ENETUNREACH, "ENETUNREACH"),
+        (libc::EACCES, "EACCES"),
+        (libc::EPERM, "EPERM"),
+        (libc::ECONNRESET, "ECONNRESET"),
+    ]
+    .iter()
+    .find(|(n, _)| *n == e)
+    .map(|(_, name)| *name)
 }
 
 fn plural(n: usize, one: &str, many: &str) -> String {
@@ -497,10 +518,10 @@ fn queue_words(f: &Finding, ev: &MtaEvidence, g: &DeferralGroup) -> Words {
     if let Some(d) = first {
         let mut facts = Vec::new();
         if let Some(e) = d.facts.errno {
-            facts.push(format!(
-                "errno {e} ({})",
-                std::io::Error::from_raw_os_error(e)
-            ));
+            facts.push(match errno_name(e) {
+                Some(name) => format!("errno {e} ({name})"),
+                None => format!("errno {e}"),
+            });
         }
         if let Some(c) = d.facts.reply_code {
             facts.push(format!("reply {c}"));
@@ -648,8 +669,15 @@ fn add_mta_fix(m: &MtaFacts, f: &mut ExplainedFinding) {
     let inst = instance(m);
     let (extra, commands): (String, Vec<String>) = match f.code {
         Code::IspDrop | Code::IspReject if f.port == Some(25) => {
-            let (remedy, commands) = port25_remedy(m);
-            (format!("For {}: {remedy}", instance_words(m)), commands)
+            let (host, _) = submission_relay(m);
+            (
+                format!(
+                    "For {}: the commands make it send through {host} on 587 with a login (put the account's \
+                     login in place of USER:PASSWORD first).",
+                    instance_words(m)
+                ),
+                relay_fix(m, &host, 587),
+            )
         }
         c if c.layer() == Layer::Credentials && m.probed.as_ref().is_some_and(|p| p.user.is_some()) => {
             let source = map_source(m).unwrap_or_else(|| m.sasl.maps.join(", "));

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 
 use super::queue::{errno_of, host_address, reply_in};
 use crate::report::mta::{
-    Deferral, DeferralFacts, DeferralStep, QueueFacts, Relay, Route, TlsPolicy, MAX_DEFERRALS,
+    Deferral, DeferralFacts, DeferralStep, EntryState, MapEntry, MtaFacts, MtaKind, QueueFacts,
+    Relay, Route, TlsPolicy, MAX_DEFERRALS,
 };
 
 /// Debian's settings for the generated configuration (dc_eximconfig_configtype, dc_smarthost).
@@ -20,6 +21,27 @@ pub const DEFAULT_LOGS: &[&str] = &[
     "/var/log/exim_mainlog",
     "/var/spool/exim/log/mainlog",
 ];
+
+/// The facts `exim -bV`, `exim -bP routers`, `exim -bP transports` and Debian's update-exim4.conf.conf give: version,
+/// configuration file, how it sends and its TLS towards the smarthost. The probe adds passwd.client and the queue.
+pub fn read(bv: &str, routers: &str, transports: &str, debian: Option<&str>) -> MtaFacts {
+    let routers = parse_drivers(routers);
+    let transports = parse_drivers(transports);
+    let debian = debian.map(parse_debian_conf).unwrap_or_default();
+    let mut f = MtaFacts::new(MtaKind::Exim);
+    f.version = parse_version(bv);
+    f.config = config_file(bv);
+    f.route = route(&debian, &routers, &transports);
+    f.tls = tls_policy(&routers, &transports);
+    f.settings = debian
+        .into_iter()
+        .filter(|(k, _)| matches!(k.as_str(), "dc_eximconfig_configtype" | "dc_smarthost"))
+        .collect();
+    if let Route::Relay(r) = &f.route {
+        f.sasl.keys = vec![r.host.clone()];
+    }
+    f
+}
 
 /// `Exim version 4.96 #2 built …` → "4.96".
 pub fn parse_version(bv: &str) -> Option<String> {
@@ -296,6 +318,34 @@ pub fn passwd_client_entry(text: &str, host: &str) -> Option<(String, String, St
         }
     }
     wildcard
+}
+
+/// SASL towards the smarthost from Debian's passwd.client as read: on, the file as the map, and the entry for the
+/// smarthost. Returns the user and password for the probe (a secret: it never enters the facts).
+pub fn apply_passwd_client(f: &mut MtaFacts, text: &str) -> Option<(String, String)> {
+    let Route::Relay(relay) = &f.route else {
+        return None;
+    };
+    f.sasl.enabled = true;
+    f.sasl.maps = vec![PASSWD_CLIENT.to_string()];
+    match passwd_client_entry(text, &relay.host) {
+        Some((key, user, password)) => {
+            f.sasl.entry = MapEntry {
+                state: EntryState::Found,
+                key: Some(key),
+                user: Some(user.clone()),
+                detail: None,
+            };
+            Some((user, password))
+        }
+        None => {
+            f.sasl.entry = MapEntry {
+                state: EntryState::Missing,
+                ..MapEntry::default()
+            };
+            None
+        }
+    }
 }
 
 /// `25m`, `4h`, `3d` (exim -bp's first column) in seconds.

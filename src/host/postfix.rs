@@ -7,8 +7,8 @@ use serde::Deserialize;
 use super::queue::{errno_of, host_address, reply_in};
 use crate::plan::shell_words;
 use crate::report::mta::{
-    Deferral, DeferralFacts, DeferralStep, Families, MapRole, QueueFacts, Relay, Route, TlsPolicy,
-    MAX_DEFERRALS,
+    Deferral, DeferralFacts, DeferralStep, Families, MapRole, MtaFacts, MtaKind, QueueFacts, Relay,
+    Route, SaslFacts, TlsPolicy, MAX_DEFERRALS,
 };
 
 /// The default instance's configuration directory.
@@ -43,6 +43,34 @@ pub fn postconf_args(dir: &str) -> Vec<String> {
     let mut args = vec!["-c".to_string(), dir.to_string(), "-x".to_string()];
     args.extend(PARAMS.iter().map(|p| p.to_string()));
     args
+}
+
+/// The facts `postconf -x` output gives about the instance in `dir`: how it sends, its TLS and SASL settings and the
+/// lookup keys of the relay. The probe adds what needs a tool or a file: the map's entry and files, the queue.
+pub fn read(postconf: &str, dir: &str) -> MtaFacts {
+    let settings = parse_postconf(postconf);
+    let mut f = MtaFacts::new(MtaKind::Postfix);
+    f.config = Some(dir.to_string());
+    f.default_instance = dir.trim_end_matches('/') == DEFAULT_CONFIG;
+    f.version = settings.get("mail_version").cloned();
+    f.route = route(&settings);
+    f.tls = tls_policy(&settings);
+    f.families = families(&settings);
+    f.sasl = SaslFacts {
+        enabled: sasl_enabled(&settings),
+        maps: password_maps(&settings),
+        security_options: settings.get("smtp_sasl_security_options").cloned(),
+        keys: match &f.route {
+            Route::Relay(r) => lookup_keys(r),
+            _ => Vec::new(),
+        },
+        ..SaslFacts::default()
+    };
+    f.settings = settings
+        .into_iter()
+        .filter(|(k, _)| PARAMS.contains(&k.as_str()))
+        .collect();
+    f
 }
 
 /// `name = value` lines of postconf; warnings and anything else are skipped.

@@ -1,6 +1,5 @@
 //! Reads this host's MTA with its own tools: which one (binaries, configuration, listeners), how it sends (postconf, exim -bP), whether its password map holds the relay (postmap -q), and its queue (postqueue -j; exim -bp and the main log). Every tool runs with a time limit; nothing here prints.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,7 +11,6 @@ use crate::host::{exim, postfix};
 use crate::plan::{Credentials, MtaPlan};
 use crate::report::mta::{
     EntryState, MapEntry, MapFile, MapRole, MtaFacts, MtaKind, QueueFacts, QueueNotRead, Route,
-    SaslFacts,
 };
 use crate::report::Listener;
 
@@ -82,32 +80,31 @@ fn denied(text: &str) -> bool {
 }
 
 async fn read_postfix(postconf: &Path, dir: &str, timeout: Duration) -> Gathered {
-    let mut f = MtaFacts::new(MtaKind::Postfix);
-    f.config = Some(dir.to_string());
-    f.default_instance = Path::new(dir) == Path::new(postfix::DEFAULT_CONFIG);
+    let args = postfix::postconf_args(dir);
+    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = tool::run(postconf, &arg_refs, timeout, MAX_OUTPUT).await;
+    let mut f = if out.success() {
+        postfix::read(&out.stdout, dir)
+    } else {
+        let mut f = postfix::read("", dir);
+        f.route = Route::Unknown;
+        f.errors
+            .push(format!("postconf -c {dir}: {}", out.complaint()));
+        f
+    };
     f.evidence
         .push(format!("postconf at {}", postconf.display()));
     let main_cf = Path::new(dir).join("main.cf");
     if main_cf.is_file() {
         f.evidence.push(main_cf.display().to_string());
     }
-    let args = postfix::postconf_args(dir);
-    let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    let out = tool::run(postconf, &arg_refs, timeout, MAX_OUTPUT).await;
     if !out.success() {
-        f.errors
-            .push(format!("postconf -c {dir}: {}", out.complaint()));
         return Gathered {
             facts: f,
             credentials: None,
             trust: Vec::new(),
         };
     }
-    let settings = postfix::parse_postconf(&out.stdout);
-    f.version = settings.get("mail_version").cloned();
-    f.route = postfix::route(&settings);
-    f.tls = postfix::tls_policy(&settings);
-    f.families = postfix::families(&settings);
     let sibling = |name: &str| {
         postconf
             .parent()
@@ -116,10 +113,29 @@ async fn read_postfix(postconf: &Path, dir: &str, timeout: Duration) -> Gathered
             .or_else(|| tool::find(name))
             .unwrap_or_else(|| PathBuf::from(name))
     };
-    let (sasl, credentials) =
-        postfix_sasl(&settings, &f.route, dir, &sibling("postmap"), timeout).await;
-    f.sasl = sasl;
-    let queue_dir = settings.get("queue_directory").cloned();
+    f.sasl.files = f
+        .sasl
+        .maps
+        .iter()
+        .flat_map(|m| postfix::map_files(m))
+        .map(|(path, role)| stat_file(&path, role))
+        .collect();
+    let credentials = match &f.route {
+        Route::Relay(_) if f.sasl.enabled => {
+            let (entry, credentials) = postfix_entry(
+                &f.sasl.keys,
+                &f.sasl.maps,
+                dir,
+                &sibling("postmap"),
+                timeout,
+            )
+            .await;
+            f.sasl.entry = entry;
+            credentials
+        }
+        _ => None,
+    };
+    let queue_dir = f.settings.get("queue_directory").cloned();
     f.queue = postfix_queue(&sibling("postqueue"), dir, timeout).await;
     f.running = match f.queue.why_not {
         Some(QueueNotRead::NotRunning) => Some(false),
@@ -130,10 +146,6 @@ async fn read_postfix(postconf: &Path, dir: &str, timeout: Duration) -> Gathered
         f.running = Some(true);
     }
     let trust = f.tls.ca_file.as_deref().map(read_certs).unwrap_or_default();
-    f.settings = settings
-        .into_iter()
-        .filter(|(k, _)| postfix::PARAMS.contains(&k.as_str()))
-        .collect();
     Gathered {
         facts: f,
         credentials,
@@ -148,40 +160,21 @@ fn master_running(queue_dir: &str) -> Option<bool> {
     Some(Path::new(&format!("/proc/{pid}")).exists())
 }
 
-/// SASL towards the relay: the map's entry for it (looked up as Postfix does, key by key, map by map) and the files.
-async fn postfix_sasl(
-    settings: &BTreeMap<String, String>,
-    route: &Route,
+/// The map's entry for the relay, looked up as Postfix does: key by key, each in every map; the password goes to the
+/// probe, never into the report.
+async fn postfix_entry(
+    keys: &[String],
+    maps: &[String],
     dir: &str,
     postmap: &Path,
     timeout: Duration,
-) -> (SaslFacts, Option<Credentials>) {
-    let mut s = SaslFacts {
-        enabled: postfix::sasl_enabled(settings),
-        maps: postfix::password_maps(settings),
-        security_options: settings.get("smtp_sasl_security_options").cloned(),
-        ..SaslFacts::default()
-    };
-    s.files = s
-        .maps
-        .iter()
-        .flat_map(|m| postfix::map_files(m))
-        .map(|(path, role)| stat_file(&path, role))
-        .collect();
-    let Route::Relay(relay) = route else {
-        return (s, None);
-    };
-    s.keys = postfix::lookup_keys(relay);
-    if !s.enabled {
-        return (s, None);
-    }
-    s.entry.state = EntryState::Missing;
+) -> (MapEntry, Option<Credentials>) {
     // maps_find() asks every map for a key before the next key.
-    for key in s.keys.clone() {
-        for map in s.maps.clone() {
+    for key in keys {
+        for map in maps {
             let out = tool::run(
                 postmap,
-                &["-c", dir, "-q", &key, &map],
+                &["-c", dir, "-q", key, map],
                 timeout,
                 MAX_FILE as usize,
             )
@@ -190,19 +183,18 @@ async fn postfix_sasl(
                 let Some((user, password)) = postfix::split_entry(&out.stdout) else {
                     continue;
                 };
-                s.entry = MapEntry {
+                let entry = MapEntry {
                     state: EntryState::Found,
                     key: Some(key.clone()),
                     user: Some(user.clone()),
                     detail: None,
                 };
-                return (s, Some(Credentials::new(user, password)));
+                return (entry, Some(Credentials::new(user, password)));
             }
             // Exit 1 with nothing said is "not found"; anything on stderr is a failure to read.
-            let complaint = out.stderr.trim();
-            if out.failure.is_some() || !complaint.is_empty() {
+            if out.failure.is_some() || !out.stderr.trim().is_empty() {
                 let text = out.complaint();
-                s.entry = MapEntry {
+                let entry = MapEntry {
                     state: if denied(&text) && !is_root() {
                         EntryState::NotRoot
                     } else {
@@ -212,11 +204,15 @@ async fn postfix_sasl(
                     user: None,
                     detail: Some(text),
                 };
-                return (s, None);
+                return (entry, None);
             }
         }
     }
-    (s, None)
+    let missing = MapEntry {
+        state: EntryState::Missing,
+        ..MapEntry::default()
+    };
+    (missing, None)
 }
 
 async fn postfix_queue(postqueue: &Path, dir: &str, timeout: Duration) -> QueueFacts {
@@ -319,8 +315,6 @@ fn process_running(names: &[&str]) -> bool {
 }
 
 async fn read_exim(binary: &Path, timeout: Duration) -> Gathered {
-    let mut f = MtaFacts::new(MtaKind::Exim);
-    f.evidence.push(format!("exim at {}", binary.display()));
     let run = |args: &'static [&'static str]| tool::run(binary, args, timeout, MAX_OUTPUT);
     let (bv, routers, transports, logpath, bp) = tokio::join!(
         run(&["-bV"]),
@@ -329,63 +323,48 @@ async fn read_exim(binary: &Path, timeout: Duration) -> Gathered {
         run(&["-bP", "log_file_path"]),
         run(&["-bp"]),
     );
-    f.version = exim::parse_version(&bv.stdout);
-    f.config = exim::config_file(&bv.stdout);
-    if !bv.success() {
-        f.errors.push(format!("exim -bV: {}", bv.complaint()));
-    }
-    let routers = exim::parse_drivers(&routers.stdout);
-    let transports = exim::parse_drivers(&transports.stdout);
-    let debian = read_small(exim::DEBIAN_CONF)
-        .map(|t| exim::parse_debian_conf(&t))
-        .unwrap_or_default();
-    if !debian.is_empty() {
+    let debian = read_small(exim::DEBIAN_CONF).ok();
+    let mut f = exim::read(
+        &bv.stdout,
+        &routers.stdout,
+        &transports.stdout,
+        debian.as_deref(),
+    );
+    f.evidence.push(format!("exim at {}", binary.display()));
+    if debian.is_some() {
         f.evidence.push(exim::DEBIAN_CONF.to_string());
     }
-    f.route = exim::route(&debian, &routers, &transports);
-    f.tls = exim::tls_policy(&routers, &transports);
-    f.settings = debian
-        .iter()
-        .filter(|(k, _)| matches!(k.as_str(), "dc_eximconfig_configtype" | "dc_smarthost"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    if !bv.success() {
+        f.errors.push(format!("exim -bV: {}", bv.complaint()));
+        f.route = Route::Unknown;
+    }
     f.running = Some(process_running(&["exim4", "exim"]));
 
     // SASL: Debian's passwd.client, looked up by the smarthost's name.
     let mut credentials = None;
     if Path::new(exim::PASSWD_CLIENT).exists() {
-        f.sasl.maps = vec![exim::PASSWD_CLIENT.to_string()];
-        f.sasl.files = vec![stat_file(exim::PASSWD_CLIENT, MapRole::Source)];
-        if let Route::Relay(relay) = &f.route {
-            f.sasl.enabled = true;
-            f.sasl.keys = vec![relay.host.clone()];
-            f.sasl.entry = match read_small(exim::PASSWD_CLIENT) {
-                Ok(text) => match exim::passwd_client_entry(&text, &relay.host) {
-                    Some((key, user, password)) => {
-                        credentials = Some(Credentials::new(user.clone(), password));
-                        MapEntry {
-                            state: EntryState::Found,
-                            key: Some(key),
-                            user: Some(user),
-                            detail: None,
-                        }
-                    }
-                    None => MapEntry {
-                        state: EntryState::Missing,
+        match read_small(exim::PASSWD_CLIENT) {
+            Ok(text) => {
+                credentials = exim::apply_passwd_client(&mut f, &text)
+                    .map(|(user, password)| Credentials::new(user, password));
+            }
+            Err(e) => {
+                // Unread, the file still says SASL is meant: apply an empty one, then say why it was not read.
+                let _ = exim::apply_passwd_client(&mut f, "");
+                if f.sasl.enabled {
+                    f.sasl.entry = MapEntry {
+                        state: if e.kind() == std::io::ErrorKind::PermissionDenied && !is_root() {
+                            EntryState::NotRoot
+                        } else {
+                            EntryState::Unreadable
+                        },
+                        detail: Some(e.to_string()),
                         ..MapEntry::default()
-                    },
-                },
-                Err(e) => MapEntry {
-                    state: if e.kind() == std::io::ErrorKind::PermissionDenied && !is_root() {
-                        EntryState::NotRoot
-                    } else {
-                        EntryState::Unreadable
-                    },
-                    detail: Some(e.to_string()),
-                    ..MapEntry::default()
-                },
-            };
+                    };
+                }
+            }
         }
+        f.sasl.files = vec![stat_file(exim::PASSWD_CLIENT, MapRole::Source)];
     }
 
     // The queue, with each deferral's reason from the main log.
