@@ -71,19 +71,30 @@ fn explained(f: &Finding, w: Words) -> ExplainedFinding {
 }
 
 fn working_summary(m: &MtaFacts) -> String {
+    let untested_login = m.sasl.enabled && m.probed.as_ref().is_some_and(|p| p.user.is_none());
+    let login = if untested_login {
+        " (its login not tested: the password map was not read)"
+    } else {
+        ""
+    };
+    let queue = match (m.queue.read, m.queue.deferred) {
+        (true, 0) => "; nothing waits deferred",
+        (true, _) => "",
+        (false, _) => "; the queue was not read",
+    };
     match (&m.route, &m.probed) {
         (Route::Relay(r), Some(_)) => format!(
-            "{} relays through {}:{} and that path works; nothing waits deferred",
+            "{} relays through {}:{} and that path works{login}{queue}",
             m.kind.title(),
             r.host,
             r.port
         ),
         (Route::Direct, Some(p)) => format!(
-            "{} delivers to MX hosts directly, and port 25 of {}'s MX hosts answers",
+            "{} delivers to MX hosts directly, and port 25 of {}'s MX hosts answers{queue}",
             m.kind.title(),
             p.target
         ),
-        _ => format!("{} shows no problem", m.kind.title()),
+        _ => format!("{} shows no problem{queue}", m.kind.title()),
     }
 }
 

@@ -220,8 +220,15 @@ async fn postfix_queue(postqueue: &Path, dir: &str, timeout: Duration) -> QueueF
     if out.success() {
         return postfix::parse_queue(&out.stdout, now());
     }
-    let text = out.complaint();
-    let why = if text.contains("mail system is down") {
+    let mut text = out.complaint();
+    // Postfix down: "Mail system is down -- accessing queue directly" (as root, which then fails for -j), or
+    // "Queue report unavailable - mail system is down". That line says it best.
+    let down = out
+        .stderr
+        .lines()
+        .find(|l| l.to_ascii_lowercase().contains("mail system is down"));
+    let why = if let Some(line) = down {
+        text = line.trim().to_string();
         QueueNotRead::NotRunning
     } else if denied(&text) && !is_root() {
         QueueNotRead::NotRoot

@@ -22,16 +22,25 @@ impl Output {
         self.status == Some(0)
     }
 
-    /// The first line of stderr (or the failure), for a report: what the tool itself said went wrong.
+    /// What the tool itself said went wrong, for a report: its last "fatal:" line (Postfix's tools warn first,
+    /// then fail), else its first line on stderr, else the failure or the exit status.
     pub fn complaint(&self) -> String {
-        self.failure.clone().unwrap_or_else(|| {
-            self.stderr
-                .lines()
-                .map(str::trim)
-                .find(|l| !l.is_empty())
-                .map(|l| l.chars().take(300).collect())
-                .unwrap_or_else(|| format!("exit status {}", self.status.unwrap_or(-1)))
-        })
+        if let Some(f) = &self.failure {
+            return f.clone();
+        }
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        lines
+            .iter()
+            .rev()
+            .find(|l| l.contains("fatal:"))
+            .or(lines.first())
+            .map(|l| l.chars().take(300).collect())
+            .unwrap_or_else(|| format!("exit status {}", self.status.unwrap_or(-1)))
     }
 }
 
