@@ -369,3 +369,38 @@ fn every_format_writes_the_mta_report() {
         );
     }
 }
+
+/// Every fixture cut short at many points and with bytes overwritten (quotes, brackets, colons, digits, NUL,
+/// invalid UTF-8): the parsers must neither panic nor break their bounds.
+#[test]
+fn parsers_survive_truncated_and_mangled_fixtures() {
+    let mut files = Vec::new();
+    for kind in ["postfix", "exim"] {
+        for case in std::fs::read_dir(dir(&[kind]))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            for f in std::fs::read_dir(case.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                files.push(f.path());
+            }
+        }
+    }
+    assert!(files.len() > 20, "fixtures found: {}", files.len());
+    let odd: &[u8] = b"\"[]:<>=(0 \n\x00\xff";
+    for path in files {
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        for cut in (0..bytes.len()).step_by(7) {
+            smtp_doctor::fuzz_checks::check_mta(&bytes[..cut]);
+        }
+        for (i, at) in (0..bytes.len()).step_by(13).enumerate() {
+            let mut m = bytes.clone();
+            m[at] = odd[i % odd.len()];
+            smtp_doctor::fuzz_checks::check_mta(&m);
+        }
+    }
+}
