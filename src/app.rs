@@ -40,33 +40,31 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Generate(g) => {
             finish_output(generate::write(g.what, &mut io::stdout().lock()), exit::OK)
         }
-        Command::Check(args) => {
-            let plan = match Plan::from_args(&args) {
-                Ok(p) => Plan {
-                    invocation: crate::plan::shell_words(std::env::args()),
-                    ..p
-                },
-                Err(e) => {
-                    eprintln!("smtp-doctor: {e}");
-                    return ExitCode::from(exit::USAGE);
-                }
-            };
-            check(&plan)
-        }
-        Command::Mta(args) => {
-            let plan = match MtaPlan::from_args(&args) {
-                Ok(p) => MtaPlan {
-                    invocation: crate::plan::shell_words(std::env::args()),
-                    ..p
-                },
-                Err(e) => {
-                    eprintln!("smtp-doctor: {e}");
-                    return ExitCode::from(exit::USAGE);
-                }
-            };
-            mta(&plan)
-        }
+        Command::Check(args) => match Plan::from_args(&args) {
+            Ok(p) => check(&Plan {
+                invocation: invocation(),
+                ..p
+            }),
+            Err(e) => usage_error(e),
+        },
+        Command::Mta(args) => match MtaPlan::from_args(&args) {
+            Ok(p) => mta(&MtaPlan {
+                invocation: invocation(),
+                ..p
+            }),
+            Err(e) => usage_error(e),
+        },
     }
+}
+
+/// The command line as typed, shell-quoted: reports quote it to say how to run it again (with sudo).
+fn invocation() -> String {
+    crate::plan::shell_words(std::env::args())
+}
+
+fn usage_error(e: crate::plan::PlanError) -> ExitCode {
+    eprintln!("smtp-doctor: {e}");
+    ExitCode::from(exit::USAGE)
 }
 
 /// The runtime every probing command runs on; None (after saying why) when the process may not start one.

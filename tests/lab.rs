@@ -8,7 +8,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use smtp_doctor::diagnosis::{Code, Layer};
-use smtp_doctor::output::document::{JsonMtaReport, JsonReport};
+use smtp_doctor::output::document::{JsonMtaReport, JsonReport, JsonVerdict};
 use smtp_doctor::report::{Manager, NotRead};
 
 /// Namespaces of this harness, apart from a lab someone runs by hand (default prefix sdlab); SDTEST_PREFIX
@@ -966,13 +966,7 @@ fn mta_steps(sc: &MtaScenario) -> Result<String, String> {
     } else {
         String::new()
     };
-    Ok(format!(
-        "{}/{} in {:.1}s: {}{fixed}",
-        report.verdict.layer.name(),
-        report.verdict.code.map_or("-", Code::name),
-        wall.as_secs_f64(),
-        report.verdict.summary
-    ))
+    Ok(passed(&report.verdict, wall, &fixed))
 }
 
 /// Runs the queue finding's fix with the lab's login in place of USER:PASSWORD (the fault stays), then waits for the
@@ -1200,6 +1194,17 @@ fn problems(sc: &Scenario, report: &JsonReport, code: Option<i32>) -> Vec<String
     problems
 }
 
+/// The line of a scenario that passed: its verdict, how long the run took, and what fixed it.
+fn passed(verdict: &JsonVerdict, wall: Duration, fixed: &str) -> String {
+    format!(
+        "{}/{} in {:.1}s: {}{fixed}",
+        verdict.layer.name(),
+        verdict.code.map_or("-", Code::name),
+        wall.as_secs_f64(),
+        verdict.summary
+    )
+}
+
 fn codes_of(report: &JsonReport) -> Vec<Code> {
     let mut codes: Vec<Code> = report.findings.iter().map(|f| f.code).collect();
     codes.sort();
@@ -1261,13 +1266,7 @@ fn run_scenario(sc: &Scenario) -> Result<String, String> {
         } else {
             String::new()
         };
-        Ok(format!(
-            "{}/{} in {:.1}s: {}{fixed}",
-            report.verdict.layer.name(),
-            report.verdict.code.map_or("-", Code::name),
-            wall.as_secs_f64(),
-            report.verdict.summary
-        ))
+        Ok(passed(&report.verdict, wall, &fixed))
     } else {
         let findings: Vec<String> = report
             .findings

@@ -68,26 +68,28 @@ impl Words {
     }
 }
 
+/// A finding with its words.
+fn explained(f: &Finding, w: Words) -> ExplainedFinding {
+    ExplainedFinding {
+        code: f.code,
+        layer: f.layer(),
+        severity: f.severity,
+        port: f.port,
+        address: f.address,
+        confidence: f.confidence,
+        message: w.message,
+        evidence: w.evidence,
+        remedy: w.remedy,
+        commands: w.commands,
+    }
+}
+
 /// Words every finding of a diagnosis.
 pub fn explain(report: &Report, d: &Diagnosis) -> Explained {
     let findings: Vec<ExplainedFinding> = d
         .findings
         .iter()
-        .map(|f| {
-            let w = word(report, f);
-            ExplainedFinding {
-                code: f.code,
-                layer: f.layer(),
-                severity: f.severity,
-                port: f.port,
-                address: f.address,
-                confidence: f.confidence,
-                message: w.message,
-                evidence: w.evidence,
-                remedy: w.remedy,
-                commands: w.commands,
-            }
-        })
+        .map(|f| explained(f, word(report, f)))
         .collect();
     let summary = findings
         .iter()

@@ -7,7 +7,7 @@ use crate::host::postfix::{Instance, DEFAULT_CONFIG};
 use crate::plan::shell_words;
 use crate::report::mta::{MapRole, MtaFacts, MtaKind, MtaReport, Route};
 
-use super::{Explained, ExplainedFinding, ExplainedVerdict, Words};
+use super::{explained, Explained, ExplainedFinding, ExplainedVerdict, Words};
 
 /// The MTA's diagnosis with its words, and the relay probe's, as every output format shows them.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,21 +52,6 @@ pub fn explain(r: &MtaReport, d: &MtaDiagnosis) -> MtaExplained {
         },
         findings,
         probe,
-    }
-}
-
-fn explained(f: &Finding, w: Words) -> ExplainedFinding {
-    ExplainedFinding {
-        code: f.code,
-        layer: f.layer(),
-        severity: f.severity,
-        port: f.port,
-        address: f.address,
-        confidence: f.confidence,
-        message: w.message,
-        evidence: w.evidence,
-        remedy: w.remedy,
-        commands: w.commands,
     }
 }
 
@@ -690,7 +675,9 @@ fn add_mta_fix(m: &MtaFacts, f: &mut ExplainedFinding) {
                 relay_fix(m, &host, 587),
             )
         }
-        c if c.layer() == Layer::Credentials && m.probed.as_ref().is_some_and(|p| p.user.is_some()) => {
+        c if c.layer() == Layer::Credentials
+            && m.probed.as_ref().is_some_and(|p| p.user.is_some()) =>
+        {
             let source = map_source(m).unwrap_or_else(|| m.sasl.maps.join(", "));
             let key = m.sasl.entry.key.clone().unwrap_or_default();
             (
@@ -702,22 +689,25 @@ fn add_mta_fix(m: &MtaFacts, f: &mut ExplainedFinding) {
                 map_rebuild(m),
             )
         }
-        Code::WrongTlsModeImplicit if m.kind == MtaKind::Postfix => (
-            format!("For {}: this port wants TLS from the first byte (wrapper mode).", instance_words(m)),
-            vec![
-                inst.set(&[("smtp_tls_wrappermode", "yes"), ("smtp_tls_security_level", "encrypt")]),
-                inst.reload(),
-                retry(m),
-            ],
-        ),
-        Code::WrongTlsModeStarttls if m.kind == MtaKind::Postfix => (
-            format!("For {}: this port starts in plaintext and upgrades with STARTTLS; turn wrapper mode off.", instance_words(m)),
-            vec![
-                inst.set(&[("smtp_tls_wrappermode", "no"), ("smtp_tls_security_level", "encrypt")]),
-                inst.reload(),
-                retry(m),
-            ],
-        ),
+        Code::WrongTlsModeImplicit | Code::WrongTlsModeStarttls if m.kind == MtaKind::Postfix => {
+            let implicit = f.code == Code::WrongTlsModeImplicit;
+            let what = if implicit {
+                "this port wants TLS from the first byte: turn wrapper mode on"
+            } else {
+                "this port starts in plaintext and upgrades with STARTTLS: turn wrapper mode off"
+            };
+            (
+                format!("For {}: {what}.", instance_words(m)),
+                vec![
+                    inst.set(&[
+                        ("smtp_tls_wrappermode", if implicit { "yes" } else { "no" }),
+                        ("smtp_tls_security_level", "encrypt"),
+                    ]),
+                    inst.reload(),
+                    retry(m),
+                ],
+            )
+        }
         _ => return,
     };
     f.remedy = format!("{} {extra}", f.remedy);

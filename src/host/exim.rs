@@ -27,16 +27,15 @@ pub const DEFAULT_LOGS: &[&str] = &[
 pub fn read(bv: &str, routers: &str, transports: &str, debian: Option<&str>) -> MtaFacts {
     let routers = parse_drivers(routers);
     let transports = parse_drivers(transports);
-    let debian = debian.map(parse_debian_conf).unwrap_or_default();
+    let debian = debian
+        .map(|t| super::settings(t, DEBIAN_KEYS))
+        .unwrap_or_default();
     let mut f = MtaFacts::new(MtaKind::Exim);
     f.version = parse_version(bv);
     f.config = config_file(bv);
     f.route = route(&debian, &routers, &transports);
     f.tls = tls_policy(&routers, &transports);
-    f.settings = debian
-        .into_iter()
-        .filter(|(k, _)| matches!(k.as_str(), "dc_eximconfig_configtype" | "dc_smarthost"))
-        .collect();
+    f.settings = debian;
     if let Route::Relay(r) = &f.route {
         f.sasl.keys = vec![r.host.clone()];
     }
@@ -73,28 +72,8 @@ pub fn main_log(bp: &str) -> Option<String> {
         .map(|p| p.replacen("%s", "main", 1))
 }
 
-/// `KEY='value'` lines of update-exim4.conf.conf.
-pub fn parse_debian_conf(text: &str) -> BTreeMap<String, String> {
-    let mut out = BTreeMap::new();
-    for line in text.lines().take(10_000) {
-        let line = line.trim();
-        if line.starts_with('#') {
-            continue;
-        }
-        let Some((k, v)) = line.split_once('=') else {
-            continue;
-        };
-        let k = k.trim();
-        if k.is_empty() || !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            continue;
-        }
-        out.insert(
-            k.to_string(),
-            v.trim().trim_matches(['\'', '"']).to_string(),
-        );
-    }
-    out
-}
+/// The settings of update-exim4.conf.conf that decide how mail leaves.
+const DEBIAN_KEYS: &[&str] = &["dc_eximconfig_configtype", "dc_smarthost"];
 
 /// One router or transport of `exim -bP routers` / `exim -bP transports`: its name and options.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -443,7 +443,8 @@ pub fn fix(f: &FixFor<'_>) -> Vec<String> {
     }
 }
 
-/// `KEY = "value"` lines (csf.conf) or `KEY=value` lines (ufw.conf, firewalld.conf) into a map.
+/// `KEY = "value"` lines (csf.conf), `KEY=value` lines (ufw.conf, firewalld.conf) or `KEY='value'` lines (Debian's
+/// update-exim4.conf.conf) into a map.
 pub(crate) fn settings(text: &str, keys: &[&str]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for line in text.lines().take(10_000) {
@@ -456,7 +457,10 @@ pub(crate) fn settings(text: &str, keys: &[&str]) -> BTreeMap<String, String> {
         };
         let k = k.trim();
         if keys.contains(&k) {
-            out.insert(k.to_string(), v.trim().trim_matches('"').to_string());
+            out.insert(
+                k.to_string(),
+                v.trim().trim_matches(['"', '\'']).to_string(),
+            );
         }
     }
     out

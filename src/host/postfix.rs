@@ -664,6 +664,16 @@ mod tests {
         assert_eq!(families(&s), Families { v4: true, v6: true });
     }
 
+    /// The reply facts of a reason, for one assertion.
+    fn replied(f: &DeferralFacts) -> (DeferralStep, Option<u16>, Option<&str>, Option<&str>) {
+        (
+            f.step,
+            f.reply_code,
+            f.enhanced.as_deref(),
+            f.command.as_deref(),
+        )
+    }
+
     #[test]
     fn delay_reasons_by_their_structure() {
         let f = parse_delay_reason(
@@ -682,24 +692,14 @@ mod tests {
         );
         let f = parse_delay_reason("SASL authentication failed; server mail.lab.example.com[2001:db8:2::10] said: 535 5.7.8 Error: authentication failed: authentication failure");
         assert_eq!(
-            (
-                f.step,
-                f.reply_code,
-                f.enhanced.as_deref(),
-                f.command.as_deref()
-            ),
+            replied(&f),
             (DeferralStep::Auth, Some(535), Some("5.7.8"), Some("AUTH"))
         );
         let f = parse_delay_reason("SASL authentication failed; cannot authenticate to server smtp.example.com[192.0.2.5]: no mechanism available");
         assert_eq!(f.step, DeferralStep::AuthNoMechanism);
         let f = parse_delay_reason("host smtp.example.com[192.0.2.5] said: 554 5.7.1 <x@example.org>: Relay access denied (in reply to RCPT TO command)");
         assert_eq!(
-            (
-                f.step,
-                f.reply_code,
-                f.enhanced.as_deref(),
-                f.command.as_deref()
-            ),
+            replied(&f),
             (
                 DeferralStep::Reply,
                 Some(554),
