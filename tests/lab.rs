@@ -830,6 +830,18 @@ fn mta_scenarios() -> Vec<MtaScenario> {
             probe_codes: &[C::Nxdomain],
             ..mta("74_mta_relayhost_does_not_resolve", "relay-nxdomain", true)
         },
+        MtaScenario {
+            ok: false,
+            verdict: L::Credentials,
+            codes: &[
+                C::MtaSaslMapReadable,
+                C::MtaSaslMapStale,
+                C::QueueLocalError,
+            ],
+            command: Some("postmap -c "),
+            apply_fix: true,
+            ..mta("76_mta_map_never_postmapped", "relay-587-unbuilt-map", true)
+        },
         // Without root the map is not read: the login is not tested, so the deferred logins stay the verdict.
         MtaScenario {
             unprivileged: true,
@@ -969,7 +981,7 @@ fn mta_steps(sc: &MtaScenario) -> Result<String, String> {
     Ok(passed(&report.verdict, wall, &fixed))
 }
 
-/// Runs the queue finding's fix with the lab's login in place of USER:PASSWORD (the fault stays), then waits for the
+/// Runs the first MTA finding's fix with the lab's login in place of USER:PASSWORD (the fault stays), then waits for the
 /// deferred mail to leave the queue through the new relay.
 fn apply_mta_fix(report: &JsonMtaReport) -> Result<String, String> {
     let finding = report

@@ -94,6 +94,14 @@ fn postfix_cases_captured_in_the_lab() {
             Layer::Credentials,
         ),
         (
+            "relay-587-unbuilt-map",
+            Some(("mail.lab.example.com", 587)),
+            1,
+            // The map's mode and database are read by the probe (stat, postmap), not from postconf.
+            &[Code::QueueLocalError],
+            Layer::Credentials,
+        ),
+        (
             "relay-25-router-drop",
             Some(("mail.lab.example.com", 25)),
             1,

@@ -243,7 +243,7 @@ codes! {
     MtaSaslOff => "mta_sasl_off", Credentials, "the relay is a submission port (587/465) but the MTA does not log in (SASL off) (warning)", "turn SASL on with a password map entry for the relay";
     MtaSaslNoEntry => "mta_sasl_no_entry", Credentials, "SASL is on but the password map has no entry for the relay: the MTA sends without logging in", "add the relay's line to the map, postmap it, reload";
     MtaSaslMapReadable => "mta_sasl_map_readable", Credentials, "the SASL password map can be read by other users of this host (warning)", "chmod 600 the map and its database (Exim's passwd.client: 640, group Debian-exim)";
-    MtaSaslMapStale => "mta_sasl_map_stale", Credentials, "the password map's text file is newer than the database the MTA reads: the last edit was never postmap'ed (warning)", "postmap the map, then reload";
+    MtaSaslMapStale => "mta_sasl_map_stale", Credentials, "the password map's database is missing, or older than its text file: postmap never ran after the last edit", "postmap the map, then reload";
     MtaTlsOff => "mta_tls_off", Tls, "the MTA talks to its relay without TLS (smtp_tls_security_level = none): password and mail travel in clear, and submission servers refuse AUTH", "set smtp_tls_security_level = encrypt";
     // The MTA's queue: deferred mail, grouped by the cause its reason shows
     QueuePort25Blocked => "queue_port25_blocked", IspBlock, "deferred mail: connections to port 25 time out (a provider's port-25 block)", "relay through a submission server on 587 (commands given), or ask the provider to open port 25";
@@ -254,6 +254,7 @@ codes! {
     QueueNameNotFound => "queue_name_not_found", Dns, "deferred mail: the relay's or the recipient domain's name does not resolve", "fix the relay's name, or this host's resolver";
     QueueTlsFailed => "queue_tls_failed", Tls, "deferred mail: TLS with the relay failed (certificate not verified, TLS not offered, handshake)", "fix the trust (smtp_tls_CAfile) or the TLS level";
     QueueSaslFailed => "queue_sasl_failed", Credentials, "deferred mail: the relay refused the MTA's SASL login (535)", "fix the password in the map, postmap it, reload, postqueue -f";
+    QueueLocalError => "queue_local_error", Credentials, "deferred mail: the MTA could not read a table of its own ('local data error'), most often a SASL password map postmap never built", "postmap the maps, reload, and read the MTA's log for the file";
     QueueSaslNoMechanism => "queue_sasl_no_mechanism", Credentials, "deferred mail: SASL could not start, no mechanism both sides allow (smtp_sasl_security_options)", "set smtp_sasl_security_options = noanonymous";
     QueueAuthRequired => "queue_auth_required", Credentials, "deferred mail: the relay demands a login the MTA did not make (530, 5.7.0)", "turn SASL on with a map entry for the relay";
     QueueRelayDenied => "queue_relay_denied", Sender, "deferred mail: the relay refuses to relay to the recipients (Relay access denied, 5.7.1 to RCPT TO)", "log in to the relay (SASL), or have the relay allow this host";

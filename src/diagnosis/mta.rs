@@ -178,7 +178,11 @@ fn setup(m: &MtaFacts) -> Vec<Finding> {
             .find(|f| f.role == role && f.exists)
             .and_then(|f| f.modified)
     };
-    if let (Some(source), Some(db)) = (modified(MapRole::Source), modified(MapRole::Database)) {
+    if m.sasl.enabled && m.sasl.entry.state == EntryState::NoDatabase {
+        add(&mut out, Code::MtaSaslMapStale, Severity::Error);
+    } else if let (Some(source), Some(db)) =
+        (modified(MapRole::Source), modified(MapRole::Database))
+    {
         if m.sasl.enabled && source > db {
             add(&mut out, Code::MtaSaslMapStale, Severity::Warning);
         }
@@ -223,6 +227,7 @@ pub fn cause(m: &MtaFacts, d: &Deferral) -> Code {
         DeferralStep::Auth => Code::QueueSaslFailed,
         DeferralStep::AuthNoMechanism => Code::QueueSaslNoMechanism,
         DeferralStep::Lost => Code::QueueConnectionLost,
+        DeferralStep::Local => Code::QueueLocalError,
         DeferralStep::Reply => {
             let code = f.reply_code.unwrap_or(0);
             let rcpt = command.starts_with("RCPT");
@@ -279,8 +284,9 @@ fn queue(m: &MtaFacts, probe: Option<&Diagnosis>, auth_probed: bool) -> Vec<Find
                 deferrals: ds.into_iter().cloned().collect(),
             };
             // A login the probe did not try (no password read) is not shown to work by a probe that passed.
-            let covered =
-                auth_probed || !matches!(code.layer(), Layer::Credentials | Layer::Sender);
+            // Nor does any probe reach the MTA's own tables.
+            let covered = code != Code::QueueLocalError
+                && (auth_probed || !matches!(code.layer(), Layer::Credentials | Layer::Sender));
             let works_now = probe.is_some_and(|p| p.ok) && covered;
             let severity = if works_now {
                 Severity::Warning

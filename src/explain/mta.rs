@@ -5,7 +5,7 @@ use crate::diagnosis::{Code, Facts, Finding, Layer, Severity};
 use crate::host::exim;
 use crate::host::postfix::{Instance, DEFAULT_CONFIG};
 use crate::plan::shell_words;
-use crate::report::mta::{MapRole, MtaFacts, MtaKind, MtaReport, Route};
+use crate::report::mta::{EntryState, MapRole, MtaFacts, MtaKind, MtaReport, Route};
 
 use super::{explained, Explained, ExplainedFinding, ExplainedVerdict, Words};
 
@@ -28,7 +28,7 @@ pub fn explain(r: &MtaReport, d: &MtaDiagnosis) -> MtaExplained {
         (Some(report), Some(diag)) => {
             let mut e = super::explain(report, diag);
             for f in &mut e.findings {
-                add_mta_fix(&r.mta, f);
+                add_mta_fix(&r.mta, f, &findings);
             }
             Some(e)
         }
@@ -396,10 +396,15 @@ fn setup_words(f: &Finding, m: &MtaFacts) -> Words {
         }
         Code::MtaSaslMapStale => {
             let source = map_source(m).unwrap_or_default();
+            let message = if m.sasl.entry.state == EntryState::NoDatabase {
+                format!("{source} has no database: postmap never ran, so Postfix cannot read the password")
+            } else {
+                format!("{source} was changed after its database was built: Postfix still uses the old entries")
+            };
             let mut w = Words::new(
-                format!("{source} was changed after its database was built: Postfix still uses the old entries"),
-                Vec::new(),
-                "postmap builds the database Postfix reads; rebuild it after every edit.",
+                message,
+                m.sasl.entry.detail.iter().cloned().collect(),
+                "postmap builds the database Postfix reads; rebuild it after every edit, then reload.",
             );
             w.commands = map_rebuild(m);
             w
@@ -489,6 +494,10 @@ fn queue_words(f: &Finding, ev: &MtaEvidence, g: &DeferralGroup) -> Words {
         Code::QueueConnectionLost => {
             format!("the connection to {hosts} was lost after it was made")
         }
+        Code::QueueLocalError => format!(
+            "{} could not read a table of its own while talking to {hosts}",
+            m.kind.title()
+        ),
         _ => "for a reason smtp-doctor does not recognise".to_string(),
     };
     let message = format!(
@@ -561,6 +570,17 @@ fn queue_words(f: &Finding, ev: &MtaEvidence, g: &DeferralGroup) -> Words {
                 ),
             }
         }
+        Code::QueueLocalError => (
+            String::from(
+                "\"local data error\" means a lookup table failed on this host, most often a SASL password map that \
+                 postmap never built (its .db is missing) or that the MTA cannot open; its log names the file. Build the \
+                 maps, reload, retry."
+            ),
+            match m.kind {
+                MtaKind::Postfix if !m.sasl.maps.is_empty() => map_rebuild(m),
+                _ => Vec::new(),
+            },
+        ),
         Code::QueueSaslNoMechanism => match m.kind {
             MtaKind::Postfix => {
                 let inst = instance(m);
@@ -658,7 +678,8 @@ fn queue_words(f: &Finding, ev: &MtaEvidence, g: &DeferralGroup) -> Words {
 }
 
 /// The relay probe's findings where the fix is the MTA's: a blocked port 25, a password from the map, the TLS mode.
-fn add_mta_fix(m: &MtaFacts, f: &mut ExplainedFinding) {
+/// When one of the MTA's own findings prints the same commands already, this one points at it instead.
+fn add_mta_fix(m: &MtaFacts, f: &mut ExplainedFinding, own: &[ExplainedFinding]) {
     if m.kind == MtaKind::None {
         return;
     }
@@ -668,8 +689,8 @@ fn add_mta_fix(m: &MtaFacts, f: &mut ExplainedFinding) {
             let (host, _) = submission_relay(m);
             (
                 format!(
-                    "For {}: the commands make it send through {host} on 587 with a login (put the account's \
-                     login in place of USER:PASSWORD first).",
+                    "For {}: the fix makes it send through {host} on 587 with a login (put the account's login \
+                     in place of USER:PASSWORD first).",
                     instance_words(m)
                 ),
                 relay_fix(m, &host, 587),
@@ -710,6 +731,17 @@ fn add_mta_fix(m: &MtaFacts, f: &mut ExplainedFinding) {
         }
         _ => return,
     };
+    if let Some(same) = own
+        .iter()
+        .find(|o| !commands.is_empty() && o.commands == commands)
+    {
+        f.remedy = format!(
+            "{} {extra} The commands are those of {} below.",
+            f.remedy,
+            same.code.name()
+        );
+        return;
+    }
     f.remedy = format!("{} {extra}", f.remedy);
     for c in commands {
         if !f.commands.contains(&c) {

@@ -433,6 +433,20 @@ pub fn parse_delay_reason(reason: &str) -> DeferralFacts {
             return f;
         }
     }
+    // smtp_proto.c/smtp_sasl_glue.c: a lookup table failed (a map postmap never built, a database it cannot open).
+    for prefix in [
+        "local data error while talking to ",
+        "local configuration error",
+    ] {
+        if let Some(rest) = t.strip_prefix(prefix) {
+            let (host, address, port, _) = host_address(rest);
+            f.step = DeferralStep::Local;
+            f.host = host;
+            f.address = address;
+            f.port = port;
+            return f;
+        }
+    }
     let tls = [
         "Server certificate not verified",
         "Server certificate not trusted",
@@ -720,6 +734,13 @@ mod tests {
         assert_eq!(
             (f.step, f.host.as_deref()),
             (DeferralStep::NameLookup, Some("nothere.lab.example.com"))
+        );
+        let f = parse_delay_reason(
+            "local data error while talking to mail.lab.example.com[2001:db8:2::10]",
+        );
+        assert_eq!(
+            (f.step, f.host.as_deref()),
+            (DeferralStep::Local, Some("mail.lab.example.com"))
         );
         let f = parse_delay_reason("Server certificate not verified");
         assert_eq!(f.step, DeferralStep::Tls);

@@ -197,6 +197,7 @@ fn sasl_line(out: &mut dyn Write, m: &MtaFacts) -> io::Result<()> {
                 .unwrap_or_default()
         ),
         EntryState::Missing => format!("has NO entry for {}", s.keys.join(" or ")),
+        EntryState::NoDatabase => "has no database (postmap never ran)".to_string(),
         EntryState::NotRoot => "not read (needs root)".to_string(),
         EntryState::Unreadable => format!(
             "not read: {}",

@@ -197,6 +197,8 @@ async fn postfix_entry(
                 let entry = MapEntry {
                     state: if denied(&text) && !is_root() {
                         EntryState::NotRoot
+                    } else if text.contains("open database") && text.contains("No such file") {
+                        EntryState::NoDatabase
                     } else {
                         EntryState::Unreadable
                     },

@@ -177,6 +177,8 @@ pub enum EntryState {
     NotAsked,
     Found,
     Missing,
+    /// The map's database does not exist: postmap never ran on it (Postfix cannot read it either).
+    NoDatabase,
     /// The map could not be read: it needs root.
     NotRoot,
     /// The map could not be read for another reason (see detail).
@@ -303,6 +305,8 @@ pub enum DeferralStep {
     Reply,
     /// The connection was lost or timed out after it was made.
     Lost,
+    /// The MTA failed on its own side: a table it could not read ("local data error").
+    Local,
     #[default]
     Other,
 }

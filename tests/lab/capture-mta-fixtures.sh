@@ -21,6 +21,7 @@ ETC=$PF_RELAY_DIR/etc
 declare -A CASE=(
     [relay-587]="relay-587 - 1 empty"
     [relay-587-wrong-password]="relay-587-wrong-password - 2 deferred"
+    [relay-587-unbuilt-map]="relay-587-unbuilt-map - 1 deferred"
     [relay-25-router-drop]="relay-25 router-drop-25 1 deferred"
     [direct-router-drop]="direct router-drop-25 1 deferred"
     [relay-nxdomain]="relay-nxdomain - 1 deferred"

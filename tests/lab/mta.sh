@@ -7,6 +7,8 @@
 #       relay-587              relayhost [mail.lab.example.com]:587, SASL with the lab's password,
 #                              smtp_tls_security_level = encrypt, smtp_tls_CAfile = the lab CA
 #       relay-587-wrong-password   the same with a wrong password in the map
+#       relay-587-unbuilt-map  the same password, but the map left as an admin often leaves it: mode 644 and
+#                              never postmap'ed (no sasl_passwd.db)
 #       relay-25               relayhost [mail.lab.example.com]:25, no SASL, TLS may
 #       direct                 no relayhost: delivers to the recipient domain's MX on port 25
 #       relay-nxdomain         relayhost [nothere.lab.example.com]:587 (NXDOMAIN), SASL on
@@ -40,11 +42,11 @@ deferred() { relay_postqueue -j 2>/dev/null | grep -c '"delay_reason"' || true; 
 write_config() { # $1 = CONFIG
     local relay="" sasl=no tls=encrypt password
     case $1 in
-        relay-587 | relay-587-wrong-password) relay="[$MAIL_NAME]:587" sasl=yes ;;
+        relay-587 | relay-587-wrong-password | relay-587-unbuilt-map) relay="[$MAIL_NAME]:587" sasl=yes ;;
         relay-25) relay="[$MAIL_NAME]:25" tls=may ;;
         direct) tls=may ;;
         relay-nxdomain) relay="[nothere.$ZONE]:587" sasl=yes ;;
-        *) die "unknown configuration '$1' (relay-587, relay-587-wrong-password, relay-25, direct, relay-nxdomain)" ;;
+        *) die "unknown configuration '$1' (relay-587, relay-587-wrong-password, relay-587-unbuilt-map, relay-25, direct, relay-nxdomain)" ;;
     esac
     mkdir -p "$ETC" "$PF_RELAY_DIR/queue" "$PF_RELAY_DIR/data"
     cat > "$ETC/main.cf" <<EOC
@@ -94,8 +96,12 @@ EOC
             password=$(cat "$PASSWORD_FILE")
         fi
         (umask 077; printf '%s %s:%s\n' "$relay" "$SASL_USER" "$password" > "$MAP")
-        postmap -c "$ETC" "hash:$MAP"
-        chmod 600 "$MAP" "$MAP.db"
+        if [[ $1 == relay-587-unbuilt-map ]]; then
+            chmod 644 "$MAP"
+        else
+            postmap -c "$ETC" "hash:$MAP"
+            chmod 600 "$MAP" "$MAP.db"
+        fi
     fi
     touch -d '-5 seconds' "$ETC/main.cf"
     chown root:root "$PF_RELAY_DIR" "$ETC" "$PF_RELAY_DIR/queue"
