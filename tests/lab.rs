@@ -840,7 +840,7 @@ fn mta_scenarios() -> Vec<MtaScenario> {
             ],
             command: Some("postmap -c "),
             apply_fix: true,
-            ..mta("76_mta_map_never_postmapped", "relay-587-unbuilt-map", true)
+            ..mta("75_mta_map_never_postmapped", "relay-587-unbuilt-map", true)
         },
         // Without root the map is not read: the login is not tested, so the deferred logins stay the verdict.
         MtaScenario {
@@ -848,7 +848,7 @@ fn mta_scenarios() -> Vec<MtaScenario> {
             ok: false,
             verdict: L::Credentials,
             codes: &[C::QueueSaslFailed],
-            ..mta("75_mta_unprivileged", "relay-587-wrong-password", true)
+            ..mta("76_mta_unprivileged", "relay-587-wrong-password", true)
         },
     ]
 }
