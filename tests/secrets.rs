@@ -105,21 +105,26 @@ fn every_output_mode_for_accepted_and_rejected_logins() {
     }
 }
 
-#[test]
-fn a_server_that_echoes_the_password_is_redacted() {
-    let pki = Pki::new();
-    let ca = pki.ca_arg();
+/// A server that refuses AUTH PLAIN with a reply quoting the password, plainly and in base64.
+fn echoing_server(pki: &Pki) -> Server {
     let echo = format!(
         "535-5.7.8 you sent {} which is wrong\r\n535 5.7.8 password {} / {} rejected",
         B64.encode(format!("\0{USER}\0{PASSWORD}")),
         PASSWORD,
         B64.encode(PASSWORD)
     );
-    let server = Server::start(Behaviour::Smtp(
+    Server::start(Behaviour::Smtp(
         Script::new()
             .starttls(pki.trusted.clone())
             .auth(&["PLAIN"], AuthResult::Fixed(echo)),
-    ));
+    ))
+}
+
+#[test]
+fn a_server_that_echoes_the_password_is_redacted() {
+    let pki = Pki::new();
+    let ca = pki.ca_arg();
+    let server = echoing_server(&pki);
     let port = server.port().to_string();
     for mode in MODES {
         let mut args = base_args(&port, &ca, "starttls");
@@ -278,18 +283,8 @@ fn postfix_instance(port: u16, ca: &str) -> Option<tempfile::TempDir> {
 fn the_password_of_an_mta_map_never_shows() {
     let pki = Pki::new();
     let ca = pki.ca_arg();
-    // The relay echoes the password back in every form, as the echo test's server does.
-    let echo = format!(
-        "535-5.7.8 you sent {} which is wrong\r\n535 5.7.8 password {} / {} rejected",
-        B64.encode(format!("\0{USER}\0{PASSWORD}")),
-        PASSWORD,
-        B64.encode(PASSWORD)
-    );
-    let server = Server::start(Behaviour::Smtp(
-        Script::new()
-            .starttls(pki.trusted.clone())
-            .auth(&["PLAIN"], AuthResult::Fixed(echo)),
-    ));
+    // The relay echoes the password back in every form.
+    let server = echoing_server(&pki);
     let Some(instance) = postfix_instance(server.port(), &ca) else {
         assert!(
             std::env::var("CI").map_or(true, |v| v != "true"),
