@@ -26,6 +26,7 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
             [CompletionResult]::new('-V', '-V ', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Probe a mail server on every port and address and name the failing layer')
+            [CompletionResult]::new('mta', 'mta', [CompletionResultType]::ParameterValue, 'Read this host''s own mail server (Postfix or Exim): how it sends, its relay probed as configured, and its queue')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -50,11 +51,32 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
             [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'Probe IPv4 addresses only')
             [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'Probe IPv6 addresses only')
             [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'Probe IPv6 addresses only')
-            [CompletionResult]::new('--mx', '--mx', [CompletionResultType]::ParameterName, 'Also probe port 25 on every MX host of the target''s domain')
             [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the report as JSON on standard output (schema_version 1), and nothing else there')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain')
+            [CompletionResult]::new('--mx', '--mx', [CompletionResultType]::ParameterName, 'Also probe port 25 on every MX host of the target''s domain')
             [CompletionResult]::new('--send', '--send', [CompletionResultType]::ParameterName, 'Really send one short test message from --from to --to (on the first port that gets that far), and report the queue id the server gives')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'smtp-doctor;mta' {
+            [CompletionResult]::new('--postfix-config', '--postfix-config', [CompletionResultType]::ParameterName, 'The Postfix instance to read, by its configuration directory, as `postconf -c DIR` takes it (default /etc/postfix)')
+            [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'A recipient address to test direct delivery with: when the MTA has no relay, port 25 of this address''s MX hosts is probed')
+            [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Also trust the CA certificates in this PEM file (self-hosted or test servers)')
+            [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query')
+            [CompletionResult]::new('--resolver', '--resolver', [CompletionResultType]::ParameterName, 'Ask this DNS server instead of the ones in /etc/resolv.conf')
+            [CompletionResult]::new('--helo', '--helo', [CompletionResultType]::ParameterName, 'Name to send in EHLO (default: this host''s name)')
+            [CompletionResult]::new('--color', '--color', [CompletionResultType]::ParameterName, 'When to colour the human report; NO_COLOR in the environment also turns colour off')
+            [CompletionResult]::new('--danger-accept-invalid-certs', '--danger-accept-invalid-certs', [CompletionResultType]::ParameterName, 'Send the password even when the server''s certificate fails verification (name, trust, dates)')
+            [CompletionResult]::new('--danger-allow-cleartext-auth', '--danger-allow-cleartext-auth', [CompletionResultType]::ParameterName, 'Send the password even over an unencrypted connection (no TLS, or STARTTLS not offered)')
+            [CompletionResult]::new('-4', '-4', [CompletionResultType]::ParameterName, 'Probe IPv4 addresses only')
+            [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'Probe IPv4 addresses only')
+            [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'Probe IPv6 addresses only')
+            [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'Probe IPv6 addresses only')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the report as JSON on standard output (schema_version 1), and nothing else there')
+            [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain')
+            [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
@@ -66,11 +88,15 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
         }
         'smtp-doctor;help' {
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Probe a mail server on every port and address and name the failing layer')
+            [CompletionResult]::new('mta', 'mta', [CompletionResultType]::ParameterValue, 'Read this host''s own mail server (Postfix or Exim): how it sends, its relay probed as configured, and its queue')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
         }
         'smtp-doctor;help;check' {
+            break
+        }
+        'smtp-doctor;help;mta' {
             break
         }
         'smtp-doctor;help;generate' {

@@ -25,6 +25,9 @@ _smtp__doctor() {
             smtp__doctor,help)
                 cmd="smtp__doctor__subcmd__help"
                 ;;
+            smtp__doctor,mta)
+                cmd="smtp__doctor__subcmd__mta"
+                ;;
             smtp__doctor__subcmd__help,check)
                 cmd="smtp__doctor__subcmd__help__subcmd__check"
                 ;;
@@ -34,6 +37,9 @@ _smtp__doctor() {
             smtp__doctor__subcmd__help,help)
                 cmd="smtp__doctor__subcmd__help__subcmd__help"
                 ;;
+            smtp__doctor__subcmd__help,mta)
+                cmd="smtp__doctor__subcmd__help__subcmd__mta"
+                ;;
             *)
                 ;;
         esac
@@ -41,7 +47,7 @@ _smtp__doctor() {
 
     case "${cmd}" in
         smtp__doctor)
-            opts="-h -V --help --version check generate help"
+            opts="-h -V --help --version check mta generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -55,7 +61,7 @@ _smtp__doctor() {
             return 0
             ;;
         smtp__subcmd__doctor__subcmd__check)
-            opts="-p -4 -6 -v -h --port --mode --user --password-stdin --ca-file --danger-accept-invalid-certs --danger-allow-cleartext-auth --timeout --ipv4 --ipv6 --mx --resolver --helo --json --color --verbose --from --to --send --as-user --help"
+            opts="-p -4 -6 -v -h --port --mode --user --password-stdin --ca-file --danger-accept-invalid-certs --danger-allow-cleartext-auth --timeout --ipv4 --ipv6 --resolver --helo --json --color --verbose --mx --from --to --send --as-user --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -131,7 +137,7 @@ _smtp__doctor() {
             return 0
             ;;
         smtp__subcmd__doctor__subcmd__help)
-            opts="check generate help"
+            opts="check mta generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -179,6 +185,62 @@ _smtp__doctor() {
                 return 0
             fi
             case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        smtp__subcmd__doctor__subcmd__help__subcmd__mta)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        smtp__subcmd__doctor__subcmd__mta)
+            opts="-4 -6 -v -h --postfix-config --to --ca-file --danger-accept-invalid-certs --danger-allow-cleartext-auth --timeout --ipv4 --ipv6 --resolver --helo --json --color --verbose --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --postfix-config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ca-file)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --resolver)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --helo)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --color)
+                    COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
                 *)
                     COMPREPLY=()
                     ;;

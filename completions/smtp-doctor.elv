@@ -23,6 +23,7 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand -V 'Print version'
             cand --version 'Print version'
             cand check 'Probe a mail server on every port and address and name the failing layer'
+            cand mta 'Read this host''s own mail server (Postfix or Exim): how it sends, its relay probed as configured, and its queue'
             cand generate 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -46,11 +47,31 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand --ipv4 'Probe IPv4 addresses only'
             cand -6 'Probe IPv6 addresses only'
             cand --ipv6 'Probe IPv6 addresses only'
-            cand --mx 'Also probe port 25 on every MX host of the target''s domain'
             cand --json 'Print the report as JSON on standard output (schema_version 1), and nothing else there'
             cand -v 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
             cand --verbose 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
+            cand --mx 'Also probe port 25 on every MX host of the target''s domain'
             cand --send 'Really send one short test message from --from to --to (on the first port that gets that far), and report the queue id the server gives'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'smtp-doctor;mta'= {
+            cand --postfix-config 'The Postfix instance to read, by its configuration directory, as `postconf -c DIR` takes it (default /etc/postfix)'
+            cand --to 'A recipient address to test direct delivery with: when the MTA has no relay, port 25 of this address''s MX hosts is probed'
+            cand --ca-file 'Also trust the CA certificates in this PEM file (self-hosted or test servers)'
+            cand --timeout 'Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query'
+            cand --resolver 'Ask this DNS server instead of the ones in /etc/resolv.conf'
+            cand --helo 'Name to send in EHLO (default: this host''s name)'
+            cand --color 'When to colour the human report; NO_COLOR in the environment also turns colour off'
+            cand --danger-accept-invalid-certs 'Send the password even when the server''s certificate fails verification (name, trust, dates)'
+            cand --danger-allow-cleartext-auth 'Send the password even over an unencrypted connection (no TLS, or STARTTLS not offered)'
+            cand -4 'Probe IPv4 addresses only'
+            cand --ipv4 'Probe IPv4 addresses only'
+            cand -6 'Probe IPv6 addresses only'
+            cand --ipv6 'Probe IPv6 addresses only'
+            cand --json 'Print the report as JSON on standard output (schema_version 1), and nothing else there'
+            cand -v 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
+            cand --verbose 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -60,10 +81,13 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
         }
         &'smtp-doctor;help'= {
             cand check 'Probe a mail server on every port and address and name the failing layer'
+            cand mta 'Read this host''s own mail server (Postfix or Exim): how it sends, its relay probed as configured, and its queue'
             cand generate 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'smtp-doctor;help;check'= {
+        }
+        &'smtp-doctor;help;mta'= {
         }
         &'smtp-doctor;help;generate'= {
         }

@@ -27,6 +27,7 @@ end
 complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -s V -l version -d 'Print version'
 complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -f -a "check" -d 'Probe a mail server on every port and address and name the failing layer'
+complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -f -a "mta" -d 'Read this host\'s own mail server (Postfix or Exim): how it sends, its relay probed as configured, and its queue'
 complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -f -a "generate" -d 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)'
 complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s p -l port -d 'Port to probe; repeat for several (default: the port in HOST, else 25, 465 and 587)' -r
@@ -49,12 +50,29 @@ complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l danger
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l danger-allow-cleartext-auth -d 'Send the password even over an unencrypted connection (no TLS, or STARTTLS not offered)'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s 4 -l ipv4 -d 'Probe IPv4 addresses only'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s 6 -l ipv6 -d 'Probe IPv6 addresses only'
-complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l mx -d 'Also probe port 25 on every MX host of the target\'s domain'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l json -d 'Print the report as JSON on standard output (schema_version 1), and nothing else there'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s v -l verbose -d 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l mx -d 'Also probe port 25 on every MX host of the target\'s domain'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l send -d 'Really send one short test message from --from to --to (on the first port that gets that far), and report the queue id the server gives'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l postfix-config -d 'The Postfix instance to read, by its configuration directory, as `postconf -c DIR` takes it (default /etc/postfix)' -r -F
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l to -d 'A recipient address to test direct delivery with: when the MTA has no relay, port 25 of this address\'s MX hosts is probed' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l ca-file -d 'Also trust the CA certificates in this PEM file (self-hosted or test servers)' -r -F
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l timeout -d 'Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l resolver -d 'Ask this DNS server instead of the ones in /etc/resolv.conf' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l helo -d 'Name to send in EHLO (default: this host\'s name)' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l color -d 'When to colour the human report; NO_COLOR in the environment also turns colour off' -r -f -a "auto\t''
+always\t''
+never\t''"
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l danger-accept-invalid-certs -d 'Send the password even when the server\'s certificate fails verification (name, trust, dates)'
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l danger-allow-cleartext-auth -d 'Send the password even over an unencrypted connection (no TLS, or STARTTLS not offered)'
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -s 4 -l ipv4 -d 'Probe IPv4 addresses only'
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -s 6 -l ipv6 -d 'Probe IPv6 addresses only'
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l json -d 'Print the report as JSON on standard output (schema_version 1), and nothing else there'
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -s v -l verbose -d 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand generate" -s h -l help -d 'Print help'
-complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand help; and not __fish_seen_subcommand_from check generate help" -f -a "check" -d 'Probe a mail server on every port and address and name the failing layer'
-complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand help; and not __fish_seen_subcommand_from check generate help" -f -a "generate" -d 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)'
-complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand help; and not __fish_seen_subcommand_from check generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand help; and not __fish_seen_subcommand_from check mta generate help" -f -a "check" -d 'Probe a mail server on every port and address and name the failing layer'
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand help; and not __fish_seen_subcommand_from check mta generate help" -f -a "mta" -d 'Read this host\'s own mail server (Postfix or Exim): how it sends, its relay probed as configured, and its queue'
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand help; and not __fish_seen_subcommand_from check mta generate help" -f -a "generate" -d 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)'
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand help; and not __fish_seen_subcommand_from check mta generate help" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'

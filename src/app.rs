@@ -6,7 +6,8 @@ use std::process::ExitCode;
 use crate::cli::{Cli, Command};
 use crate::exit;
 use crate::output::{self, Format, Style};
-use crate::plan::{Output, Plan};
+use crate::plan::{MtaPlan, Output, Plan};
+use crate::report::mta::MtaReport;
 use crate::{diagnosis, explain, generate, probes};
 
 /// Parses argv; an attempt to pass a password there is refused without echoing it (clap's own error would).
@@ -39,32 +40,99 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Generate(g) => {
             finish_output(generate::write(g.what, &mut io::stdout().lock()), exit::OK)
         }
-        Command::Check(args) => {
-            let plan = match Plan::from_args(&args) {
-                Ok(p) => Plan {
-                    invocation: crate::plan::shell_words(std::env::args()),
-                    ..p
-                },
-                Err(e) => {
-                    eprintln!("smtp-doctor: {e}");
-                    return ExitCode::from(exit::USAGE);
-                }
-            };
-            check(&plan)
+        Command::Check(args) => match Plan::from_args(&args) {
+            Ok(p) => check(&Plan {
+                invocation: invocation(),
+                ..p
+            }),
+            Err(e) => usage_error(e),
+        },
+        Command::Mta(args) => match MtaPlan::from_args(&args) {
+            Ok(p) => mta(&MtaPlan {
+                invocation: invocation(),
+                ..p
+            }),
+            Err(e) => usage_error(e),
+        },
+    }
+}
+
+/// The command line as typed, shell-quoted: reports quote it to say how to run it again (with sudo).
+fn invocation() -> String {
+    crate::plan::shell_words(std::env::args())
+}
+
+fn usage_error(e: crate::plan::PlanError) -> ExitCode {
+    eprintln!("smtp-doctor: {e}");
+    ExitCode::from(exit::USAGE)
+}
+
+/// The runtime every probing command runs on; None (after saying why) when the process may not start one.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => Some(r),
+        Err(e) => {
+            eprintln!("smtp-doctor: cannot start the async runtime: {e}; check the process limits (ulimit -n, ulimit -u)");
+            None
         }
     }
 }
 
-fn check(plan: &Plan) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
+fn format_of(output: Output) -> Format {
+    match output {
+        Output::Json => Format::Json,
+        Output::Human { color, verbose } => Format::Human(Style { color, verbose }),
+    }
+}
+
+/// Reads the MTA, probes the path it sends by (as configured), diagnoses both, and writes the report.
+fn mta(plan: &MtaPlan) -> ExitCode {
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(exit::INTERNAL);
+    };
+    let start = std::time::Instant::now();
+    let gathered = runtime.block_on(async {
+        let g = probes::mta::gather(plan).await;
+        let mut facts = g.facts;
+        let probe = match plan.probe_plan(&facts, g.credentials, g.trust) {
+            Some((probe_plan, probed)) => {
+                facts.probed = Some(probed);
+                Some(probes::run(&probe_plan).await)
+            }
+            None => None,
+        };
+        (facts, probe)
+    });
+    let (facts, probe) = gathered;
+    let probe = match probe.transpose() {
+        Ok(p) => p,
         Err(e) => {
-            eprintln!("smtp-doctor: cannot start the async runtime: {e}; check the process limits (ulimit -n, ulimit -u)");
+            eprintln!("smtp-doctor: {e}");
             return ExitCode::from(exit::INTERNAL);
         }
+    };
+    let report = MtaReport {
+        mta: facts,
+        probe,
+        invocation: plan.invocation.clone(),
+        elapsed_ms: probes::elapsed_ms(start),
+    };
+    let diagnosis = diagnosis::mta::diagnose(&report);
+    let explained = explain::mta::explain(&report, &diagnosis);
+    let format = format_of(plan.options.output);
+    let code = output::mta::exit_status(&explained);
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    let written = output::mta::write(format, &mut out, &report, &explained);
+    finish_output(written.and_then(|_| out.flush()), code)
+}
+
+fn check(plan: &Plan) -> ExitCode {
+    let Some(runtime) = runtime() else {
+        return ExitCode::from(exit::INTERNAL);
     };
     let report = match runtime.block_on(probes::run(plan)) {
         Ok(r) => r,
@@ -75,10 +143,7 @@ fn check(plan: &Plan) -> ExitCode {
     };
     let diagnosis = diagnosis::diagnose(&report);
     let explained = explain::explain(&report, &diagnosis);
-    let format = match plan.output {
-        Output::Json => Format::Json,
-        Output::Human { color, verbose } => Format::Human(Style { color, verbose }),
-    };
+    let format = format_of(plan.output);
     let code = output::exit_status(format, &explained);
     let stdout = io::stdout();
     let mut out = stdout.lock();

@@ -24,6 +24,9 @@ pub enum Command {
     /// Probe a mail server on every port and address and name the failing layer.
     #[command(after_long_help = crate::exit::help())]
     Check(Box<CheckArgs>),
+    /// Read this host's own mail server (Postfix or Exim): how it sends, its relay probed as configured, and its queue.
+    #[command(after_long_help = crate::exit::help())]
+    Mta(Box<MtaArgs>),
     /// Write the shell completions and the man page (for packagers; the checked-in copies come from here).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -72,6 +75,67 @@ pub struct CheckArgs {
     #[arg(long, requires = "user")]
     pub password_stdin: bool,
 
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+
+    /// Also probe port 25 on every MX host of the target's domain.
+    #[arg(long)]
+    pub mx: bool,
+
+    /// Envelope sender to test after AUTH: MAIL FROM:<ADDR>, then RSET (no message is sent).
+    ///
+    /// A login that works is not yet permission to send as this address: Microsoft 365 answers
+    /// 5.7.60 SendAsDenied, Amazon SES "Email address is not verified", Postfix "Sender address rejected:
+    /// not owned by user". Such a refusal is the layer sender.
+    #[arg(long, value_name = "ADDR", env = "SMTP_DOCTOR_FROM")]
+    pub from: Option<String>,
+
+    /// Envelope recipient to test after --from: RCPT TO:<ADDR>, then RSET; repeat for several.
+    #[arg(long = "to", value_name = "ADDR", requires = "from")]
+    pub to: Vec<String>,
+
+    /// Really send one short test message from --from to --to (on the first port that gets that far), and report the queue id the server gives.
+    ///
+    /// The message says in its subject and body that it is a smtp-doctor test. Without --send nothing is
+    /// delivered: the envelope is tested and reset.
+    #[arg(long, requires = "to")]
+    pub send: bool,
+
+    /// Probe as this local user (root only): this host's firewall rules are read as root first, then the process drops to USER's uid, gid and supplementary groups before any probe socket is opened — the view an application running as USER gets.
+    ///
+    /// USER is a local account (a name, or a uid), not the SMTP login of --user. Outgoing-mail rules often
+    /// exempt root (cPanel "SMTP Restrictions", CSF SMTP_BLOCK, iptables -m owner --uid-owner), so a test
+    /// run as root can pass while the web app (www-data, nobody, the site's account) is blocked or
+    /// redirected. The DNS lookups run as USER too, and the report says who probed.
+    #[arg(long, value_name = "USER")]
+    pub as_user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct MtaArgs {
+    /// The Postfix instance to read, by its configuration directory, as `postconf -c DIR` takes it (default /etc/postfix).
+    ///
+    /// smtp-doctor runs `postconf -c DIR`, `postqueue -c DIR -j` and `postmap -c DIR -q` to learn how that
+    /// instance sends (relayhost, SASL, TLS), whether its password map has an entry for the relay, and what
+    /// waits in its queue; the fix commands it prints carry the same -c DIR.
+    #[arg(long, value_name = "DIR", env = "SMTP_DOCTOR_POSTFIX_CONFIG")]
+    pub postfix_config: Option<PathBuf>,
+
+    /// A recipient address to test direct delivery with: when the MTA has no relay, port 25 of this address's MX hosts is probed.
+    ///
+    /// An MTA without a relay hands every message straight to the recipient domain's MX hosts on port 25,
+    /// the port most cloud and hosting providers block. Give an address you send to (such as a Gmail
+    /// address): nothing is sent, the probe stops after EHLO and STARTTLS.
+    #[arg(long = "to", value_name = "ADDR")]
+    pub to: Option<String>,
+
+    #[command(flatten)]
+    pub probe: ProbeArgs,
+}
+
+/// The probe's own settings, shared by `check` and `mta`: how long to wait, whom to trust, which family, how to report.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
     /// Also trust the CA certificates in this PEM file (self-hosted or test servers).
     ///
     /// The system trust store is always used as well.
@@ -105,10 +169,6 @@ pub struct CheckArgs {
     #[arg(short = '6', long = "ipv6")]
     pub ipv6: bool,
 
-    /// Also probe port 25 on every MX host of the target's domain.
-    #[arg(long)]
-    pub mx: bool,
-
     /// Ask this DNS server instead of the ones in /etc/resolv.conf.
     #[arg(long, value_name = "IP", env = "SMTP_DOCTOR_RESOLVER")]
     pub resolver: Option<IpAddr>,
@@ -128,34 +188,6 @@ pub struct CheckArgs {
     /// Also show each SMTP conversation (AUTH lines redacted) and the certificate chain.
     #[arg(short, long)]
     pub verbose: bool,
-
-    /// Envelope sender to test after AUTH: MAIL FROM:<ADDR>, then RSET (no message is sent).
-    ///
-    /// A login that works is not yet permission to send as this address: Microsoft 365 answers
-    /// 5.7.60 SendAsDenied, Amazon SES "Email address is not verified", Postfix "Sender address rejected:
-    /// not owned by user". Such a refusal is the layer sender.
-    #[arg(long, value_name = "ADDR", env = "SMTP_DOCTOR_FROM")]
-    pub from: Option<String>,
-
-    /// Envelope recipient to test after --from: RCPT TO:<ADDR>, then RSET; repeat for several.
-    #[arg(long = "to", value_name = "ADDR", requires = "from")]
-    pub to: Vec<String>,
-
-    /// Really send one short test message from --from to --to (on the first port that gets that far), and report the queue id the server gives.
-    ///
-    /// The message says in its subject and body that it is a smtp-doctor test. Without --send nothing is
-    /// delivered: the envelope is tested and reset.
-    #[arg(long, requires = "to")]
-    pub send: bool,
-
-    /// Probe as this local user (root only): this host's firewall rules are read as root first, then the process drops to USER's uid, gid and supplementary groups before any probe socket is opened — the view an application running as USER gets.
-    ///
-    /// USER is a local account (a name, or a uid), not the SMTP login of --user. Outgoing-mail rules often
-    /// exempt root (cPanel "SMTP Restrictions", CSF SMTP_BLOCK, iptables -m owner --uid-owner), so a test
-    /// run as root can pass while the web app (www-data, nobody, the site's account) is blocked or
-    /// redirected. The DNS lookups run as USER too, and the report says who probed.
-    #[arg(long, value_name = "USER")]
-    pub as_user: Option<String>,
 }
 
 /// The values of --mode.

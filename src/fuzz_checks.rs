@@ -106,3 +106,42 @@ pub fn check_redact(data: &[u8]) {
         "redaction blew up the text"
     );
 }
+
+/// Feeds the bytes to every parser of MTA output (postconf, relayhost, postqueue -j, delay reasons, exim -bp,
+/// -bP, the main log, Debian's files): none may panic, and what they return keeps its bounds.
+pub fn check_mta(data: &[u8]) {
+    use crate::host::{exim, postfix, queue};
+    use crate::report::mta::{Route, MAX_DEFERRALS};
+    let text = String::from_utf8_lossy(data);
+    let f = postfix::read(&text, postfix::DEFAULT_CONFIG);
+    if let Route::Relay(r) = &f.route {
+        assert!(r.port > 0, "port 0 accepted from {text:?}");
+        assert!(!r.host.is_empty(), "empty relay host");
+    }
+    let _ = postfix::parse_relayhost(&text, false);
+    let q = postfix::parse_queue(&text, 1_800_000_000);
+    assert!(q.deferrals.len() <= MAX_DEFERRALS);
+    assert!(q.deferred <= q.messages);
+    for line in text.lines().take(1000) {
+        let d = postfix::parse_delay_reason(line);
+        if let Some(e) = &d.enhanced {
+            assert!(queue::is_enhanced(e), "enhanced {e:?}");
+        }
+        if let Some(c) = d.reply_code {
+            assert!((200..600).contains(&c), "reply {c}");
+        }
+        let _ = exim::parse_log_line(line);
+        let _ = queue::host_address(line);
+        let _ = postfix::split_entry(line);
+        let _ = exim::parse_smarthost(line, 25, false);
+    }
+    let q = exim::queue(&text, Some(&text));
+    assert!(q.deferrals.len() <= MAX_DEFERRALS);
+    assert!(q.frozen <= q.messages && q.deferred <= q.messages);
+    let e = exim::read(&text, &text, &text, Some(&text));
+    if let Route::Relay(r) = &e.route {
+        assert!(r.port > 0, "port 0 accepted");
+    }
+    let _ = exim::passwd_client_entry(&text, "smtp.example.com");
+    let _ = exim::main_log(&text);
+}

@@ -21,7 +21,7 @@ pub fn write(what: GenerateWhat, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
-/// The top-level page, then the `check` subcommand's synopsis and flags, exit status and environment.
+/// The top-level page, then each probing subcommand's synopsis and flags (`check`, `mta`), exit status and environment.
 fn man_page(mut cmd: clap::Command, out: &mut dyn Write) -> io::Result<()> {
     cmd.build();
     let top = clap_mangen::Man::new(cmd.clone());
@@ -30,16 +30,23 @@ fn man_page(mut cmd: clap::Command, out: &mut dyn Write) -> io::Result<()> {
     top.render_synopsis_section(out)?;
     top.render_description_section(out)?;
     top.render_subcommands_section(out)?;
-    if let Some(check) = cmd.find_subcommand("check") {
-        let check = check.clone().bin_name("smtp-doctor check");
-        let page = clap_mangen::Man::new(check);
+    for (name, title) in [("check", "CHECK"), ("mta", "MTA")] {
+        let Some(sub) = cmd.find_subcommand(name) else {
+            continue;
+        };
+        let page = clap_mangen::Man::new(sub.clone().bin_name(format!("smtp-doctor {name}")));
         let mut synopsis = Vec::new();
         page.render_synopsis_section(&mut synopsis)?;
+        let mut description = Vec::new();
+        page.render_description_section(&mut description)?;
         let mut options = Vec::new();
         page.render_options_section(&mut options)?;
-        writeln!(out, ".SH \"CHECK\"")?;
+        writeln!(out, ".SH \"{title}\"")?;
         out.write_all(&without_heading(&synopsis))?;
-        writeln!(out, ".SH \"CHECK OPTIONS\"")?;
+        if name != "check" {
+            out.write_all(&without_heading(&description))?;
+        }
+        writeln!(out, ".SH \"{title} OPTIONS\"")?;
         out.write_all(&without_heading(&options))?;
     }
     writeln!(out, ".SH \"EXIT STATUS\"")?;

@@ -339,3 +339,33 @@ fn as_user_of_an_unknown_user_is_a_usage_error() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("names root (uid 0)"), "{err}");
 }
+
+#[test]
+fn mta_usage_errors_exit_2_naming_the_flag() {
+    let (code, _, err) = run(&["mta", "--postfix-config", "/nonexistent/postfix"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("no main.cf") && err.contains("postconf -c"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["mta", "--to", "Someone <a@b"], &[]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("--to") && err.contains("not an email address"),
+        "{err}"
+    );
+    let (code, _, err) = run(&["mta", "--timeout", "0"], &[]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn mta_help_lists_every_exit_status() {
+    let (code, out, _) = run(&["mta", "--help"], &[]);
+    assert_eq!(code, 0);
+    for (status, _) in smtp_doctor::exit::TABLE {
+        assert!(
+            out.contains(&format!("  {status}  ")),
+            "mta --help lacks exit status {status}"
+        );
+    }
+}

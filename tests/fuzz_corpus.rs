@@ -44,3 +44,11 @@ fn redact_corpus() {
         "no corpus for redact"
     );
 }
+
+#[test]
+fn mta_corpus() {
+    assert!(
+        replay("mta", smtp_doctor::fuzz_checks::check_mta) > 0,
+        "no corpus for mta"
+    );
+}

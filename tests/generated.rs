@@ -52,9 +52,14 @@ fn the_man_page_documents_every_check_flag() {
         "--resolver",
         "--mx",
         "--verbose",
+        "--postfix-config",
     ] {
         assert!(bash.contains(flag), "bash completion lacks {flag}");
     }
+    assert!(
+        man.contains("MTA OPTIONS") && man.contains("postfix\\-config"),
+        "man page lacks the mta options"
+    );
     assert!(man.contains("smtp\\-doctor"), "man page has no name");
 }
 

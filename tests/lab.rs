@@ -8,7 +8,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use smtp_doctor::diagnosis::{Code, Layer};
-use smtp_doctor::output::document::JsonReport;
+use smtp_doctor::output::document::{JsonMtaReport, JsonReport, JsonVerdict};
 use smtp_doctor::report::{Manager, NotRead};
 
 /// Namespaces of this harness, apart from a lab someone runs by hand (default prefix sdlab); SDTEST_PREFIX
@@ -871,6 +871,269 @@ const CODES: &[(&str, &[Code])] = &[
     ("67_owner_reject_unprivileged", &[C::FirewallReject]),
 ];
 
+/// A scenario of `smtp-doctor mta` against the lab's relay Postfix (tests/lab/mta.sh): a configuration, mail submitted
+/// with that instance's sendmail until it left the queue or was deferred, then the report.
+struct MtaScenario {
+    name: &'static str,
+    faults: &'static [&'static str],
+    /// The relay instance's configuration (mta.sh up CONFIG).
+    config: &'static str,
+    /// Messages submitted before the run.
+    send: usize,
+    /// Wait until that many are deferred (else until the queue is empty: relayed).
+    deferred: bool,
+    args: &'static [&'static str],
+    unprivileged: bool,
+    ok: bool,
+    verdict: Layer,
+    /// The MTA's own findings (set-up and queue), sorted.
+    codes: &'static [Code],
+    /// The relay probe's findings, sorted.
+    probe_codes: &'static [Code],
+    /// A fix command the report must print (a substring of one of its commands).
+    command: Option<&'static str>,
+    /// Run the printed fix (the lab's login in place of USER:PASSWORD) and wait for the queue to empty.
+    apply_fix: bool,
+}
+
+const fn mta(name: &'static str, config: &'static str, deferred: bool) -> MtaScenario {
+    MtaScenario {
+        name,
+        faults: &[],
+        config,
+        send: 1,
+        deferred,
+        args: &[],
+        unprivileged: false,
+        ok: true,
+        verdict: Layer::None,
+        codes: &[],
+        probe_codes: &[],
+        command: None,
+        apply_fix: false,
+    }
+}
+
+fn mta_scenarios() -> Vec<MtaScenario> {
+    vec![
+        mta("70_mta_relay_works", "relay-587", false),
+        MtaScenario {
+            send: 2,
+            ok: false,
+            verdict: L::Credentials,
+            codes: &[C::QueueSaslFailed],
+            probe_codes: &[C::AuthRejected],
+            command: Some("postmap -c "),
+            ..mta(
+                "71_mta_wrong_password_in_the_map",
+                "relay-587-wrong-password",
+                true,
+            )
+        },
+        MtaScenario {
+            faults: &["router-drop-25"],
+            ok: false,
+            verdict: L::IspBlock,
+            codes: &[C::QueuePort25Blocked],
+            probe_codes: &[C::IspDrop],
+            command: Some("'relayhost = [mail.lab.example.com]:587'"),
+            apply_fix: true,
+            ..mta("72_mta_relay_on_25_dropped", "relay-25", true)
+        },
+        MtaScenario {
+            faults: &["router-drop-25"],
+            args: &["--to", "someone@lab.example.com"],
+            ok: false,
+            verdict: L::IspBlock,
+            codes: &[C::MtaDirectDelivery, C::QueuePort25Blocked],
+            probe_codes: &[C::MailDomainOnly, C::IspDrop],
+            command: Some("'relayhost = [smtp.provider.example]:587'"),
+            ..mta("73_mta_direct_delivery_port_25_blocked", "direct", true)
+        },
+        MtaScenario {
+            ok: false,
+            verdict: L::Dns,
+            codes: &[C::QueueNameNotFound],
+            probe_codes: &[C::Nxdomain],
+            ..mta("74_mta_relayhost_does_not_resolve", "relay-nxdomain", true)
+        },
+        MtaScenario {
+            ok: false,
+            verdict: L::Credentials,
+            codes: &[
+                C::MtaSaslMapReadable,
+                C::MtaSaslMapStale,
+                C::QueueLocalError,
+            ],
+            command: Some("postmap -c "),
+            apply_fix: true,
+            ..mta("75_mta_map_never_postmapped", "relay-587-unbuilt-map", true)
+        },
+        // Without root the map is not read: the login is not tested, so the deferred logins stay the verdict.
+        MtaScenario {
+            unprivileged: true,
+            ok: false,
+            verdict: L::Credentials,
+            codes: &[C::QueueSaslFailed],
+            ..mta("76_mta_unprivileged", "relay-587-wrong-password", true)
+        },
+    ]
+}
+
+fn relay_dir() -> String {
+    format!("{}/postfix/relay/etc", state_dir())
+}
+
+/// Runs the MTA scenario and always stops its relay instance.
+fn run_mta_scenario(sc: &MtaScenario) -> Result<String, String> {
+    let result = mta_steps(sc);
+    let stopped = run_script("mta.sh", &["down"], Duration::from_secs(60));
+    match (result, stopped) {
+        (Ok(what), Ok(())) => Ok(what),
+        (Err(e), _) => Err(e),
+        (Ok(_), Err(e)) => Err(format!("the relay instance did not stop: {e}")),
+    }
+}
+
+fn mta_steps(sc: &MtaScenario) -> Result<String, String> {
+    run_script("fault.sh", &["clear"], Duration::from_secs(60))?;
+    for f in sc.faults {
+        run_script("fault.sh", &[f], Duration::from_secs(60))?;
+    }
+    run_script("mta.sh", &["up", sc.config], Duration::from_secs(60))?;
+    let n = sc.send.to_string();
+    run_script("mta.sh", &["send", &n], Duration::from_secs(30))?;
+    if sc.deferred {
+        run_script(
+            "mta.sh",
+            &["wait-deferred", &n, "30"],
+            Duration::from_secs(60),
+        )?;
+    } else {
+        run_script("mta.sh", &["wait-empty", "30"], Duration::from_secs(60))?;
+    }
+    let dir = relay_dir();
+    let mut c = script("run-client.sh");
+    c.arg(lab_binary())
+        .args(["mta", "--postfix-config", &dir, "--json", "--timeout", "2"])
+        .args(sc.args);
+    if sc.unprivileged {
+        c.env("SDLAB_RUN_AS", "nobody");
+    }
+    let start = Instant::now();
+    let (code, stdout, stderr) = run_bounded(c, RUN_LIMIT)?;
+    let wall = start.elapsed();
+    for secret in [lab_password()?, "Wr0ng-password-in-the-map".to_string()] {
+        if stdout.contains(&secret) || stderr.contains(&secret) {
+            return Err("a password from the map appears in the output".into());
+        }
+    }
+    let report: JsonMtaReport = serde_json::from_str(&stdout).map_err(|e| {
+        format!(
+            "stdout is not an mta report ({e}); exit {code:?}\nstderr: {stderr}\nstdout: {stdout}"
+        )
+    })?;
+    let mut problems = Vec::new();
+    let want_code = if sc.ok { 0 } else { 1 };
+    if report.ok != sc.ok || code != Some(want_code) {
+        problems.push(format!(
+            "ok {} exit {code:?} (want {} / {want_code})",
+            report.ok, sc.ok
+        ));
+    }
+    if report.verdict.layer != sc.verdict {
+        problems.push(format!(
+            "verdict {} (want {})",
+            report.verdict.layer.name(),
+            sc.verdict.name()
+        ));
+    }
+    let mut own: Vec<Code> = report.findings.iter().map(|f| f.code).collect();
+    own.sort();
+    if own != sc.codes {
+        problems.push(format!("codes {own:?} (want {:?})", sc.codes));
+    }
+    let probe: Vec<Code> = report.check.as_ref().map(codes_of).unwrap_or_default();
+    if !sc.unprivileged && probe != sc.probe_codes {
+        problems.push(format!("probe codes {probe:?} (want {:?})", sc.probe_codes));
+    }
+    if sc.deferred && report.mta.queue.deferred < sc.send {
+        problems.push(format!(
+            "{} deferred in the report (want {})",
+            report.mta.queue.deferred, sc.send
+        ));
+    }
+    let entry = report.mta.sasl.entry.state;
+    if sc.unprivileged && entry != smtp_doctor::report::mta::EntryState::NotRoot {
+        problems.push(format!("map entry {entry:?} without root (want not_root)"));
+    }
+    let commands: Vec<String> = report
+        .findings
+        .iter()
+        .chain(report.check.iter().flat_map(|c| c.findings.iter()))
+        .flat_map(|f| f.commands.clone())
+        .collect();
+    if let Some(want) = sc.command {
+        if !commands.iter().any(|c| c.contains(want)) {
+            problems.push(format!("no command contains {want:?}: {commands:?}"));
+        }
+    }
+    if !problems.is_empty() {
+        let findings: Vec<String> = report
+            .findings
+            .iter()
+            .chain(report.check.iter().flat_map(|c| c.findings.iter()))
+            .map(|f| {
+                format!(
+                    "  [{} {}] {} | {}",
+                    f.layer.name(),
+                    f.code.name(),
+                    f.message,
+                    f.evidence.join(" ; ")
+                )
+            })
+            .collect();
+        return Err(format!(
+            "{}\n  summary: {}\n{}",
+            problems.join(", "),
+            report.verdict.summary,
+            findings.join("\n")
+        ));
+    }
+    let fixed = if sc.apply_fix {
+        format!("; {}", apply_mta_fix(&report)?)
+    } else {
+        String::new()
+    };
+    Ok(passed(&report.verdict, wall, &fixed))
+}
+
+/// Runs the first MTA finding's fix with the lab's login in place of USER:PASSWORD (the fault stays), then waits for the
+/// deferred mail to leave the queue through the new relay.
+fn apply_mta_fix(report: &JsonMtaReport) -> Result<String, String> {
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| !f.commands.is_empty())
+        .ok_or("no MTA finding prints a fix")?;
+    let login = format!("app@lab.example.com:{}", lab_password()?);
+    for cmd in &finding.commands {
+        let real = cmd.replace("USER:PASSWORD", &login);
+        let mut c = script("run-client.sh");
+        c.args(["bash", "-c", &real]);
+        let (code, _, err) = run_bounded(c, Duration::from_secs(30))?;
+        if code != Some(0) {
+            return Err(format!("the printed command `{cmd}` failed: {err}"));
+        }
+    }
+    run_script("mta.sh", &["wait-empty", "30"], Duration::from_secs(60))
+        .map_err(|e| format!("after the fix the mail did not leave the queue: {e}"))?;
+    Ok(format!(
+        "fixed by {} commands; the queue emptied",
+        finding.commands.len()
+    ))
+}
+
 fn lab_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests")
@@ -1070,6 +1333,17 @@ fn problems(sc: &Scenario, report: &JsonReport, code: Option<i32>) -> Vec<String
     problems
 }
 
+/// The line of a scenario that passed: its verdict, how long the run took, and what fixed it.
+fn passed(verdict: &JsonVerdict, wall: Duration, fixed: &str) -> String {
+    format!(
+        "{}/{} in {:.1}s: {}{fixed}",
+        verdict.layer.name(),
+        verdict.code.map_or("-", Code::name),
+        wall.as_secs_f64(),
+        verdict.summary
+    )
+}
+
 fn codes_of(report: &JsonReport) -> Vec<Code> {
     let mut codes: Vec<Code> = report.findings.iter().map(|f| f.code).collect();
     codes.sort();
@@ -1133,13 +1407,7 @@ fn run_scenario(sc: &Scenario) -> Result<String, String> {
         } else {
             String::new()
         };
-        Ok(format!(
-            "{}/{} in {:.1}s: {}{fixed}",
-            report.verdict.layer.name(),
-            report.verdict.code.map_or("-", Code::name),
-            wall.as_secs_f64(),
-            report.verdict.summary
-        ))
+        Ok(passed(&report.verdict, wall, &fixed))
     } else {
         let findings: Vec<String> = report
             .findings
@@ -1176,24 +1444,33 @@ fn main() -> ExitCode {
         .into_iter()
         .filter(|sc| filters.is_empty() || filters.iter().any(|f| sc.name.contains(f.as_str())))
         .collect();
+    let chosen_mta: Vec<MtaScenario> = mta_scenarios()
+        .into_iter()
+        .filter(|sc| filters.is_empty() || filters.iter().any(|f| sc.name.contains(f.as_str())))
+        .collect();
     if list_only {
-        for sc in &chosen {
-            println!("lab::{}: test", sc.name);
+        for name in chosen
+            .iter()
+            .map(|s| s.name)
+            .chain(chosen_mta.iter().map(|s| s.name))
+        {
+            println!("lab::{name}: test");
         }
         return ExitCode::SUCCESS;
     }
-    if chosen.is_empty() {
+    let total = chosen.len() + chosen_mta.len();
+    if total == 0 {
         println!("lab: no scenario matches {filters:?}");
         return ExitCode::SUCCESS;
     }
     let skip_or_fail = |why: String| -> ExitCode {
         if in_ci {
             eprintln!("lab: FAILED to start: {why}");
-            println!("0 passed, {} failed", chosen.len());
+            println!("0 passed, {total} failed");
             ExitCode::FAILURE
         } else {
-            println!("lab: skipped ({} scenarios): {why}", chosen.len());
-            println!("0 passed, 0 failed, {} skipped", chosen.len());
+            println!("lab: skipped ({total} scenarios): {why}");
+            println!("0 passed, 0 failed, {total} skipped");
             ExitCode::SUCCESS
         }
     };
@@ -1215,21 +1492,35 @@ fn main() -> ExitCode {
     println!(
         "lab: up in {:.1}s; running {} scenarios",
         setup_start.elapsed().as_secs_f64(),
-        chosen.len()
+        total
     );
     let mut passed = 0;
     let mut failed = Vec::new();
-    for sc in &chosen {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_scenario(sc)))
+    let runs = chosen
+        .iter()
+        .map(|sc| {
+            (
+                sc.name,
+                Box::new(move || run_scenario(sc)) as Box<dyn Fn() -> Result<String, String>>,
+            )
+        })
+        .chain(chosen_mta.iter().map(|sc| {
+            (
+                sc.name,
+                Box::new(move || run_mta_scenario(sc)) as Box<dyn Fn() -> Result<String, String>>,
+            )
+        }));
+    for (name, run) in runs {
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(run))
             .unwrap_or_else(|_| Err("the scenario panicked".into()));
         match result {
             Ok(what) => {
                 passed += 1;
-                println!("test lab::{} ... ok ({what})", sc.name);
+                println!("test lab::{name} ... ok ({what})");
             }
             Err(why) => {
-                println!("test lab::{} ... FAILED\n{why}", sc.name);
-                failed.push(sc.name);
+                println!("test lab::{name} ... FAILED\n{why}");
+                failed.push(name);
             }
         }
     }

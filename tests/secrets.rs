@@ -105,21 +105,26 @@ fn every_output_mode_for_accepted_and_rejected_logins() {
     }
 }
 
-#[test]
-fn a_server_that_echoes_the_password_is_redacted() {
-    let pki = Pki::new();
-    let ca = pki.ca_arg();
+/// A server that refuses AUTH PLAIN with a reply quoting the password, plainly and in base64.
+fn echoing_server(pki: &Pki) -> Server {
     let echo = format!(
         "535-5.7.8 you sent {} which is wrong\r\n535 5.7.8 password {} / {} rejected",
         B64.encode(format!("\0{USER}\0{PASSWORD}")),
         PASSWORD,
         B64.encode(PASSWORD)
     );
-    let server = Server::start(Behaviour::Smtp(
+    Server::start(Behaviour::Smtp(
         Script::new()
             .starttls(pki.trusted.clone())
             .auth(&["PLAIN"], AuthResult::Fixed(echo)),
-    ));
+    ))
+}
+
+#[test]
+fn a_server_that_echoes_the_password_is_redacted() {
+    let pki = Pki::new();
+    let ca = pki.ca_arg();
+    let server = echoing_server(&pki);
     let port = server.port().to_string();
     for mode in MODES {
         let mut args = base_args(&port, &ca, "starttls");
@@ -240,4 +245,72 @@ fn docs_never_show_a_password_in_argv() {
             }
         }
     }
+}
+
+/// A Postfix instance directory whose relayhost is the scripted server and whose SASL map holds PASSWORD.
+fn postfix_instance(port: u16, ca: &str) -> Option<tempfile::TempDir> {
+    let postmap = ["/usr/sbin/postmap", "/usr/bin/postmap"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).exists())?;
+    std::path::Path::new("/usr/sbin/postconf")
+        .exists()
+        .then_some(())?;
+    let dir = tempfile::Builder::new()
+        .prefix("smtp-doctor-postfix-")
+        .tempdir()
+        .ok()?;
+    let d = dir.path().display().to_string();
+    let main_cf = format!(
+        "relayhost = [localhost]:{port}\nsmtp_sasl_auth_enable = yes\nsmtp_sasl_password_maps = hash:{d}/sasl_passwd\n\
+         smtp_sasl_security_options = noanonymous\nsmtp_tls_security_level = encrypt\nsmtp_tls_CAfile = {ca}\n\
+         inet_protocols = ipv4\nqueue_directory = {d}/queue\n"
+    );
+    std::fs::write(dir.path().join("main.cf"), main_cf).ok()?;
+    std::fs::write(
+        dir.path().join("sasl_passwd"),
+        format!("[localhost]:{port} {USER}:{PASSWORD}\n"),
+    )
+    .ok()?;
+    let built = Command::new(postmap)
+        .args(["-c", &d, &format!("hash:{d}/sasl_passwd")])
+        .stdin(Stdio::null())
+        .status()
+        .ok()?;
+    built.success().then_some(dir)
+}
+
+#[test]
+fn the_password_of_an_mta_map_never_shows() {
+    let pki = Pki::new();
+    let ca = pki.ca_arg();
+    // The relay echoes the password back in every form.
+    let server = echoing_server(&pki);
+    let Some(instance) = postfix_instance(server.port(), &ca) else {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v != "true"),
+            "postconf/postmap are needed (tests/lab/install-deps.sh installs postfix)"
+        );
+        eprintln!("skipped: no postconf/postmap here to build a Postfix map");
+        return;
+    };
+    let dir = instance.path().display().to_string();
+    for mode in MODES {
+        let mut args = vec!["mta", "--postfix-config", &dir, "--timeout", "2"];
+        args.extend_from_slice(mode);
+        let run = run_doctor(&args, None);
+        assert_eq!(run.code, Some(1), "{mode:?}: {}", run.stderr);
+        assert_clean(&format!("mta {mode:?} stdout"), &run.stdout);
+        assert_clean(&format!("mta {mode:?} stderr"), &run.stderr);
+        if mode.contains(&"--json") {
+            assert!(
+                run.stdout.contains("\"state\": \"found\""),
+                "the map's entry was not found: {}",
+                run.stdout
+            );
+        }
+    }
+    assert!(
+        !server.log().auth.is_empty(),
+        "the relay never saw the map's password: nothing was tested"
+    );
 }

@@ -241,6 +241,35 @@ codes! {
     MessageRefused => "message_refused", Sender, "the server takes the envelope but refuses the test message itself (5xx to DATA or after it: content or size policy)", "check the server's content and size limits for this account";
     EnvelopeDeferred => "envelope_deferred", Server, "the server defers the envelope or the message (4xx: rate limit, greylisting, quota, a backend down)", "try again later; check the account's sending limits";
     EnvelopeBrokenOff => "envelope_broken_off", Server, "the server stops answering or closes the connection during MAIL FROM, RCPT TO or DATA", "run with --verbose; check the server's log";
+    // This host's own MTA (smtp-doctor mta): how it is set up to send
+    MtaNotFound => "mta_not_found", LocalMta, "no Postfix or Exim was found on this host (mta)", "install an MTA, or have the app send to a submission server itself (check)";
+    MtaNotRunning => "mta_not_running", LocalMta, "the MTA is configured but its daemon does not run: mail waits in its queue (mta)", "start it: systemctl start postfix (or exim4)";
+    MtaConfigUnreadable => "mta_config_unreadable", LocalMta, "the MTA's configuration could not be read: postconf or exim failed (mta)", "run the command named in the evidence and fix what it reports";
+    MtaDirectDelivery => "mta_direct_delivery", IspBlock, "the MTA has no relay: it delivers straight to each recipient's MX hosts on port 25, which most providers block (info)", "probe it with --to ADDR, or relay through a submission server on 587";
+    MtaRelayInvalid => "mta_relay_invalid", Dns, "the relay setting is not a host name and port (relayhost, dc_smarthost)", "write it as [host]:port (Exim: host::port)";
+    MtaRelayMxLookup => "mta_relay_mx_lookup", Dns, "the relayhost is not in brackets: Postfix looks up MX records of the name instead of connecting to it (warning)", "write relayhost = [host]:port";
+    MtaSaslOff => "mta_sasl_off", Credentials, "the relay is a submission port (587/465) but the MTA does not log in (SASL off) (warning)", "turn SASL on with a password map entry for the relay";
+    MtaSaslNoEntry => "mta_sasl_no_entry", Credentials, "SASL is on but the password map has no entry for the relay: the MTA sends without logging in", "add the relay's line to the map, postmap it, reload";
+    MtaSaslMapReadable => "mta_sasl_map_readable", Credentials, "the SASL password map can be read by other users of this host (warning)", "chmod 600 the map and its database (Exim's passwd.client: 640, group Debian-exim)";
+    MtaSaslMapStale => "mta_sasl_map_stale", Credentials, "the password map's database is missing, or older than its text file: postmap never ran after the last edit", "postmap the map, then reload";
+    MtaTlsOff => "mta_tls_off", Tls, "the MTA talks to its relay without TLS (smtp_tls_security_level = none): password and mail travel in clear, and submission servers refuse AUTH", "set smtp_tls_security_level = encrypt";
+    // The MTA's queue: deferred mail, grouped by the cause its reason shows
+    QueuePort25Blocked => "queue_port25_blocked", IspBlock, "deferred mail: connections to port 25 time out (a provider's port-25 block)", "relay through a submission server on 587 (commands given), or ask the provider to open port 25";
+    QueueConnectTimeout => "queue_connect_timeout", Server, "deferred mail: connections to the relay's port time out", "check the relay's host and port; the relay probe places the drop";
+    QueueConnectRefused => "queue_connect_refused", Server, "deferred mail: the relay or MX host refuses the connection (nothing listens)", "check the relay's host and port";
+    QueueNoRoute => "queue_no_route", Network, "deferred mail: no route to the relay or MX host (ENETUNREACH, EHOSTUNREACH)", "fix the routes, or restrict inet_protocols to the family this host has";
+    QueueBlockedHere => "queue_blocked_here", Firewall, "deferred mail: this host's firewall refuses the MTA's connections (EPERM, EACCES)", "allow the port in this host's OUTPUT chain (smtp-doctor check names the rule)";
+    QueueNameNotFound => "queue_name_not_found", Dns, "deferred mail: the relay's or the recipient domain's name does not resolve", "fix the relay's name, or this host's resolver";
+    QueueTlsFailed => "queue_tls_failed", Tls, "deferred mail: TLS with the relay failed (certificate not verified, TLS not offered, handshake)", "fix the trust (smtp_tls_CAfile) or the TLS level";
+    QueueSaslFailed => "queue_sasl_failed", Credentials, "deferred mail: the relay refused the MTA's SASL login (535)", "fix the password in the map, postmap it, reload, postqueue -f";
+    QueueLocalError => "queue_local_error", Credentials, "deferred mail: the MTA could not read a table of its own ('local data error'), most often a SASL password map postmap never built", "postmap the maps, reload, and read the MTA's log for the file";
+    QueueSaslNoMechanism => "queue_sasl_no_mechanism", Credentials, "deferred mail: SASL could not start, no mechanism both sides allow (smtp_sasl_security_options)", "set smtp_sasl_security_options = noanonymous";
+    QueueAuthRequired => "queue_auth_required", Credentials, "deferred mail: the relay demands a login the MTA did not make (530, 5.7.0)", "turn SASL on with a map entry for the relay";
+    QueueRelayDenied => "queue_relay_denied", Sender, "deferred mail: the relay refuses to relay to the recipients (Relay access denied, 5.7.1 to RCPT TO)", "log in to the relay (SASL), or have the relay allow this host";
+    QueueSenderRefused => "queue_sender_refused", Sender, "deferred mail: the relay refuses the envelope sender (the reply to MAIL FROM)", "send as an address the relay's account may use (smtp_generic_maps)";
+    QueueServerDeferred => "queue_server_deferred", Server, "deferred mail: the receiving server answers with a temporary refusal (4xx: greylisting, rate limit, busy)", "wait for the next retry, or check the server's limits";
+    QueueConnectionLost => "queue_connection_lost", Server, "deferred mail: the connection was lost or timed out after it was made (a TLS mode mismatch on 465 looks like this)", "check the relay's port and TLS mode (smtp_tls_wrappermode on 465)";
+    QueueDeferredOther => "queue_deferred_other", Server, "deferred mail for a reason smtp-doctor does not recognise", "read the reason in the evidence; postqueue -f retries";
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ mod connect;
 mod dns;
 mod envelope;
 mod interception;
+pub mod mta;
 mod owner;
 mod session;
 mod tls;
@@ -83,6 +84,8 @@ pub enum Facts {
     Owner(Box<OwnerEvidence>),
     /// A refused or broken envelope (MAIL FROM, RCPT TO, DATA).
     Envelope(Box<EnvelopeEvidence>),
+    /// This host's MTA: its set-up, or a group of its queue's deferrals.
+    Mta(Box<mta::MtaEvidence>),
 }
 
 /// The path other users take where this one passes: who is spared, what stops or diverts the rest.

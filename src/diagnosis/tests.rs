@@ -61,7 +61,7 @@ fn good_tls() -> TlsFacts {
 }
 
 /// A chain that worked end to end (with AUTH accepted when `auth` is set).
-fn healthy(addr: &str, mode: PortMode, auth: bool) -> Attempt {
+pub(super) fn healthy(addr: &str, mode: PortMode, auth: bool) -> Attempt {
     let mut a = Attempt::new(ip(addr));
     a.connect = ConnectFacts {
         outcome: ConnectOutcome::Connected,
@@ -132,7 +132,7 @@ fn with_path(mut a: Attempt, hops: &[(u8, HopOutcome, Option<&str>)]) -> Attempt
     a
 }
 
-fn port(n: u16, attempts: Vec<Attempt>) -> PortReport {
+pub(super) fn port(n: u16, attempts: Vec<Attempt>) -> PortReport {
     PortReport {
         host: "mail.example.com".into(),
         port: n,
@@ -157,7 +157,7 @@ fn dns_outcome(o: DnsOutcome) -> DnsLookup {
     }
 }
 
-fn report(target: &str, ports: Vec<PortReport>) -> Report {
+pub(super) fn report(target: &str, ports: Vec<PortReport>) -> Report {
     Report {
         target: target.into(),
         invocation: String::new(),

@@ -7,6 +7,7 @@ mod envelope;
 mod family;
 mod interception;
 mod manager;
+pub mod mta;
 mod session;
 mod tls;
 
@@ -68,26 +69,28 @@ impl Words {
     }
 }
 
+/// A finding with its words.
+fn explained(f: &Finding, w: Words) -> ExplainedFinding {
+    ExplainedFinding {
+        code: f.code,
+        layer: f.layer(),
+        severity: f.severity,
+        port: f.port,
+        address: f.address,
+        confidence: f.confidence,
+        message: w.message,
+        evidence: w.evidence,
+        remedy: w.remedy,
+        commands: w.commands,
+    }
+}
+
 /// Words every finding of a diagnosis.
 pub fn explain(report: &Report, d: &Diagnosis) -> Explained {
     let findings: Vec<ExplainedFinding> = d
         .findings
         .iter()
-        .map(|f| {
-            let w = word(report, f);
-            ExplainedFinding {
-                code: f.code,
-                layer: f.layer(),
-                severity: f.severity,
-                port: f.port,
-                address: f.address,
-                confidence: f.confidence,
-                message: w.message,
-                evidence: w.evidence,
-                remedy: w.remedy,
-                commands: w.commands,
-            }
-        })
+        .map(|f| explained(f, word(report, f)))
         .collect();
     let summary = findings
         .iter()
@@ -114,6 +117,7 @@ pub fn word(report: &Report, f: &Finding) -> Words {
         Facts::Intercept(_) => interception::word(report, f),
         Facts::Family(_) => family::word(report, f),
         Facts::Owner(_) => manager::owner_words(report, f),
+        Facts::Mta(_) => mta::word(f),
         Facts::Auth(_) => auth::word(f),
         Facts::Envelope(_) => envelope::word(f),
         Facts::Cert(_) | Facts::Handshake { .. } | Facts::Greeted(_) | Facts::Keywords(_) => {

@@ -1,13 +1,16 @@
-//! What this host's packet filter does and who manages it: rule listings as a model, the walk of a probe's packet, and each firewall manager's recognition and fix (pure: the probes do the reading).
+//! Pure knowledge of this host's tools: its packet filter (rule listings as a model, the walk of a probe's packet, each firewall manager's recognition and fix) and its MTA (Postfix, Exim: their output read, their fixes); the probes do the reading.
 
 pub mod cpanel;
 pub mod csf;
 pub mod docker;
+pub mod exim;
 pub mod firewalld;
 pub mod hestia;
 pub mod iptables;
 pub mod netfilter;
 pub mod nft;
+pub mod postfix;
+pub mod queue;
 pub mod ufw;
 
 use std::collections::BTreeMap;
@@ -440,7 +443,8 @@ pub fn fix(f: &FixFor<'_>) -> Vec<String> {
     }
 }
 
-/// `KEY = "value"` lines (csf.conf) or `KEY=value` lines (ufw.conf, firewalld.conf) into a map.
+/// `KEY = "value"` lines (csf.conf), `KEY=value` lines (ufw.conf, firewalld.conf) or `KEY='value'` lines (Debian's
+/// update-exim4.conf.conf) into a map.
 pub(crate) fn settings(text: &str, keys: &[&str]) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for line in text.lines().take(10_000) {
@@ -453,7 +457,10 @@ pub(crate) fn settings(text: &str, keys: &[&str]) -> BTreeMap<String, String> {
         };
         let k = k.trim();
         if keys.contains(&k) {
-            out.insert(k.to_string(), v.trim().trim_matches('"').to_string());
+            out.insert(
+                k.to_string(),
+                v.trim().trim_matches(['"', '\'']).to_string(),
+            );
         }
     }
     out

@@ -5,7 +5,9 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 use crate::diagnosis::{Code, Confidence, Layer, Severity};
+use crate::explain::mta::MtaExplained;
 use crate::explain::{Explained, ExplainedFinding, ExplainedVerdict};
+use crate::report::mta::{MtaFacts, MtaReport};
 use crate::report::{Attempt, DnsReport, HostFacts, PortMode, Report, Stage};
 
 /// Bumped only when a field changes meaning or disappears; new fields keep it.
@@ -24,6 +26,38 @@ pub struct JsonReport {
     pub host: HostFacts,
     pub tls_verification: bool,
     pub elapsed_ms: f64,
+}
+
+/// The `mta` document: the verdict over everything, the MTA's facts (its route, SASL map, queue), its own findings,
+/// and the relay probe's report exactly as `check --json` writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonMtaReport {
+    pub schema_version: u32,
+    pub ok: bool,
+    pub verdict: JsonVerdict,
+    pub mta: MtaFacts,
+    /// The MTA's own findings: its set-up and its queue's deferrals (the probe's are in check.findings).
+    pub findings: Vec<JsonFinding>,
+    /// The relay (or the --to domain's MX hosts) probed; null when nothing could be probed.
+    pub check: Option<JsonReport>,
+    pub elapsed_ms: f64,
+}
+
+impl JsonMtaReport {
+    pub fn new(r: &MtaReport, e: &MtaExplained) -> JsonMtaReport {
+        JsonMtaReport {
+            schema_version: SCHEMA_VERSION,
+            ok: e.ok,
+            verdict: JsonVerdict::from(&e.verdict),
+            mta: r.mta.clone(),
+            findings: e.findings.iter().map(JsonFinding::from).collect(),
+            check: match (&r.probe, &e.probe) {
+                (Some(report), Some(explained)) => Some(JsonReport::new(report, explained)),
+                _ => None,
+            },
+            elapsed_ms: r.elapsed_ms,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

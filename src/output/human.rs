@@ -91,7 +91,11 @@ fn write_all(
 }
 
 /// One row per address of each port, one cell per stage, and the layer the row's failure points at.
-fn table(out: &mut dyn Write, report: &Report, verdicts: &[PortVerdict]) -> io::Result<()> {
+pub(super) fn table(
+    out: &mut dyn Write,
+    report: &Report,
+    verdicts: &[PortVerdict],
+) -> io::Result<()> {
     let columns = columns(report);
     write!(out, "  {:<6} {:<26}", "PORT", "ADDRESS")?;
     for &name in &columns {
@@ -135,7 +139,7 @@ fn table(out: &mut dyn Write, report: &Report, verdicts: &[PortVerdict]) -> io::
 }
 
 /// `PROBLEM [firewall/firewall_drop] …`: the word, the layer and the deciding code, the summary.
-fn verdict_line(out: &mut dyn Write, ok: bool, v: &ExplainedVerdict) -> io::Result<()> {
+pub(super) fn verdict_line(out: &mut dyn Write, ok: bool, v: &ExplainedVerdict) -> io::Result<()> {
     let word = if !ok {
         "PROBLEM".red().bold()
     } else if v.layer == Layer::None {
@@ -151,7 +155,7 @@ fn verdict_line(out: &mut dyn Write, ok: bool, v: &ExplainedVerdict) -> io::Resu
 }
 
 /// The finding's line, its evidence, the fix in words, then each fix command alone on its line.
-fn finding(out: &mut dyn Write, f: &ExplainedFinding) -> io::Result<()> {
+pub(super) fn finding(out: &mut dyn Write, f: &ExplainedFinding) -> io::Result<()> {
     let mark: ColoredString = match f.severity {
         Severity::Error => "✗".red().bold(),
         Severity::Warning => "!".yellow().bold(),
@@ -228,7 +232,7 @@ fn stage_cell(s: &Stage) -> String {
 }
 
 /// Who manages this host's packet filter, or why its rules were not read and how to have them read.
-fn firewall_line(out: &mut dyn Write, report: &Report) -> io::Result<()> {
+pub(super) fn firewall_line(out: &mut dyn Write, report: &Report) -> io::Result<()> {
     let Some(fw) = &report.host.firewall else {
         return Ok(());
     };
@@ -293,7 +297,7 @@ fn user_line(out: &mut dyn Write, u: &UserFacts, verbose: bool) -> io::Result<()
     )
 }
 
-fn dns_line(out: &mut dyn Write, d: &DnsReport) -> io::Result<()> {
+pub(super) fn dns_line(out: &mut dyn Write, d: &DnsReport) -> io::Result<()> {
     if !d.queried {
         return Ok(());
     }

@@ -9,6 +9,7 @@ use crate::report::Report;
 pub mod document;
 pub mod human;
 pub mod json;
+pub mod mta;
 pub mod verbose;
 
 /// Options of the human report.

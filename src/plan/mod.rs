@@ -1,5 +1,6 @@
 //! The checked plan of a run: what to probe and how, built from the command line with no clap types left.
 
+mod mta;
 mod run_as;
 mod secret;
 mod target;
@@ -13,9 +14,10 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-use crate::cli::{CheckArgs, ColorChoice, ModeChoice};
+use crate::cli::{CheckArgs, ColorChoice, ModeChoice, ProbeArgs};
 use crate::report::PortMode;
 
+pub use mta::MtaPlan;
 pub use run_as::RunAs;
 use secret::read_password;
 pub use secret::{Credentials, PasswordSources};
@@ -64,14 +66,6 @@ pub struct Envelope {
 impl Envelope {
     /// Checks the addresses; `flag` names where each came from, for the error.
     pub fn parse(from: &str, to: &[String], send: bool) -> Result<Envelope, PlanError> {
-        let address = |flag: &'static str, text: &str| {
-            let t = text.trim().trim_start_matches('<').trim_end_matches('>');
-            t.parse::<lettre::Address>()
-                .map_err(|_| PlanError::BadAddress {
-                    flag,
-                    text: text.to_string(),
-                })
-        };
         Ok(Envelope {
             from: address("--from", from)?,
             to: to
@@ -104,6 +98,16 @@ impl Family {
 pub enum Output {
     Json,
     Human { color: bool, verbose: bool },
+}
+
+/// An email address as people type it (`<a@b>` too), checked by lettre's parser; `flag` names where it came from, for the error.
+pub fn address(flag: &'static str, text: &str) -> Result<lettre::Address, PlanError> {
+    let t = text.trim().trim_start_matches('<').trim_end_matches('>');
+    t.parse::<lettre::Address>()
+        .map_err(|_| PlanError::BadAddress {
+            flag,
+            text: text.to_string(),
+        })
 }
 
 /// Words quoted for a POSIX shell where they need it.
@@ -166,6 +170,8 @@ pub enum PlanError {
     CaFileEmpty(PathBuf),
     #[error("{flag} '{text}' is not an email address; give one like app@example.com (no display name, no quotes)")]
     BadAddress { flag: &'static str, text: String },
+    #[error("--postfix-config {}: there is no main.cf in that directory; give the directory that holds the instance's main.cf, as `postconf -c` takes it (see `postconf -h alternate_config_directories` for the instances of this host)", .0.display())]
+    NoPostfixConfig(PathBuf),
     #[error("--user needs a password: set {PASSWORD_ENV}, pass --password-stdin, or run in a terminal to be prompted")]
     NoPassword,
     #[error("could not read the password: {0}")]
@@ -215,11 +221,7 @@ impl Plan {
         stdout_is_terminal: bool,
     ) -> Result<Plan, PlanError> {
         let input = HostInput::parse(&args.host)?;
-        let family = match (args.ipv4, args.ipv6) {
-            (true, false) => Family::V4,
-            (false, true) => Family::V6,
-            _ => Family::Any,
-        };
+        let family = family(&args.probe);
         if let Target::Ip(ip) = input.target {
             if !family.allows(&ip) {
                 return Err(PlanError::FamilyExcludesAddress {
@@ -235,10 +237,7 @@ impl Plan {
             None => None,
         };
         let target = input.target;
-        let extra_roots = match &args.ca_file {
-            Some(path) => load_ca_file(path)?,
-            None => Vec::new(),
-        };
+        let options = ProbeOptions::build(&args.probe, stdout_is_terminal)?;
         let credentials = match &args.user {
             Some(user) => Some(Credentials::new(
                 user.clone(),
@@ -250,11 +249,62 @@ impl Plan {
             Some(from) => Some(Envelope::parse(from, &args.to, args.send)?),
             None => None,
         };
-        let helo = args.helo.clone().filter(|h| !h.trim().is_empty());
-        let output = if args.json {
+        Ok(Plan {
+            target,
+            ports,
+            credentials,
+            mx: args.mx,
+            as_user,
+            envelope,
+            ..Plan::with_options(options)
+        })
+    }
+
+    /// A plan that probes nothing yet: the shared settings, no target ports, no credentials.
+    pub fn with_options(o: ProbeOptions) -> Plan {
+        Plan {
+            target: Target::Name(String::new()),
+            ports: Vec::new(),
+            family: o.family,
+            timeout: o.timeout,
+            helo: o.helo,
+            credentials: None,
+            extra_roots: Arc::new(o.extra_roots),
+            resolver: o.resolver,
+            mx: false,
+            accept_invalid_certs: o.accept_invalid_certs,
+            allow_cleartext_auth: o.allow_cleartext_auth,
+            output: o.output,
+            invocation: String::new(),
+            as_user: None,
+            envelope: None,
+        }
+    }
+}
+
+/// The settings every probing command takes from ProbeArgs, checked.
+#[derive(Debug, Clone)]
+pub struct ProbeOptions {
+    pub family: Family,
+    pub timeout: Duration,
+    pub helo: Option<String>,
+    pub extra_roots: Vec<CertificateDer<'static>>,
+    pub resolver: Option<IpAddr>,
+    pub accept_invalid_certs: bool,
+    pub allow_cleartext_auth: bool,
+    pub output: Output,
+}
+
+impl ProbeOptions {
+    pub fn build(p: &ProbeArgs, stdout_is_terminal: bool) -> Result<ProbeOptions, PlanError> {
+        let extra_roots = match &p.ca_file {
+            Some(path) => load_ca_file(path)?,
+            None => Vec::new(),
+        };
+        let output = if p.json {
             Output::Json
         } else {
-            let color = match args.color {
+            let color = match p.color {
                 ColorChoice::Always => true,
                 ColorChoice::Never => false,
                 ColorChoice::Auto => {
@@ -263,26 +313,28 @@ impl Plan {
             };
             Output::Human {
                 color,
-                verbose: args.verbose,
+                verbose: p.verbose,
             }
         };
-        Ok(Plan {
-            target,
-            ports,
-            family,
-            timeout: Duration::from_secs_f64(args.timeout),
-            helo,
-            credentials,
-            extra_roots: Arc::new(extra_roots),
-            resolver: args.resolver,
-            mx: args.mx,
-            accept_invalid_certs: args.danger_accept_invalid_certs,
-            allow_cleartext_auth: args.danger_allow_cleartext_auth,
+        Ok(ProbeOptions {
+            family: family(p),
+            timeout: Duration::from_secs_f64(p.timeout),
+            helo: p.helo.clone().filter(|h| !h.trim().is_empty()),
+            extra_roots,
+            resolver: p.resolver,
+            accept_invalid_certs: p.danger_accept_invalid_certs,
+            allow_cleartext_auth: p.danger_allow_cleartext_auth,
             output,
-            invocation: String::new(),
-            as_user,
-            envelope,
         })
+    }
+}
+
+/// -4 and -6 as a family (clap keeps them from both being given).
+fn family(p: &ProbeArgs) -> Family {
+    match (p.ipv4, p.ipv6) {
+        (true, false) => Family::V4,
+        (false, true) => Family::V6,
+        _ => Family::Any,
     }
 }
 

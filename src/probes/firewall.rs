@@ -1,10 +1,7 @@
 //! Read-only look at this host's packet filter (root only) and its managers' files, the walk of each probe's SYN through it, and the NAT table's redirected connections.
 
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::process::Stdio;
 use std::time::Duration;
-
-use tokio::io::AsyncReadExt;
 
 use crate::host::netfilter::{Packet, Ruleset};
 use crate::host::{self, Files};
@@ -90,25 +87,8 @@ fn read_files(paths: &[&str]) -> Files {
 }
 
 async fn run_listing(cmd: &str, args: &[&str], timeout: Duration) -> Option<String> {
-    let mut child = tokio::process::Command::new(cmd)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .ok()?;
-    let mut stdout = child.stdout.take()?;
-    let read = async {
-        let mut buf = Vec::new();
-        let mut limited = (&mut stdout).take(MAX_LISTING as u64);
-        limited.read_to_end(&mut buf).await.ok()?;
-        let status = child.wait().await.ok()?;
-        status
-            .success()
-            .then(|| String::from_utf8_lossy(&buf).into_owned())
-    };
-    tokio::time::timeout(timeout, read).await.ok().flatten()
+    let out = super::tool::run(std::path::Path::new(cmd), args, timeout, MAX_LISTING).await;
+    out.success().then_some(out.stdout)
 }
 
 /// The source address and interface the kernel routes `dst` through (a UDP connect sends nothing).

@@ -5,10 +5,12 @@ pub mod dns;
 mod envelope;
 pub mod firewall;
 pub mod host;
+pub mod mta;
 pub mod privilege;
 pub mod smtp;
 pub mod tcp;
 pub mod tls;
+pub mod tool;
 pub mod wire;
 
 use std::net::{IpAddr, SocketAddr};

@@ -5,6 +5,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 mod host;
+pub mod mta;
 pub use host::*;
 
 /// How a port expects TLS to start.

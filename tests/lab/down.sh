@@ -91,7 +91,7 @@ rmdir /etc/netns 2>/dev/null || true   # only if empty (up.sh may have created i
 #    /etc/postfix/main.cf (a stale entry is harmless): every edit of main.cf makes each
 #    Postfix command wait ~2 s for the file to "cool down". SDLAB_UNREGISTER=1 removes them.
 if [[ ${SDLAB_UNREGISTER:-0} == 1 && -f /etc/postfix/main.cf ]]; then
-    postfix_alt_dirs remove "$PF_SERVER_DIR/etc" "$PF_LOCAL_DIR/etc"
+    postfix_alt_dirs remove "$PF_SERVER_DIR/etc" "$PF_LOCAL_DIR/etc" "$PF_RELAY_DIR/etc"
 fi
 
 # 7. Runtime state.

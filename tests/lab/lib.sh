@@ -56,7 +56,8 @@ IF_SERVER=eth0          # in server
 
 PF_SERVER_DIR=$SDLAB_DIR/postfix/server   # Postfix instance on the server (all server variants)
 PF_LOCAL_DIR=$SDLAB_DIR/postfix/local     # Postfix "local MTA" on the client (127.0.0.1, ::1)
-PF_INSTANCES=("$PF_SERVER_DIR" "$PF_LOCAL_DIR")
+PF_RELAY_DIR=$SDLAB_DIR/postfix/relay     # Postfix on the client that relays or delivers (mta.sh), no smtpd
+PF_INSTANCES=("$PF_SERVER_DIR" "$PF_LOCAL_DIR" "$PF_RELAY_DIR")
 
 NETNS_MARK="# written by smtp-doctor tests/lab/up.sh"   # first line of /etc/netns/<ns>/resolv.conf
 

@@ -230,7 +230,7 @@ write_postfix_main_cf "$PF_SERVER_DIR" server "$MAIL_NAME" all "$C/mail.key" "$C
 write_server_master_cf
 write_postfix_main_cf "$PF_LOCAL_DIR" local "$CLIENT_NAME" "127.0.0.1, [::1]" "$C/client.key" "$C/client.pem" "$PF_LOCAL_DIR/etc/sasl"
 write_local_master_cf
-postfix_alt_dirs add "$PF_SERVER_DIR/etc" "$PF_LOCAL_DIR/etc"   # no-op when already listed
+postfix_alt_dirs add "$PF_SERVER_DIR/etc" "$PF_LOCAL_DIR/etc" "$PF_RELAY_DIR/etc"   # no-op when already listed
 # Postfix pauses (300 ms steps) until a main.cf is at least ~2 s old ("let it cool down");
 # these files are ours and complete, so date them back.
 touch -d '-5 seconds' "$PF_SERVER_DIR/etc/main.cf" "$PF_LOCAL_DIR/etc/main.cf"
