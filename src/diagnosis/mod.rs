@@ -8,6 +8,7 @@ mod dns;
 mod interception;
 mod owner;
 mod session;
+pub mod settings;
 mod tls;
 mod weigh;
 
@@ -16,6 +17,7 @@ use std::net::IpAddr;
 use serde::{Deserialize, Serialize};
 
 pub use code::{Code, Confidence, Layer, Severity};
+pub use settings::SettingsEvidence;
 
 use crate::report::{
     AuthFacts, CertFacts, CertProblem, ConnectFacts, DnsOutcome, FirewallRule, HandshakeError,
@@ -79,6 +81,8 @@ pub enum Facts {
     Family(Box<FamilyEvidence>),
     /// Owner rules this user passes that stop or divert other users.
     Owner(Box<OwnerEvidence>),
+    /// A contradiction or typo in the app's own settings file (--env-file).
+    Settings(Box<SettingsEvidence>),
 }
 
 /// The path other users take where this one passes: who is spared, what stops or diverts the rest.

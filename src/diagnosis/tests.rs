@@ -184,6 +184,7 @@ fn report(target: &str, ports: Vec<PortReport>) -> Report {
         ports,
         tls_verification: true,
         elapsed_ms: 100.0,
+        settings: None,
     }
 }
 

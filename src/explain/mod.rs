@@ -7,6 +7,8 @@ mod family;
 mod interception;
 mod manager;
 mod session;
+mod settings;
+pub use settings::{note_words, probed_words};
 mod tls;
 
 use std::net::{IpAddr, SocketAddr};
@@ -113,6 +115,7 @@ pub fn word(report: &Report, f: &Finding) -> Words {
         Facts::Intercept(_) => interception::word(report, f),
         Facts::Family(_) => family::word(report, f),
         Facts::Owner(_) => manager::owner_words(report, f),
+        Facts::Settings(_) => settings::word(report, f),
         Facts::Auth(_) => auth::word(f),
         Facts::Cert(_) | Facts::Handshake { .. } | Facts::Greeted(_) | Facts::Keywords(_) => {
             tls::word(f)

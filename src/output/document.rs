@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::diagnosis::{Code, Confidence, Layer, Severity};
 use crate::explain::{Explained, ExplainedFinding, ExplainedVerdict};
+use crate::report::settings::SettingsFacts;
 use crate::report::{Attempt, DnsReport, HostFacts, PortMode, Report, Stage};
 
 /// Bumped only when a field changes meaning or disappears; new fields keep it.
@@ -24,6 +25,9 @@ pub struct JsonReport {
     pub host: HostFacts,
     pub tls_verification: bool,
     pub elapsed_ms: f64,
+    /// --env-file: the file and keys read, the connection they made, their problems (null without --env-file).
+    #[serde(default)]
+    pub settings: Option<SettingsFacts>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +83,7 @@ impl JsonReport {
             host: report.host.clone(),
             tls_verification: report.tls_verification,
             elapsed_ms: report.elapsed_ms,
+            settings: report.settings.clone(),
         }
     }
 }

@@ -46,6 +46,7 @@ fn report() -> Report {
         }],
         tls_verification: true,
         elapsed_ms: 2040.0,
+        settings: None,
     }
 }
 
