@@ -49,11 +49,7 @@ pub struct CheckArgs {
     /// without a password, a mailer that does not send) are findings with the line to write. The password is
     /// taken from the file and never shown; --from replaces the file's From address. HOST, -p, --mode and
     /// --user cannot be given with it: the file decides them.
-    #[arg(
-        long,
-        value_name = "PATH",
-        conflicts_with_all = ["ports", "mode", "user", "password_stdin"]
-    )]
+    #[arg(long, value_name = "PATH")]
     pub env_file: Option<PathBuf>,
 
     /// Port to probe; repeat for several (default: the port in HOST, else 25, 465 and 587).
@@ -174,6 +170,44 @@ pub struct CheckArgs {
     /// redirected. The DNS lookups run as USER too, and the report says who probed.
     #[arg(long, value_name = "USER")]
     pub as_user: Option<String>,
+
+    /// The flags among -p, --mode, --user and --password-stdin typed on the command line, as opposed to set by
+    /// SMTP_DOCTOR_* variables: beside --env-file the first are refused and the second left aside.
+    #[arg(skip)]
+    pub typed: Vec<&'static str>,
+}
+
+/// Flags the app's settings file decides when --env-file is given: (argument id, as people type it).
+pub const DECIDED_BY_ENV_FILE: [(&str, &str); 4] = [
+    ("ports", "-p"),
+    ("mode", "--mode"),
+    ("user", "--user"),
+    ("password_stdin", "--password-stdin"),
+];
+
+impl Cli {
+    /// Parses argv like `Cli::try_parse_from`, and notes which of the flags --env-file decides were typed rather
+    /// than taken from the environment: clap's own conflicts would refuse an exported SMTP_DOCTOR_PORTS too.
+    pub fn parse_args<I, T>(argv: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::parser::ValueSource;
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().try_get_matches_from(argv)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        if let (Command::Check(args), Some(m)) =
+            (&mut cli.command, matches.subcommand_matches("check"))
+        {
+            args.typed = DECIDED_BY_ENV_FILE
+                .iter()
+                .filter(|(id, _)| m.value_source(id) == Some(ValueSource::CommandLine))
+                .map(|(_, flag)| *flag)
+                .collect();
+        }
+        Ok(cli)
+    }
 }
 
 /// The values of --mode.

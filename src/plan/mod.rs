@@ -209,6 +209,9 @@ pub enum PlanError {
     },
     #[error("--to needs a sender: give --from ADDR (or an --env-file whose From address is set)")]
     ToWithoutFrom,
+    #[error("--env-file takes the port, the TLS mode and the login from the file, so {flag} cannot be given with it; \
+             drop {flag} to probe what the app uses, or drop --env-file to probe with {flag}")]
+    EnvFileWithFlag { flag: &'static str },
     #[error("--env-file takes the server from the file, so HOST ('{}') cannot be given with it; to probe what the app uses, drop HOST; to probe {} instead, drop --env-file", shown(host), shown(host))]
     EnvFileWithHost { host: String },
     #[error("cannot read the env file {}: {source}; give the path of the app's settings file (the .env next to artisan, manage.py or package.json)", path.display())]
@@ -263,6 +266,9 @@ impl Plan {
         let (from_file, input) = match (&args.env_file, &args.host) {
             (Some(_), Some(host)) => return Err(PlanError::EnvFileWithHost { host: host.clone() }),
             (Some(path), None) => {
+                if let Some(flag) = args.typed.first() {
+                    return Err(PlanError::EnvFileWithFlag { flag });
+                }
                 let loaded = env_file::load(path, &|k| std::env::var(k).ok())?;
                 (Some(loaded), None)
             }

@@ -125,7 +125,7 @@ pub fn load(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<Loaded,
 }
 
 /// Maps a file's bytes; `path` only names the file in the report and in errors.
-pub(super) fn from_bytes(
+pub fn from_bytes(
     path: &Path,
     bytes: &[u8],
     env: &dyn Fn(&str) -> Option<String>,

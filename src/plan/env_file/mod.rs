@@ -16,7 +16,7 @@ use std::fmt;
 
 use crate::report::settings::{Quoting, Syntax};
 
-pub use frameworks::{load, Loaded};
+pub use frameworks::{from_bytes, load, Loaded};
 
 /// The dotenv loader a framework uses, where loaders differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
