@@ -316,3 +316,29 @@ fn json_carries_the_settings_or_null() {
     let plain: serde_json::Value = serde_json::from_str(&written(Format::Json)).unwrap_or_default();
     assert_eq!(plain.get("settings"), Some(&serde_json::Value::Null));
 }
+
+/// A settings problem reads flat in JSON, its kind beside its keys and fix, and comes back the same.
+#[test]
+fn settings_problems_round_trip_flat() {
+    let r = report_with_settings();
+    let Some(mut s) = r.settings else {
+        panic!("no settings");
+    };
+    s.problems.push(crate::report::settings::SettingsProblem {
+        kind: crate::report::settings::ProblemKind::PortInvalid {
+            probed: 587,
+            fallback: crate::report::settings::PortFallback::Digits,
+        },
+        keys: Vec::new(),
+        fix: Vec::new(),
+        unreadable: None,
+    });
+    let json = serde_json::to_value(&s).unwrap_or_default();
+    let p = &json["problems"][0];
+    assert_eq!(p["kind"], "port_invalid", "{json}");
+    assert_eq!(p["probed"], 587);
+    assert_eq!(p["fallback"], "digits");
+    let back: crate::report::settings::SettingsFacts =
+        serde_json::from_value(json).expect("settings deserialize");
+    assert_eq!(back, s);
+}

@@ -170,6 +170,8 @@ pub struct ProbedSettings {
 /// One contradiction or typo in the settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SettingsProblem {
+    /// In JSON its fields sit beside the others: `{"kind": "port_invalid", "probed": 587, …, "keys": […]}`.
+    #[serde(flatten)]
     pub kind: ProblemKind,
     /// The keys behind it, the deciding one first.
     pub keys: Vec<KeyRef>,
