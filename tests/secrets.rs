@@ -47,6 +47,19 @@ const MODES: [&[&str]; 4] = [
     &["--json"],
 ];
 
+/// A server with STARTTLS that accepts AUTH PLAIN with exactly USER and PASSWORD.
+fn login_server(pki: &Pki) -> Server {
+    Server::start(Behaviour::Smtp(
+        Script::new().starttls(pki.trusted.clone()).auth(
+            &["PLAIN"],
+            AuthResult::Check {
+                user: USER.into(),
+                password: PASSWORD.into(),
+            },
+        ),
+    ))
+}
+
 fn base_args<'a>(port: &'a str, ca: &'a str, mode: &'a str) -> Vec<&'a str> {
     vec![
         "check",
@@ -187,15 +200,7 @@ fn cleartext_is_refused_unless_asked_and_still_redacted() {
 fn password_from_stdin_is_used_and_never_shown() {
     let pki = Pki::new();
     let ca = pki.ca_arg();
-    let server = Server::start(Behaviour::Smtp(
-        Script::new().starttls(pki.trusted.clone()).auth(
-            &["PLAIN"],
-            AuthResult::Check {
-                user: USER.into(),
-                password: PASSWORD.into(),
-            },
-        ),
-    ));
+    let server = login_server(&pki);
     let port = server.port().to_string();
     let mut args = base_args(&port, &ca, "starttls");
     args.extend_from_slice(&["--password-stdin", "--verbose"]);
@@ -260,15 +265,7 @@ fn an_env_file_password_never_shows() {
     let count = env_files(0).len();
     for i in 0..count {
         // A server of its own per file: a scripted server takes a few connections only.
-        let server = Server::start(Behaviour::Smtp(
-            Script::new().starttls(pki.trusted.clone()).auth(
-                &["PLAIN"],
-                AuthResult::Check {
-                    user: USER.into(),
-                    password: PASSWORD.into(),
-                },
-            ),
-        ));
+        let server = login_server(&pki);
         let Some((bytes, want)) = env_files(server.port()).into_iter().nth(i) else {
             continue;
         };

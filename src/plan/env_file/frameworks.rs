@@ -12,6 +12,7 @@
 use std::path::Path;
 
 use super::checks::{self, bool_word, leading_digits, port_number, tls_against_port};
+use super::dsn::{parse_dsn, Dsn, DsnError};
 use super::{parse, Dialect, Parsed};
 use crate::plan::{Credentials, PlanError, Target};
 use crate::report::settings::{
@@ -358,6 +359,14 @@ fn problem(kind: ProblemKind, keys: Vec<KeyRef>, fix: Vec<FixLine>) -> SettingsP
     }
 }
 
+/// A problem whose key sits on a line no dotenv loader can read.
+fn unreadable_line(kind: ProblemKind, at: &KeyRef, syntax: Syntax) -> SettingsProblem {
+    SettingsProblem {
+        unreadable: Some(syntax),
+        ..problem(kind, vec![at.clone()], Vec::new())
+    }
+}
+
 fn fix(key: &str, value: &str, at: &KeyRef) -> FixLine {
     FixLine {
         text: format!("{key}={value}"),
@@ -425,17 +434,14 @@ fn finish(path: &Path, r: &Reader, mut read: Read) -> Loaded {
             Some(read.host_default.to_string())
         }
         Got::Unreadable { syntax, .. } => {
-            problems.push(SettingsProblem {
-                unreadable: Some(*syntax),
-                ..problem(
-                    ProblemKind::HostMalformed {
-                        typos: Vec::new(),
-                        probed: None,
-                    },
-                    vec![read.host.at.clone()],
-                    Vec::new(),
-                )
-            });
+            problems.push(unreadable_line(
+                ProblemKind::HostMalformed {
+                    typos: Vec::new(),
+                    probed: None,
+                },
+                &read.host.at,
+                *syntax,
+            ));
             None
         }
     };
@@ -517,10 +523,11 @@ fn finish(path: &Path, r: &Reader, mut read: Read) -> Loaded {
                     ));
                 }
             }
-            Got::Unreadable { syntax, .. } => problems.push(SettingsProblem {
-                unreadable: Some(*syntax),
-                ..problem(ProblemKind::FromInvalid, vec![field.at.clone()], Vec::new())
-            }),
+            Got::Unreadable { syntax, .. } => problems.push(unreadable_line(
+                ProblemKind::FromInvalid,
+                &field.at,
+                *syntax,
+            )),
             Got::Absent => {
                 if let Some(d) = default_from(r.framework) {
                     notes.push(SettingsNote::Default {
@@ -729,17 +736,14 @@ fn port_field(field: &Field, fallback: u16, problems: &mut Vec<SettingsProblem>)
     let text = match &field.got {
         Got::Set { text, .. } => text.clone(),
         Got::Unreadable { syntax, .. } => {
-            problems.push(SettingsProblem {
-                unreadable: Some(*syntax),
-                ..problem(
-                    ProblemKind::PortInvalid {
-                        probed: fallback,
-                        fallback: PortFallback::FrameworkDefault,
-                    },
-                    vec![field.at.clone()],
-                    Vec::new(),
-                )
-            });
+            problems.push(unreadable_line(
+                ProblemKind::PortInvalid {
+                    probed: fallback,
+                    fallback: PortFallback::FrameworkDefault,
+                },
+                &field.at,
+                *syntax,
+            ));
             return fallback;
         }
         _ => return fallback,
@@ -953,14 +957,11 @@ fn django(r: &Reader) -> Read {
                 false
             }),
             Got::Unreadable { syntax, .. } => {
-                problems.push(SettingsProblem {
-                    unreadable: Some(*syntax),
-                    ..problem(
-                        ProblemKind::TlsSettingInvalid,
-                        vec![f.at.clone()],
-                        Vec::new(),
-                    )
-                });
+                problems.push(unreadable_line(
+                    ProblemKind::TlsSettingInvalid,
+                    &f.at,
+                    *syntax,
+                ));
                 false
             }
             _ => false,
@@ -971,7 +972,8 @@ fn django(r: &Reader) -> Read {
     let (ssl, ssl_at) = flag("EMAIL_USE_SSL", &mut problems);
     let usual = checks::usual_mode(port);
     let mut plain = None;
-    let mode = match (tls, ssl) {
+    // The mode Django uses, the setting that asks for it, and the lines that ask for the other mode instead.
+    let (mode, asked_by, other) = match (tls, ssl) {
         (true, true) => {
             let fix_lines = if usual == Some(PortMode::Implicit) {
                 vec![fix("EMAIL_USE_TLS", "False", &tls_at)]
@@ -983,47 +985,43 @@ fn django(r: &Reader) -> Read {
                 vec![tls_at.clone(), ssl_at.clone()],
                 fix_lines,
             ));
-            usual.unwrap_or(PortMode::Starttls)
+            (usual.unwrap_or(PortMode::Starttls), None, Vec::new())
         }
-        (false, true) => {
-            problems.extend(tls_against_port(
-                PortMode::Implicit,
-                port,
-                true,
-                vec![ssl_at.clone(), port_f.at.clone()],
-                vec![
-                    fix("EMAIL_USE_SSL", "False", &ssl_at),
-                    fix("EMAIL_USE_TLS", "True", &tls_at),
-                ],
-            ));
-            PortMode::Implicit
-        }
-        (true, false) => {
-            problems.extend(tls_against_port(
-                PortMode::Starttls,
-                port,
-                true,
-                vec![tls_at.clone(), port_f.at.clone()],
-                vec![
-                    fix("EMAIL_USE_TLS", "False", &tls_at),
-                    fix("EMAIL_USE_SSL", "True", &ssl_at),
-                ],
-            ));
-            PortMode::Starttls
-        }
+        (false, true) => (
+            PortMode::Implicit,
+            Some(ssl_at.clone()),
+            vec![
+                fix("EMAIL_USE_SSL", "False", &ssl_at),
+                fix("EMAIL_USE_TLS", "True", &tls_at),
+            ],
+        ),
+        (true, false) => (
+            PortMode::Starttls,
+            Some(tls_at.clone()),
+            vec![
+                fix("EMAIL_USE_TLS", "False", &tls_at),
+                fix("EMAIL_USE_SSL", "True", &ssl_at),
+            ],
+        ),
+        // Plain SMTP without STARTTLS: on 465 that is the wrong mode, elsewhere no TLS at all.
         (false, false) => {
-            // Plain SMTP without STARTTLS: on 465 that is the wrong mode, elsewhere no TLS at all.
-            problems.extend(tls_against_port(
-                PortMode::Starttls,
-                port,
-                true,
-                vec![ssl_at.clone(), port_f.at.clone()],
-                vec![fix("EMAIL_USE_SSL", "True", &ssl_at)],
-            ));
             plain = Some(vec![fix("EMAIL_USE_TLS", "True", &tls_at)]);
-            PortMode::Starttls
+            (
+                PortMode::Starttls,
+                Some(ssl_at.clone()),
+                vec![fix("EMAIL_USE_SSL", "True", &ssl_at)],
+            )
         }
     };
+    if let Some(at) = asked_by {
+        problems.extend(tls_against_port(
+            mode,
+            port,
+            true,
+            vec![at, port_f.at.clone()],
+            other,
+        ));
+    }
     Read {
         host: r.field("EMAIL_HOST"),
         host_default: "localhost",
@@ -1061,14 +1059,11 @@ fn node(
             false
         })),
         Got::Unreadable { syntax, .. } => {
-            problems.push(SettingsProblem {
-                unreadable: Some(*syntax),
-                ..problem(
-                    ProblemKind::TlsSettingInvalid,
-                    vec![secure_f.at.clone()],
-                    Vec::new(),
-                )
-            });
+            problems.push(unreadable_line(
+                ProblemKind::TlsSettingInvalid,
+                &secure_f.at,
+                *syntax,
+            ));
             None
         }
         _ => None,
@@ -1109,25 +1104,21 @@ fn node(
         }
     };
     let mode = match secure {
-        Some(true) => {
+        Some(on) => {
+            let mode = if on {
+                PortMode::Implicit
+            } else {
+                PortMode::Starttls
+            };
+            let other = if on { "false" } else { "true" };
             problems.extend(tls_against_port(
-                PortMode::Implicit,
+                mode,
                 port,
                 true,
                 vec![secure_f.at.clone(), port_f.at.clone()],
-                vec![fix(secure_key, "false", &secure_f.at)],
+                vec![fix(secure_key, other, &secure_f.at)],
             ));
-            PortMode::Implicit
-        }
-        Some(false) => {
-            problems.extend(tls_against_port(
-                PortMode::Starttls,
-                port,
-                true,
-                vec![secure_f.at.clone(), port_f.at.clone()],
-                vec![fix(secure_key, "true", &secure_f.at)],
-            ));
-            PortMode::Starttls
+            mode
         }
         None if port == 465 => {
             notes.push(SettingsNote::SecureAssumed {
@@ -1295,227 +1286,5 @@ fn symfony(r: &Reader, path: &Path) -> Result<Read, PlanError> {
         host_fix: HostFix::Dsn(Box::new(dsn)),
         problems,
         notes,
-    })
-}
-
-/// A Symfony mailer DSN: `scheme://user:password@host:port?options`; user and password percent-decoded.
-#[derive(Clone, PartialEq, Eq)]
-pub(super) struct Dsn {
-    pub scheme: String,
-    pub user: Option<String>,
-    pub password: Option<String>,
-    pub host: String,
-    /// The port as written (it may not be a number).
-    pub port: Option<String>,
-    pub query: Vec<(String, String)>,
-}
-
-impl std::fmt::Debug for Dsn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.redacted())
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum DsnError {
-    Empty,
-    NoScheme,
-    NoHost,
-    Syntax(Syntax),
-}
-
-impl DsnError {
-    fn words(self) -> &'static str {
-        match self {
-            DsnError::Empty => "it is empty",
-            DsnError::NoScheme => "it does not start with a scheme such as smtp://",
-            DsnError::NoHost => "it names no host",
-            DsnError::Syntax(s) => s.words(),
-        }
-    }
-}
-
-impl Dsn {
-    pub fn option(&self, key: &str) -> Option<&str> {
-        self.query
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-
-    /// The DSN with its password replaced, fit to show.
-    pub fn redacted(&self) -> String {
-        self.render(None, None, None, false, "[redacted]")
-    }
-
-    /// `MAILER_DSN=…` as it should be written, with `PASSWORD` standing for the password (never printed).
-    pub fn line(
-        &self,
-        scheme: Option<&str>,
-        host: Option<&str>,
-        port: Option<&str>,
-        drop_auto_tls: bool,
-    ) -> String {
-        format!(
-            "MAILER_DSN={}",
-            self.render(scheme, host, port, drop_auto_tls, "PASSWORD")
-        )
-    }
-
-    fn render(
-        &self,
-        scheme: Option<&str>,
-        host: Option<&str>,
-        port: Option<&str>,
-        drop_auto_tls: bool,
-        password: &str,
-    ) -> String {
-        let mut s = format!("{}://", scheme.unwrap_or(&self.scheme));
-        if let Some(u) = &self.user {
-            s.push_str(&encode(u));
-            if self.password.is_some() {
-                s.push(':');
-                s.push_str(password);
-            }
-            s.push('@');
-        }
-        let host = host.unwrap_or(&self.host);
-        if host.contains(':') {
-            s.push_str(&format!("[{host}]"));
-        } else {
-            s.push_str(host);
-        }
-        if let Some(p) = port.or(self.port.as_deref()) {
-            s.push(':');
-            s.push_str(p);
-        }
-        let query: Vec<String> = self
-            .query
-            .iter()
-            .filter(|(k, _)| !(drop_auto_tls && k == "auto_tls"))
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        if !query.is_empty() {
-            s.push('?');
-            s.push_str(&query.join("&"));
-        }
-        s
-    }
-}
-
-/// Percent-encodes what would break a DSN's user part.
-fn encode(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
-/// `%XX` decoded as PHP's rawurldecode does (a `+` stays); a broken escape stays as written.
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = bytes
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok())
-            .and_then(|h| u8::from_str_radix(h, 16).ok());
-        match (bytes[i], hex) {
-            (b'%', Some(b)) => {
-                out.push(b);
-                i += 3;
-            }
-            (b, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-/// Reads a DSN like PHP's parse_url; `failover(a b)` and `roundrobin(a b)` give their first DSN, which is tried first.
-pub(super) fn parse_dsn(text: &str) -> Result<Dsn, DsnError> {
-    let t = text.trim();
-    if t.is_empty() {
-        return Err(DsnError::Empty);
-    }
-    for wrapper in ["failover(", "roundrobin("] {
-        if let Some(inner) = t.strip_prefix(wrapper).and_then(|r| r.strip_suffix(')')) {
-            let first = inner.split_whitespace().next().ok_or(DsnError::Empty)?;
-            return parse_dsn(first);
-        }
-    }
-    let (scheme, rest) = t.split_once("://").ok_or(DsnError::NoScheme)?;
-    if scheme.is_empty()
-        || !scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'))
-    {
-        return Err(DsnError::NoScheme);
-    }
-    // The query starts at the first `?` after the userinfo; the userinfo ends at the last `@` before it.
-    let at = rest.rfind('@');
-    let after_user = at.map_or(0, |i| i + 1);
-    let (authority_end, query) = match rest[after_user..].find(['?', '#', '/']) {
-        Some(i) => {
-            let q = &rest[after_user + i..];
-            let query = q
-                .strip_prefix('?')
-                .or_else(|| q.split_once('?').map(|(_, q)| q))
-                .unwrap_or("");
-            (after_user + i, query)
-        }
-        None => (rest.len(), ""),
-    };
-    let (user, password) = match at {
-        Some(i) => {
-            let info = &rest[..i];
-            match info.split_once(':') {
-                Some((u, p)) => (
-                    Some(decode(u)).filter(|u| !u.is_empty()),
-                    Some(decode(p)).filter(|p| !p.is_empty()),
-                ),
-                None => (Some(decode(info)).filter(|u| !u.is_empty()), None),
-            }
-        }
-        None => (None, None),
-    };
-    let hostport = &rest[after_user..authority_end];
-    let (host, port) = if let Some(inside) = hostport.strip_prefix('[') {
-        match inside.split_once(']') {
-            Some((h, after)) => (h.to_string(), after.strip_prefix(':').map(str::to_string)),
-            None => return Err(DsnError::NoHost),
-        }
-    } else {
-        match hostport.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p.to_string())),
-            None => (hostport.to_string(), None),
-        }
-    };
-    if host.is_empty() {
-        return Err(DsnError::NoHost);
-    }
-    let query = query
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| match p.split_once('=') {
-            Some((k, v)) => (decode(k), decode(v)),
-            None => (decode(p), String::new()),
-        })
-        .collect();
-    Ok(Dsn {
-        scheme: scheme.to_ascii_lowercase(),
-        user,
-        password,
-        host,
-        port,
-        query,
     })
 }

@@ -7,6 +7,7 @@
 //! prints a value, and a line that cannot be read keeps only its key, its line number and why.
 
 mod checks;
+mod dsn;
 mod frameworks;
 #[cfg(test)]
 mod tests;

@@ -3,7 +3,8 @@
 use std::path::Path;
 
 use super::checks::{bool_word, from_address, host, leading_digits, port_number};
-use super::frameworks::{from_bytes, parse_dsn, Loaded};
+use super::dsn::parse_dsn;
+use super::frameworks::{from_bytes, Loaded};
 use super::{parse, Dialect};
 use crate::plan::PlanError;
 use crate::report::settings::{
