@@ -504,6 +504,7 @@ pub fn probed_words(p: &ProbedSettings) -> String {
     let mut s = format!("{host} port {} with {}", p.port, mode_words(p.mode));
     match (&p.user, p.password) {
         (Some(u), true) => s.push_str(&format!(", login {u} (password from the file)")),
+        (None, true) => s.push_str(", login (user and password from the file)"),
         _ => s.push_str(", no login"),
     }
     if let Some(from) = &p.from {

@@ -316,12 +316,19 @@ impl Reader<'_> {
         let secret = table(self.framework)
             .iter()
             .any(|d| d.key == key && matches!(d.role, Role::Password | Role::Dsn));
-        let text = text?;
+        if secret {
+            return None;
+        }
+        self.guard(text?)
+    }
+
+    /// A value fit to show unless it holds the password (another key may repeat it, or expand it).
+    fn guard(&self, text: &str) -> Option<String> {
         let holds_password = self
             .password
             .as_deref()
             .is_some_and(|p| p.chars().count() >= 3 && text.contains(p));
-        (!secret && !holds_password).then(|| shown(text))
+        (!holds_password).then(|| shown(text))
     }
 }
 
@@ -549,7 +556,7 @@ fn finish(path: &Path, r: &Reader, mut read: Read) -> Loaded {
             host_key: read.host.at.clone(),
             port: read.port,
             mode: read.mode,
-            user: credentials.as_ref().map(|c| shown(&c.user)),
+            user: credentials.as_ref().and_then(|c| r.guard(&c.user)),
             password: credentials.is_some(),
             from: from.as_ref().map(|a| a.to_string()),
         },
@@ -1279,7 +1286,7 @@ fn symfony(r: &Reader, path: &Path) -> Result<Read, PlanError> {
         port,
         mode,
         plain,
-        user: field(user.clone(), user.as_deref().map(shown)),
+        user: field(user.clone(), user.as_deref().and_then(|u| r.guard(u))),
         password: field(has_password, None),
         from: None,
         nothing_to_probe: false,
