@@ -499,7 +499,7 @@ pub fn note_words(n: &SettingsNote, framework: Framework) -> String {
 /// The connection the settings make, in one line.
 pub fn probed_words(p: &ProbedSettings) -> String {
     let Some(host) = &p.host else {
-        return "nothing probed: the settings name no host that can be reached".to_string();
+        return "nothing probed: the settings give no SMTP server to connect to".to_string();
     };
     let mut s = format!("{host} port {} with {}", p.port, mode_words(p.mode));
     match (&p.user, p.password) {

@@ -59,8 +59,11 @@ fn write_all(
     user_line(out, &report.host.user, style.verbose)?;
     firewall_line(out, report)?;
     writeln!(out)?;
-    table(out, report, &explained.ports)?;
-    writeln!(out)?;
+    // Only settings that name no server probe nothing: a table without rows would say nothing.
+    if !report.ports.is_empty() {
+        table(out, report, &explained.ports)?;
+        writeln!(out)?;
+    }
     verdict_line(out, explained.ok, &explained.verdict)?;
     if !explained.findings.is_empty() {
         writeln!(out)?;
