@@ -28,6 +28,7 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'smtp-doctor;check'= {
+            cand --env-file 'Probe exactly what your app''s settings file configures: host, port, TLS mode, user, password and From address'
             cand -p 'Port to probe; repeat for several (default: the port in HOST, else 25, 465 and 587)'
             cand --port 'Port to probe; repeat for several (default: the port in HOST, else 25, 465 and 587)'
             cand --mode 'How TLS starts on every given port, instead of the mode that follows from the port number'
@@ -38,7 +39,7 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand --helo 'Name to send in EHLO (default: this host''s name)'
             cand --color 'When to colour the human report; NO_COLOR in the environment also turns colour off'
             cand --from 'Envelope sender to test after AUTH: MAIL FROM:<ADDR>, then RSET (no message is sent)'
-            cand --to 'Envelope recipient to test after --from: RCPT TO:<ADDR>, then RSET; repeat for several'
+            cand --to 'Envelope recipient to test after --from (or the From address of --env-file): RCPT TO:<ADDR>, then RSET; repeat for several'
             cand --as-user 'Probe as this local user (root only): this host''s firewall rules are read as root first, then the process drops to USER''s uid, gid and supplementary groups before any probe socket is opened — the view an application running as USER gets'
             cand --password-stdin 'Read the password for --user from the first line of standard input'
             cand --danger-accept-invalid-certs 'Send the password even when the server''s certificate fails verification (name, trust, dates)'

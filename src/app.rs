@@ -13,8 +13,7 @@ use crate::{diagnosis, explain, generate, probes};
 /// Parses argv; an attempt to pass a password there is refused without echoing it (clap's own error would).
 pub fn parse() -> Result<Cli, ExitCode> {
     use clap::error::{ContextKind, ContextValue, ErrorKind};
-    use clap::Parser;
-    match Cli::try_parse() {
+    match Cli::parse_args(std::env::args_os()) {
         Ok(cli) => Ok(cli),
         Err(e) => {
             let password_flag = e.kind() == ErrorKind::UnknownArgument

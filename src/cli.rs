@@ -39,7 +39,22 @@ pub struct CheckArgs {
     /// A port in HOST is the one your app uses: it is probed alone, or after the -p ports. smtp://host means
     /// port 587 and smtps://host port 465, as in nodemailer; smtps:// means TLS from the first byte on any
     /// port, so --mode may not contradict it. A user name or password in the address is refused: use --user.
-    pub host: String,
+    /// Not given with --env-file, whose settings name the host.
+    #[arg(required_unless_present = "env_file")]
+    pub host: Option<String>,
+
+    /// Probe exactly what your app's settings file configures: host, port, TLS mode, user, password and From address.
+    ///
+    /// Reads the file as the app's dotenv loader does (quotes, export, comments, ${VAR} expansion) with the key
+    /// names of Laravel (MAIL_*), Symfony (MAILER_DSN), Django (EMAIL_HOST, EMAIL_USE_TLS…) or nodemailer
+    /// (SMTP_*, or EMAIL_USER/EMAIL_PASSWORD…), and says which keys it used, with their line numbers. A file
+    /// with several frameworks' keys is read as the one that names a server with the most keys. Contradictions
+    /// and typos (implicit TLS on 587, STARTTLS on 465, a quoted host, a port that is not a number, a user
+    /// without a password, a mailer that does not send) are findings with the line to write. The password is
+    /// taken from the file and never shown; --from replaces the file's From address. HOST, -p, --mode and
+    /// --user cannot be given with it: the file decides them.
+    #[arg(long, value_name = "PATH")]
+    pub env_file: Option<PathBuf>,
 
     /// Port to probe; repeat for several (default: the port in HOST, else 25, 465 and 587).
     ///
@@ -90,8 +105,8 @@ pub struct CheckArgs {
     #[arg(long, value_name = "ADDR", env = "SMTP_DOCTOR_FROM")]
     pub from: Option<String>,
 
-    /// Envelope recipient to test after --from: RCPT TO:<ADDR>, then RSET; repeat for several.
-    #[arg(long = "to", value_name = "ADDR", requires = "from")]
+    /// Envelope recipient to test after --from (or the From address of --env-file): RCPT TO:<ADDR>, then RSET; repeat for several.
+    #[arg(long = "to", value_name = "ADDR")]
     pub to: Vec<String>,
 
     /// Really send one short test message from --from to --to (on the first port that gets that far), and report the queue id the server gives.
@@ -109,6 +124,11 @@ pub struct CheckArgs {
     /// redirected. The DNS lookups run as USER too, and the report says who probed.
     #[arg(long, value_name = "USER")]
     pub as_user: Option<String>,
+
+    /// The flags among -p, --mode, --user and --password-stdin typed on the command line, as opposed to set by
+    /// SMTP_DOCTOR_* variables: beside --env-file the first are refused and the second left aside.
+    #[arg(skip)]
+    pub typed: Vec<&'static str>,
 }
 
 #[derive(Debug, Args)]
@@ -188,6 +208,39 @@ pub struct ProbeArgs {
     /// Also show each SMTP conversation (AUTH lines redacted) and the certificate chain.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// Flags the app's settings file decides when --env-file is given: (argument id, as people type it).
+pub const DECIDED_BY_ENV_FILE: [(&str, &str); 4] = [
+    ("ports", "-p"),
+    ("mode", "--mode"),
+    ("user", "--user"),
+    ("password_stdin", "--password-stdin"),
+];
+
+impl Cli {
+    /// Parses argv like `Cli::try_parse_from`, and notes which of the flags --env-file decides were typed rather
+    /// than taken from the environment: clap's own conflicts would refuse an exported SMTP_DOCTOR_PORTS too.
+    pub fn parse_args<I, T>(argv: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        use clap::parser::ValueSource;
+        use clap::{CommandFactory, FromArgMatches};
+        let matches = Cli::command().try_get_matches_from(argv)?;
+        let mut cli = Cli::from_arg_matches(&matches)?;
+        if let (Command::Check(args), Some(m)) =
+            (&mut cli.command, matches.subcommand_matches("check"))
+        {
+            args.typed = DECIDED_BY_ENV_FILE
+                .iter()
+                .filter(|(id, _)| m.value_source(id) == Some(ValueSource::CommandLine))
+                .map(|(_, flag)| *flag)
+                .collect();
+        }
+        Ok(cli)
+    }
 }
 
 /// The values of --mode.

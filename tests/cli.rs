@@ -369,3 +369,81 @@ fn mta_help_lists_every_exit_status() {
         );
     }
 }
+fn env_file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().expect("temp file");
+    std::io::Write::write_all(&mut f, text.as_bytes()).expect("write the env file");
+    f
+}
+
+#[test]
+fn env_file_usage_errors_exit_2_with_a_plain_message() {
+    let settings =
+        env_file("MAIL_MAILER=smtp\nMAIL_HOST=127.0.0.1\nMAIL_PORT=1\nMAIL_PASSWORD=Env-S3cret\n");
+    let path = settings.path().to_string_lossy().into_owned();
+    let no_mail = env_file("APP_NAME=x\nDB_PASSWORD=Env-S3cret\n");
+    let no_mail_path = no_mail.path().to_string_lossy().into_owned();
+    let dsn = env_file("MAILER_DSN=\"smtp://u:Env-S3cret@h.example\n");
+    let dsn_path = dsn.path().to_string_lossy().into_owned();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["check", "--env-file", "/nonexistent/.env"],
+            "cannot read the env file /nonexistent/.env",
+        ),
+        (
+            vec!["check", "--env-file", &no_mail_path],
+            "holds none of the mail settings",
+        ),
+        (
+            vec!["check", "--env-file", &path, "localhost"],
+            "HOST ('localhost') cannot be given",
+        ),
+        (
+            vec!["check", "--env-file", &path, "-p", "587"],
+            "so -p cannot be given",
+        ),
+        (
+            vec!["check", "--env-file", &path, "--mode", "implicit"],
+            "so --mode cannot be given",
+        ),
+        (
+            vec!["check", "--env-file", &path, "--user", "u"],
+            "so --user cannot be given",
+        ),
+        (vec!["check", "--env-file", &dsn_path], "MAILER_DSN"),
+        (
+            vec!["check", "localhost", "--to", "a@example.com"],
+            "--to needs a sender",
+        ),
+    ];
+    for (args, says) in cases {
+        let (code, out, err) = run(&args, &[]);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(says), "{args:?}: {err}");
+        assert!(!err.contains("S3cret") && !out.contains("S3cret"), "{err}");
+    }
+}
+
+/// SMTP_DOCTOR_PORTS and friends in the environment are left aside: the file decides, and nobody must unset them first.
+#[test]
+fn env_file_ignores_flags_from_the_environment() {
+    let settings = env_file("SMTP_HOST=127.0.0.1\nSMTP_PORT=1\n");
+    let path = settings.path().to_string_lossy().into_owned();
+    let (code, out, err) = run(
+        &["check", "--env-file", &path, "--json", "--timeout", "2"],
+        &[
+            ("SMTP_DOCTOR_PORTS", "25,465"),
+            ("SMTP_DOCTOR_MODE", "implicit"),
+            ("SMTP_DOCTOR_USER", "someone"),
+        ],
+    );
+    assert_eq!(code, 1, "{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).expect("a JSON report");
+    let ports: Vec<u64> = doc["ports"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|p| p["port"].as_u64()).collect())
+        .unwrap_or_default();
+    assert_eq!(ports, vec![1]);
+    assert_eq!(doc["ports"][0]["mode"], "starttls");
+    assert_eq!(doc["settings"]["framework"], "node_smtp");
+    assert_eq!(doc["verdict"]["code"], "env_host_is_this_host");
+}

@@ -54,6 +54,13 @@ struct Scenario {
     managers: Option<&'static [Manager]>,
     /// The first fix command the report must print, in the manager's own syntax.
     command: Option<&'static str>,
+    /// Run with `--env-file` instead of HOST: this file's text, `@PASSWORD@` replaced by the lab's password. When
+    /// the file holds the password and the run is ok, every attempt's AUTH must have been accepted.
+    env_file: Option<&'static str>,
+    /// The keys the report must say it used (settings.keys with used = true), with their lines.
+    keys: &'static [(&'static str, usize)],
+    /// The code of the finding that decides the verdict, when the scenario is about which one does.
+    verdict_code: Option<Code>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -86,6 +93,9 @@ const fn s(
         fix: false,
         managers: None,
         command: None,
+        env_file: None,
+        keys: &[],
+        verdict_code: None,
     }
 }
 
@@ -513,6 +523,7 @@ fn scenarios() -> Vec<Scenario> {
     }
     v.extend(manager_scenarios());
     v.extend(envelope_scenarios());
+    v.extend(env_file_scenarios());
     for sc in &mut v {
         sc.fix = FIXED_BY_THEIR_COMMANDS.contains(&sc.name);
         sc.codes = CODES
@@ -717,6 +728,160 @@ fn envelope_scenarios() -> Vec<Scenario> {
     ]
 }
 
+const LARAVEL_ENV: &str = "APP_NAME=Shop\nMAIL_MAILER=smtp\nMAIL_HOST=mail.lab.example.com\nMAIL_PORT=587\nMAIL_USERNAME=app@lab.example.com\nMAIL_PASSWORD=\"@PASSWORD@\"\nMAIL_ENCRYPTION=tls\nMAIL_FROM_ADDRESS=\"app@lab.example.com\"\nMAIL_FROM_NAME=\"${APP_NAME}\"\n";
+const LARAVEL_KEYS: &[(&str, usize)] = &[
+    ("MAIL_MAILER", 2),
+    ("MAIL_HOST", 3),
+    ("MAIL_PORT", 4),
+    ("MAIL_USERNAME", 5),
+    ("MAIL_PASSWORD", 6),
+    ("MAIL_ENCRYPTION", 7),
+    ("MAIL_FROM_ADDRESS", 8),
+];
+
+/// The app's own settings (`--env-file`), one file per framework: well-formed ones log in; broken ones show the
+/// contradiction found in the file and the verdict of the probe that follows it.
+fn env_file_scenarios() -> Vec<Scenario> {
+    let e = |name: &'static str,
+             text: &'static str,
+             keys: &'static [(&'static str, usize)],
+             ok: bool,
+             verdict: Layer,
+             ports: &'static [(u16, Layer)]| Scenario {
+        env_file: Some(text),
+        keys,
+        ..s(name, &[], "", &[], ok, verdict, ports)
+    };
+    let p587: &[(u16, Layer)] = &[(587, L::None)];
+    let p465: &[(u16, Layer)] = &[(465, L::None)];
+    vec![
+        e("80_env_laravel_starttls", LARAVEL_ENV, LARAVEL_KEYS, true, L::None, p587),
+        e(
+            "81_env_symfony_dsn_implicit",
+            "MAILER_DSN=smtp://app%40lab.example.com:@PASSWORD@@mail.lab.example.com:465\n",
+            &[("MAILER_DSN", 1)],
+            true,
+            L::None,
+            p465,
+        ),
+        e(
+            "82_env_django_ssl",
+            "# Django settings read with django-environ\nEMAIL_HOST=mail.lab.example.com\nEMAIL_PORT=465\nEMAIL_USE_SSL=True\nEMAIL_HOST_USER=app@lab.example.com\nEMAIL_HOST_PASSWORD='@PASSWORD@'\nDEFAULT_FROM_EMAIL=Shop <app@lab.example.com>\n",
+            &[("EMAIL_HOST", 2), ("EMAIL_PORT", 3), ("EMAIL_USE_SSL", 4), ("EMAIL_HOST_USER", 5), ("EMAIL_HOST_PASSWORD", 6), ("DEFAULT_FROM_EMAIL", 7)],
+            true,
+            L::None,
+            p465,
+        ),
+        e(
+            "83_env_node_smtp_starttls",
+            "export SMTP_HOST=mail.lab.example.com\nexport SMTP_PORT=587\nexport SMTP_SECURE=false\nexport SMTP_USER=app@lab.example.com\nexport SMTP_PASS=@PASSWORD@ # app password\nexport SMTP_FROM=app@lab.example.com\n",
+            &[("SMTP_HOST", 1), ("SMTP_PORT", 2), ("SMTP_SECURE", 3), ("SMTP_USER", 4), ("SMTP_PASS", 5), ("SMTP_FROM", 6)],
+            true,
+            L::None,
+            p587,
+        ),
+        e(
+            "84_env_node_email_names",
+            "EMAIL_HOST=mail.lab.example.com\r\nEMAIL_PORT=465\r\nEMAIL_USER=app@lab.example.com\r\nEMAIL_APP_PASSWORD=\"@PASSWORD@\"\r\n",
+            &[("EMAIL_HOST", 1), ("EMAIL_PORT", 2), ("EMAIL_USER", 3), ("EMAIL_APP_PASSWORD", 4)],
+            true,
+            L::None,
+            p465,
+        ),
+        Scenario {
+            verdict_code: Some(C::WrongTlsModeStarttls),
+            ..e(
+                "85_env_node_secure_true_on_587",
+                "SMTP_HOST=mail.lab.example.com\nSMTP_PORT=587\nSMTP_SECURE=true\nSMTP_USER=app@lab.example.com\nSMTP_PASS=@PASSWORD@\n",
+                &[("SMTP_HOST", 1), ("SMTP_PORT", 2), ("SMTP_SECURE", 3), ("SMTP_USER", 4), ("SMTP_PASS", 5)],
+                false,
+                L::Tls,
+                &[(587, L::Tls)],
+            )
+        },
+        Scenario {
+            verdict_code: Some(C::WrongTlsModeImplicit),
+            ..e(
+                "86_env_django_starttls_on_465",
+                "EMAIL_HOST=mail.lab.example.com\nEMAIL_PORT=465\nEMAIL_USE_TLS=True\nEMAIL_HOST_USER=app@lab.example.com\nEMAIL_HOST_PASSWORD=@PASSWORD@\n",
+                &[("EMAIL_HOST", 1), ("EMAIL_PORT", 2), ("EMAIL_USE_TLS", 3), ("EMAIL_HOST_USER", 4), ("EMAIL_HOST_PASSWORD", 5)],
+                false,
+                L::Tls,
+                &[(465, L::Tls)],
+            )
+        },
+        Scenario {
+            verdict_code: Some(C::WrongTlsModeStarttls),
+            ..e(
+                "87_env_symfony_smtps_on_587",
+                "MAILER_DSN=smtps://app%40lab.example.com:@PASSWORD@@mail.lab.example.com:587\n",
+                &[("MAILER_DSN", 1)],
+                false,
+                L::Tls,
+                &[(587, L::Tls)],
+            )
+        },
+        // Quotes inside quotes: Django looks up "'mail.lab.example.com'"; the name meant is probed and logs in.
+        e(
+            "88_env_django_quoted_host",
+            "EMAIL_HOST=\"'mail.lab.example.com'\"\nEMAIL_PORT=587\nEMAIL_USE_TLS=True\nEMAIL_HOST_USER=app@lab.example.com\nEMAIL_HOST_PASSWORD=@PASSWORD@\n",
+            &[("EMAIL_HOST", 1), ("EMAIL_PORT", 2), ("EMAIL_USE_TLS", 3), ("EMAIL_HOST_USER", 4), ("EMAIL_HOST_PASSWORD", 5)],
+            false,
+            L::Dns,
+            p587,
+        ),
+        e(
+            "89_env_laravel_wrong_password",
+            "MAIL_MAILER=smtp\nMAIL_HOST=mail.lab.example.com\nMAIL_PORT=587\nMAIL_USERNAME=app@lab.example.com\nMAIL_PASSWORD=Wr0ng-password-for-the-lab\n",
+            &[("MAIL_MAILER", 1), ("MAIL_HOST", 2), ("MAIL_PORT", 3), ("MAIL_USERNAME", 4), ("MAIL_PASSWORD", 5)],
+            false,
+            L::Credentials,
+            &[(587, L::Credentials)],
+        ),
+        e(
+            "90_env_django_port_not_a_number",
+            "EMAIL_HOST=mail.lab.example.com\nEMAIL_PORT=587a\nEMAIL_USE_TLS=True\nEMAIL_HOST_USER=app@lab.example.com\nEMAIL_HOST_PASSWORD=@PASSWORD@\n",
+            &[("EMAIL_HOST", 1), ("EMAIL_PORT", 2), ("EMAIL_USE_TLS", 3), ("EMAIL_HOST_USER", 4), ("EMAIL_HOST_PASSWORD", 5)],
+            false,
+            L::Network,
+            p587,
+        ),
+        // No MAIL_HOST, no MAIL_PORT: Laravel 11+ sends to 127.0.0.1:2525, where nothing listens.
+        e(
+            "91_env_laravel_defaults_to_this_host",
+            "MAIL_MAILER=smtp\nMAIL_FROM_ADDRESS=app@lab.example.com\n",
+            &[("MAIL_MAILER", 1), ("MAIL_FROM_ADDRESS", 2)],
+            false,
+            L::LocalMta,
+            &[(2525, L::Server)],
+        ),
+        e(
+            "92_env_laravel_log_mailer",
+            "MAIL_MAILER=log\nMAIL_HOST=mail.lab.example.com\nMAIL_PORT=587\nMAIL_USERNAME=app@lab.example.com\nMAIL_PASSWORD=@PASSWORD@\n",
+            &[("MAIL_MAILER", 1), ("MAIL_HOST", 2), ("MAIL_PORT", 3), ("MAIL_USERNAME", 4), ("MAIL_PASSWORD", 5)],
+            false,
+            L::LocalMta,
+            p587,
+        ),
+        e(
+            "93_env_node_user_without_password",
+            "SMTP_HOST=mail.lab.example.com\nSMTP_PORT=587\nSMTP_USER=app@lab.example.com\nSMTP_PASS=\n",
+            &[("SMTP_HOST", 1), ("SMTP_PORT", 2), ("SMTP_USER", 3), ("SMTP_PASS", 4)],
+            false,
+            L::Credentials,
+            p587,
+        ),
+        e(
+            "94_env_django_tls_and_ssl",
+            "EMAIL_HOST=mail.lab.example.com\nEMAIL_PORT=587\nEMAIL_USE_TLS=True\nEMAIL_USE_SSL=True\nEMAIL_HOST_USER=app@lab.example.com\nEMAIL_HOST_PASSWORD=@PASSWORD@\n",
+            &[("EMAIL_HOST", 1), ("EMAIL_PORT", 2), ("EMAIL_USE_TLS", 3), ("EMAIL_USE_SSL", 4), ("EMAIL_HOST_USER", 5), ("EMAIL_HOST_PASSWORD", 6)],
+            false,
+            L::Tls,
+            p587,
+        ),
+    ]
+}
+
 /// --send: the test message must be in the server's hold queue under the id the report gives; it is removed after.
 fn find_sent_message(report: &JsonReport) -> Result<String, String> {
     let ids: Vec<String> = report
@@ -869,6 +1034,31 @@ const CODES: &[(&str, &[Code])] = &[
     ("65_owner_reject_root", &[C::OwnerRuleBlocksOthers]),
     ("66_owner_reject_as_nobody", &[C::FirewallReject]),
     ("67_owner_reject_unprivileged", &[C::FirewallReject]),
+    (
+        "85_env_node_secure_true_on_587",
+        &[C::WrongTlsModeStarttls, C::EnvImplicitTlsOnStarttlsPort],
+    ),
+    (
+        "86_env_django_starttls_on_465",
+        &[C::WrongTlsModeImplicit, C::EnvStarttlsOnImplicitPort],
+    ),
+    (
+        "87_env_symfony_smtps_on_587",
+        &[C::WrongTlsModeStarttls, C::EnvImplicitTlsOnStarttlsPort],
+    ),
+    ("88_env_django_quoted_host", &[C::EnvHostMalformed]),
+    ("89_env_laravel_wrong_password", &[C::AuthRejected]),
+    ("90_env_django_port_not_a_number", &[C::EnvPortInvalid]),
+    (
+        "91_env_laravel_defaults_to_this_host",
+        &[C::EnvHostIsThisHost, C::PortClosed],
+    ),
+    ("92_env_laravel_log_mailer", &[C::EnvMailerLocal]),
+    (
+        "93_env_node_user_without_password",
+        &[C::EnvLoginIncomplete],
+    ),
+    ("94_env_django_tls_and_ssl", &[C::EnvTlsAndSsl]),
 ];
 
 /// A scenario of `smtp-doctor mta` against the lab's relay Postfix (tests/lab/mta.sh): a configuration, mail submitted
@@ -916,7 +1106,7 @@ const fn mta(name: &'static str, config: &'static str, deferred: bool) -> MtaSce
 
 fn mta_scenarios() -> Vec<MtaScenario> {
     vec![
-        mta("70_mta_relay_works", "relay-587", false),
+        mta("100_mta_relay_works", "relay-587", false),
         MtaScenario {
             send: 2,
             ok: false,
@@ -925,7 +1115,7 @@ fn mta_scenarios() -> Vec<MtaScenario> {
             probe_codes: &[C::AuthRejected],
             command: Some("postmap -c "),
             ..mta(
-                "71_mta_wrong_password_in_the_map",
+                "101_mta_wrong_password_in_the_map",
                 "relay-587-wrong-password",
                 true,
             )
@@ -938,7 +1128,7 @@ fn mta_scenarios() -> Vec<MtaScenario> {
             probe_codes: &[C::IspDrop],
             command: Some("'relayhost = [mail.lab.example.com]:587'"),
             apply_fix: true,
-            ..mta("72_mta_relay_on_25_dropped", "relay-25", true)
+            ..mta("102_mta_relay_on_25_dropped", "relay-25", true)
         },
         MtaScenario {
             faults: &["router-drop-25"],
@@ -948,14 +1138,14 @@ fn mta_scenarios() -> Vec<MtaScenario> {
             codes: &[C::MtaDirectDelivery, C::QueuePort25Blocked],
             probe_codes: &[C::MailDomainOnly, C::IspDrop],
             command: Some("'relayhost = [smtp.provider.example]:587'"),
-            ..mta("73_mta_direct_delivery_port_25_blocked", "direct", true)
+            ..mta("103_mta_direct_delivery_port_25_blocked", "direct", true)
         },
         MtaScenario {
             ok: false,
             verdict: L::Dns,
             codes: &[C::QueueNameNotFound],
             probe_codes: &[C::Nxdomain],
-            ..mta("74_mta_relayhost_does_not_resolve", "relay-nxdomain", true)
+            ..mta("104_mta_relayhost_does_not_resolve", "relay-nxdomain", true)
         },
         MtaScenario {
             ok: false,
@@ -967,7 +1157,7 @@ fn mta_scenarios() -> Vec<MtaScenario> {
             ],
             command: Some("postmap -c "),
             apply_fix: true,
-            ..mta("75_mta_map_never_postmapped", "relay-587-unbuilt-map", true)
+            ..mta("105_mta_map_never_postmapped", "relay-587-unbuilt-map", true)
         },
         // Without root the map is not read: the login is not tested, so the deferred logins stay the verdict.
         MtaScenario {
@@ -975,7 +1165,7 @@ fn mta_scenarios() -> Vec<MtaScenario> {
             ok: false,
             verdict: L::Credentials,
             codes: &[C::QueueSaslFailed],
-            ..mta("76_mta_unprivileged", "relay-587-wrong-password", true)
+            ..mta("106_mta_unprivileged", "relay-587-wrong-password", true)
         },
     ]
 }
@@ -1219,6 +1409,23 @@ fn install_binary() -> Result<(), String> {
         .map_err(|e| format!("cannot make {} executable: {e}", dest.display()))
 }
 
+/// Writes a scenario's env file into the lab's state directory (mode 600: it holds the lab's password).
+fn write_env_file(name: &str, text: &str) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = Path::new(&state_dir()).join("envfiles");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let path = dir.join(format!("{name}.env"));
+    let text = if text.contains("@PASSWORD@") {
+        text.replace("@PASSWORD@", &lab_password()?)
+    } else {
+        text.to_string()
+    };
+    std::fs::write(&path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .map_err(|e| format!("cannot restrict {}: {e}", path.display()))?;
+    Ok(path)
+}
+
 fn lab_password() -> Result<String, String> {
     std::fs::read_to_string(Path::new(&state_dir()).join("auth").join("password"))
         .map(|s| s.trim_end().to_string())
@@ -1229,16 +1436,21 @@ fn lab_password() -> Result<String, String> {
 fn run_check(sc: &Scenario) -> Result<(JsonReport, Option<i32>, Duration), String> {
     let ca = format!("{}/ca.pem", state_dir());
     let mut c = script("run-client.sh");
-    c.arg(lab_binary())
-        .args([
-            "check",
-            sc.host,
-            "--json",
-            "--timeout",
-            "2",
-            "--ca-file",
-            &ca,
-        ])
+    c.arg(lab_binary()).arg("check");
+    let mut file_secret = None;
+    match sc.env_file {
+        Some(text) => {
+            let path = write_env_file(sc.name, text)?;
+            c.arg("--env-file").arg(path);
+            if text.contains("@PASSWORD@") {
+                file_secret = Some(lab_password()?);
+            }
+        }
+        None => {
+            c.arg(sc.host);
+        }
+    }
+    c.args(["--json", "--timeout", "2", "--ca-file", &ca])
         .args(sc.args)
         .env_remove("SMTP_DOCTOR_PASSWORD");
     if sc.unprivileged {
@@ -1255,7 +1467,7 @@ fn run_check(sc: &Scenario) -> Result<(JsonReport, Option<i32>, Duration), Strin
     let start = Instant::now();
     let (code, stdout, stderr) = run_bounded(c, RUN_LIMIT)?;
     let wall = start.elapsed();
-    if let Some(p) = &secret {
+    if let Some(p) = secret.as_ref().or(file_secret.as_ref()) {
         if stdout.contains(p.as_str()) || stderr.contains(p.as_str()) {
             return Err("the password appears in the output".into());
         }
@@ -1321,6 +1533,18 @@ fn problems(sc: &Scenario, report: &JsonReport, code: Option<i32>) -> Vec<String
             problems.push(format!("first command {first:?} (want {want:?})"));
         }
     }
+    if let Some(want) = sc.verdict_code {
+        if report.verdict.code != Some(want) {
+            problems.push(format!(
+                "verdict code {:?} (want {})",
+                report.verdict.code.map(Code::name),
+                want.name()
+            ));
+        }
+    }
+    if let Some(text) = sc.env_file {
+        problems.extend(settings_problems(sc, text, report));
+    }
     for f in &report.findings {
         if f.code.layer() != f.layer {
             problems.push(format!(
@@ -1342,6 +1566,45 @@ fn passed(verdict: &JsonVerdict, wall: Duration, fixed: &str) -> String {
         wall.as_secs_f64(),
         verdict.summary
     )
+}
+
+/// An --env-file run: the keys it says it used, and AUTH accepted wherever a well-formed file gave the password.
+fn settings_problems(sc: &Scenario, text: &str, report: &JsonReport) -> Vec<String> {
+    let Some(settings) = &report.settings else {
+        return vec!["no settings in the report".into()];
+    };
+    let mut problems = Vec::new();
+    let used: Vec<(&str, usize)> = settings
+        .keys
+        .iter()
+        .filter(|k| k.used)
+        .map(|k| (k.key.as_str(), k.line))
+        .collect();
+    if used != sc.keys {
+        problems.push(format!("keys used {used:?} (want {:?})", sc.keys));
+    }
+    if settings.keys.iter().any(|k| {
+        k.secret
+            && k.value
+                .as_deref()
+                .is_some_and(|v| !v.contains("[redacted]") && !v.is_empty())
+    }) {
+        problems.push("a secret key's value is shown".into());
+    }
+    if sc.ok && text.contains("@PASSWORD@") {
+        for p in &report.ports {
+            for a in &p.attempts {
+                let outcome = a.auth.as_ref().map(|x| x.outcome);
+                if outcome != Some(smtp_doctor::report::AuthOutcome::Accepted) {
+                    problems.push(format!(
+                        "{} port {}: AUTH {outcome:?} (want accepted)",
+                        a.address, p.port
+                    ));
+                }
+            }
+        }
+    }
+    problems
 }
 
 fn codes_of(report: &JsonReport) -> Vec<Code> {

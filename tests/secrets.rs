@@ -47,6 +47,19 @@ const MODES: [&[&str]; 4] = [
     &["--json"],
 ];
 
+/// A server with STARTTLS that accepts AUTH PLAIN with exactly USER and PASSWORD.
+fn login_server(pki: &Pki) -> Server {
+    Server::start(Behaviour::Smtp(
+        Script::new().starttls(pki.trusted.clone()).auth(
+            &["PLAIN"],
+            AuthResult::Check {
+                user: USER.into(),
+                password: PASSWORD.into(),
+            },
+        ),
+    ))
+}
+
 fn base_args<'a>(port: &'a str, ca: &'a str, mode: &'a str) -> Vec<&'a str> {
     vec![
         "check",
@@ -192,15 +205,7 @@ fn cleartext_is_refused_unless_asked_and_still_redacted() {
 fn password_from_stdin_is_used_and_never_shown() {
     let pki = Pki::new();
     let ca = pki.ca_arg();
-    let server = Server::start(Behaviour::Smtp(
-        Script::new().starttls(pki.trusted.clone()).auth(
-            &["PLAIN"],
-            AuthResult::Check {
-                user: USER.into(),
-                password: PASSWORD.into(),
-            },
-        ),
-    ));
+    let server = login_server(&pki);
     let port = server.port().to_string();
     let mut args = base_args(&port, &ca, "starttls");
     args.extend_from_slice(&["--password-stdin", "--verbose"]);
@@ -313,4 +318,98 @@ fn the_password_of_an_mta_map_never_shows() {
         !server.log().auth.is_empty(),
         "the relay never saw the map's password: nothing was tested"
     );
+}
+/// An env file in a temporary directory, holding `text`.
+fn settings_file(bytes: &[u8]) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().expect("temp file");
+    f.write_all(bytes).expect("write the env file");
+    f
+}
+
+/// The password read from an env file never shows: not in any output mode, not in JSON, not in errors — also when
+/// the file is malformed around it, or another key's value repeats it.
+#[test]
+fn an_env_file_password_never_shows() {
+    let pki = Pki::new();
+    let ca = pki.ca_arg();
+    let mut accepted = 0;
+    let mut logins = 0;
+    let count = env_files(0).len();
+    for i in 0..count {
+        // A server of its own per file: a scripted server takes a few connections only.
+        let server = login_server(&pki);
+        let Some((bytes, want)) = env_files(server.port()).into_iter().nth(i) else {
+            continue;
+        };
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let f = settings_file(&bytes);
+        let path = f.path().to_string_lossy().into_owned();
+        for mode in MODES {
+            let mut args = vec![
+                "check",
+                "--env-file",
+                &path,
+                "-4",
+                "--timeout",
+                "2",
+                "--ca-file",
+                &ca,
+            ];
+            args.extend_from_slice(mode);
+            let run = run_doctor(&args, None);
+            assert_eq!(
+                run.code,
+                Some(want),
+                "{text:?} {mode:?}: {}{}",
+                run.stdout,
+                run.stderr
+            );
+            assert_clean(&format!("{text:?} {mode:?} stdout"), &run.stdout);
+            assert_clean(&format!("{text:?} {mode:?} stderr"), &run.stderr);
+            if want == 0 {
+                accepted += 1;
+                assert!(
+                    run.stdout.contains("set, not shown")
+                        || mode.contains(&"--json")
+                        || run.stdout.contains("[redacted]"),
+                    "{}",
+                    run.stdout
+                );
+            }
+        }
+        logins += server.log().auth.len();
+    }
+    assert_eq!(accepted, 3 * MODES.len());
+    assert!(
+        logins >= 3 * MODES.len(),
+        "the server never saw the password from the file: nothing was tested"
+    );
+}
+
+/// Env files for a server on `port`, each with the exit status it must give: three well-formed ones the server
+/// accepts, then files broken around the password, a key that repeats it, and files that stop the run.
+fn env_files(port: u16) -> Vec<(Vec<u8>, i32)> {
+    let encoded = PASSWORD.replace('!', "%21");
+    let user = USER.replace('@', "%40");
+    let mut not_utf8 = format!(
+        "SMTP_HOST=localhost\nSMTP_PORT={port}\nSMTP_USER={USER}\nSMTP_PASS=\"{PASSWORD}\\q"
+    )
+    .into_bytes();
+    not_utf8.extend_from_slice(b"\xff\xfe\"\n");
+    let texts = [
+        (format!("SMTP_HOST=localhost\nSMTP_PORT={port}\nSMTP_SECURE=false\nSMTP_USER={USER}\nSMTP_PASS={PASSWORD}\n"), 0),
+        (format!("MAIL_MAILER=smtp\nMAIL_HOST=localhost\nMAIL_PORT={port}\nMAIL_USERNAME={USER}\nMAIL_PASSWORD=\"{PASSWORD}\"\nMAIL_FROM_ADDRESS={USER}\n"), 0),
+        (format!("MAILER_DSN=smtp://{user}:{encoded}@localhost:{port}\n"), 0),
+        (format!("MAIL_MAILER=smtp\nMAIL_HOST=localhost\nMAIL_PORT={port}\nMAIL_USERNAME={USER}\nMAIL_PASSWORD='{PASSWORD}'\nMAIL_FROM_ADDRESS=\"${{MAIL_PASSWORD}}\"\n"), 1),
+        (format!("EMAIL_HOST=localhost\nEMAIL_PORT={port}\nEMAIL_USE_TLS=True\nEMAIL_HOST_USER={USER}\nEMAIL_HOST_PASSWORD=\"{PASSWORD}\nDEFAULT_FROM_EMAIL={USER}\n"), 1),
+        (format!("MAIL_MAILER=smtp\nMAIL_HOST=localhost\nMAIL_PORT={port}\nMAIL_USERNAME={USER}\nMAIL_PASSWORD=\"{PASSWORD}\" trailing\n"), 1),
+        (format!("MAIL_MAILER=smtp\nMAIL_HOST=localhost\nMAIL_PORT={port}\nMAIL_USERNAME={USER}\nMAIL_PASSWORD={PASSWORD} and more\n"), 1),
+        (format!("MAILER_DSN=\"smtp://{user}:{encoded}@localhost:{port}\n"), 2),
+        (format!("MAILER_DSN={PASSWORD}\n"), 2),
+    ];
+    texts
+        .into_iter()
+        .map(|(t, code)| (t.into_bytes(), code))
+        .chain([(not_utf8, 1)])
+        .collect()
 }

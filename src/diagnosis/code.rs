@@ -168,10 +168,12 @@ codes! {
     MailDomainOnly => "mail_domain_only", Dns, "the target is a mail domain without an address; its MX hosts were probed (info)", "nothing to do";
     NoAddressForFamily => "no_address_for_family", Dns, "the name has no address of the family asked for (-4/-6)", "drop -4/-6 or fix the records";
     MxHostUnresolved => "mx_host_unresolved", Dns, "an MX host does not resolve", "fix the MX record to name a host with A/AAAA records";
+    EnvHostMalformed => "env_host_malformed", Dns, "the app's host setting is not a bare host name (quotes, spaces, a scheme, a port, a trailing dot or comma): its lookup fails", "write the host name alone on that line of the env file";
     // Network
     NoRoute => "no_route", Network, "this host has no route or address for the server's family (ENETUNREACH)", "fix routes/addresses, or make the client use the other family";
     HostUnreachable => "host_unreachable", Network, "the server's address is unreachable (EHOSTUNREACH)", "check the address and the routes (ip route get, mtr)";
     ConnectFailed => "connect_failed", Network, "the connect failed for another reason", "run with --verbose; check routes and addresses";
+    EnvPortInvalid => "env_port_invalid", Network, "the app's port setting is not a port number: the app cannot open the connection it is set up for", "write the port number alone (587, 465) on that line of the env file";
     // Address families
     Ipv6Broken => "ipv6_broken", Ipv6, "IPv6 fails on some ports while IPv4 works (warning)", "fix IPv6 on the failing layer, or make the client use IPv4";
     Ipv4Broken => "ipv4_broken", Ipv6, "IPv4 fails on some ports while IPv6 works (warning)", "fix IPv4 on the failing layer, or make the client use IPv6";
@@ -185,6 +187,8 @@ codes! {
     // A local MTA in the server's place
     LocalRedirect => "local_redirect", LocalMta, "a mail server on this host answers in the remote server's place (NAT redirect, proxy, local MTA)", "remove the nat rule / WHM SMTP Restrictions / CSF SMTP_BLOCK, or relay through the local MTA on purpose";
     OwnerRuleRedirectsOthers => "owner_rule_redirects_others", LocalMta, "this user reaches the server, but owner rules send other users to a mail server on this host (cPanel SMTP Restrictions, CSF SMTP_REDIRECT) (warning)", "rerun as root with --as-user APPUSER; send through the local MTA on purpose, or turn the restriction off";
+    EnvMailerLocal => "env_mailer_local", LocalMta, "the app's mailer does not send through SMTP: mail goes to a log, memory, files or this host's sendmail (a warning when only the framework's default says so)", "set the mailer to SMTP (MAIL_MAILER=smtp, MAILER_DSN=smtp://…, the SMTP EmailBackend)";
+    EnvHostIsThisHost => "env_host_is_this_host", LocalMta, "the app's host is this machine, and nothing listens on its port here", "point the host setting at the provider's SMTP server, or run a mail server here";
     // The server
     PortClosed => "port_closed", Server, "nothing listens on the port (RST from the server)", "start the mail service or fix the port";
     ServerReject => "server_reject", Server, "the server itself rejects the port with an ICMP error (its own firewall)", "ask the server's operator to allow this host";
@@ -229,6 +233,11 @@ codes! {
     AuthRequiresTls => "auth_requires_tls", Tls, "the server demands TLS before AUTH (530)", "use STARTTLS or implicit TLS";
     AuthWithheldUnverified => "auth_withheld_unverified", Tls, "the password was not sent because the certificate failed verification (info)", "fix the certificate first";
     VerificationOverridden => "verification_overridden", Tls, "results were gathered with certificate verification turned off (info)", "drop --danger-accept-invalid-certs once fixed";
+    EnvImplicitTlsOnStarttlsPort => "env_implicit_tls_on_starttls_port", Tls, "the app's settings ask for implicit TLS on a port that starts in plaintext (587, 25): 'wrong version number' (a warning where the framework ignores the setting)", "set STARTTLS in the settings (SMTP_SECURE=false, EMAIL_USE_TLS=True…), or use 465";
+    EnvStarttlsOnImplicitPort => "env_starttls_on_implicit_port", Tls, "the app's settings ask for STARTTLS or plaintext on 465, which speaks TLS from the first byte: the app times out (a warning where the framework ignores the setting)", "set implicit TLS in the settings (SMTP_SECURE=true, EMAIL_USE_SSL=True…), or use 587";
+    EnvTlsAndSsl => "env_tls_and_ssl", Tls, "Django's EMAIL_USE_TLS and EMAIL_USE_SSL are both on: Django refuses to send", "turn off the one that does not fit the port";
+    EnvNoTls => "env_no_tls", Tls, "the app logs in without any TLS: the server offers no AUTH, or sees the password in cleartext", "turn STARTTLS on in the settings (EMAIL_USE_TLS=True…)";
+    EnvTlsSettingInvalid => "env_tls_setting_invalid", Tls, "a TLS setting of the app is not a value it reads as on or off", "write true or false (True/False for Django)";
     // Credentials
     AuthRejected => "auth_rejected", Credentials, "the server rejects the user name or password (535 and other 5xx)", "check the user name and password";
     AuthAppPasswordRequired => "auth_app_password_required", Credentials, "the provider demands an app password (5.7.9)", "create an app password and use it";
@@ -270,6 +279,9 @@ codes! {
     QueueServerDeferred => "queue_server_deferred", Server, "deferred mail: the receiving server answers with a temporary refusal (4xx: greylisting, rate limit, busy)", "wait for the next retry, or check the server's limits";
     QueueConnectionLost => "queue_connection_lost", Server, "deferred mail: the connection was lost or timed out after it was made (a TLS mode mismatch on 465 looks like this)", "check the relay's port and TLS mode (smtp_tls_wrappermode on 465)";
     QueueDeferredOther => "queue_deferred_other", Server, "deferred mail for a reason smtp-doctor does not recognise", "read the reason in the evidence; postqueue -f retries";
+    EnvLoginIncomplete => "env_login_incomplete", Credentials, "the app's settings give a user without a password, or a password without a user (or a line the loader cannot read)", "set both the user and the password";
+    // Sender
+    EnvFromInvalid => "env_from_invalid", Sender, "the app's From address setting is not an email address", "write an address the account may send as";
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ mod interception;
 pub mod mta;
 mod owner;
 mod session;
+pub mod settings;
 mod tls;
 mod weigh;
 
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use code::{Code, Confidence, Layer, Severity};
 pub use envelope::{EnvelopeEvidence, Refusal};
+pub use settings::SettingsEvidence;
 
 use crate::report::{
     AuthFacts, CertFacts, CertProblem, ConnectFacts, DnsOutcome, FirewallRule, HandshakeError,
@@ -86,6 +88,8 @@ pub enum Facts {
     Envelope(Box<EnvelopeEvidence>),
     /// This host's MTA: its set-up, or a group of its queue's deferrals.
     Mta(Box<mta::MtaEvidence>),
+    /// A contradiction or typo in the app's own settings file (--env-file).
+    Settings(Box<SettingsEvidence>),
 }
 
 /// The path other users take where this one passes: who is spared, what stops or diverts the rest.

@@ -3,6 +3,7 @@
 use std::net::IpAddr;
 
 use super::*;
+use crate::report::settings as rs;
 use crate::report::*;
 
 const V4: &str = "203.0.113.10";
@@ -184,6 +185,7 @@ pub(super) fn report(target: &str, ports: Vec<PortReport>) -> Report {
         ports,
         tls_verification: true,
         elapsed_ms: 100.0,
+        settings: None,
     }
 }
 
@@ -983,6 +985,228 @@ pub(crate) fn cases() -> Vec<Case> {
     });
 
     v.extend(envelope_cases());
+    v.extend(settings_cases());
+    v
+}
+
+/// Settings read from an env file, with the given problems; the host key is MAIL_HOST on line 2.
+pub(crate) fn settings_facts(
+    port: u16,
+    mode: PortMode,
+    problems: Vec<rs::SettingsProblem>,
+) -> rs::SettingsFacts {
+    use rs::*;
+    SettingsFacts {
+        file: ".env".into(),
+        framework: Framework::Laravel,
+        keys: Vec::new(),
+        probed: ProbedSettings {
+            host: Some("mail.example.com".into()),
+            host_key: KeyRef {
+                key: "MAIL_HOST".into(),
+                line: Some(2),
+                value: Some("mail.example.com".into()),
+            },
+            port,
+            mode,
+            user: None,
+            password: false,
+            from: None,
+        },
+        problems,
+        notes: Vec::new(),
+        host_is_local: false,
+    }
+}
+
+pub(crate) fn settings_problem(
+    kind: rs::ProblemKind,
+    key: &str,
+    line: usize,
+    value: &str,
+) -> rs::SettingsProblem {
+    rs::SettingsProblem {
+        kind,
+        keys: vec![rs::KeyRef {
+            key: key.into(),
+            line: Some(line),
+            value: Some(value.into()),
+        }],
+        fix: vec![rs::FixLine {
+            text: format!("{key}=fixed"),
+            replaces: Some(line),
+        }],
+        unreadable: None,
+    }
+}
+
+/// The app's own settings (--env-file): what the probe saw on the wire decides within a layer, a typo in a lower layer decides above it.
+fn settings_cases() -> Vec<Case> {
+    use rs::{HostTypo, ProblemKind};
+    let s = PortMode::Starttls;
+    let with = |mut r: Report, facts: rs::SettingsFacts| {
+        r.settings = Some(facts);
+        r
+    };
+    let mut v = Vec::new();
+
+    // SMTP_SECURE=true on 587: the probe speaks TLS first and gets a plaintext greeting.
+    let mut plain_on_587 = Attempt::new(ip(V4));
+    plain_on_587.connect = ok4(s).connect;
+    plain_on_587.speaks = Some(PortMode::Starttls);
+    plain_on_587.greeting = Some(reply(220, &["mail.example.com ESMTP"]));
+    plain_on_587.tls = Some(TlsFacts {
+        outcome: TlsOutcome::HandshakeFailed,
+        handshake_error: Some(HandshakeError::PlaintextReply),
+        chain: Vec::new(),
+        ..good_tls()
+    });
+    let implicit_587 = PortReport {
+        mode: PortMode::Implicit,
+        ..port(587, vec![plain_on_587])
+    };
+    v.push(Case {
+        name: "settings: secure on 587 is seen as 'wrong version number'",
+        report: with(
+            report("mail.example.com", vec![implicit_587]),
+            settings_facts(
+                587,
+                PortMode::Implicit,
+                vec![settings_problem(
+                    ProblemKind::ImplicitTlsOnStarttlsPort {
+                        port: 587,
+                        honoured: true,
+                    },
+                    "SMTP_SECURE",
+                    3,
+                    "true",
+                )],
+            ),
+        ),
+        ok: false,
+        verdict: Layer::Tls,
+        ports: vec![(587, Layer::Tls)],
+        code: Some(Code::WrongTlsModeStarttls),
+        mentions: &["wrong version number"],
+    });
+
+    v.push(Case {
+        name: "settings: a quoted host decides though its corrected name works",
+        report: with(
+            report("mail.example.com", vec![port(587, vec![ok4(s)])]),
+            settings_facts(
+                587,
+                s,
+                vec![settings_problem(
+                    ProblemKind::HostMalformed {
+                        typos: vec![HostTypo::Quotes],
+                        probed: Some("mail.example.com".into()),
+                    },
+                    "EMAIL_HOST",
+                    2,
+                    "'mail.example.com'",
+                )],
+            ),
+        ),
+        ok: false,
+        verdict: Layer::Dns,
+        ports: vec![(587, Layer::None)],
+        code: Some(Code::EnvHostMalformed),
+        mentions: &[
+            "EMAIL_HOST='mail.example.com' (.env:2)",
+            "quotes",
+            "probed mail.example.com",
+            "`EMAIL_HOST=fixed` on line 2",
+        ],
+    });
+
+    v.push(Case {
+        name: "settings: a setting the framework ignores is a warning",
+        report: with(
+            report("mail.example.com", vec![port(587, vec![ok4(s)])]),
+            settings_facts(
+                587,
+                s,
+                vec![settings_problem(
+                    ProblemKind::ImplicitTlsOnStarttlsPort {
+                        port: 587,
+                        honoured: false,
+                    },
+                    "MAIL_ENCRYPTION",
+                    5,
+                    "ssl",
+                )],
+            ),
+        ),
+        ok: true,
+        verdict: Layer::Tls,
+        ports: vec![(587, Layer::None)],
+        code: Some(Code::EnvImplicitTlsOnStarttlsPort),
+        mentions: &[
+            "Laravel 9 and newer ignore it",
+            "MAIL_ENCRYPTION=ssl (.env:5)",
+        ],
+    });
+
+    let refused_here = |port_n: u16| {
+        let mut a = failed_connect("127.0.0.1", ConnectOutcome::Refused, Some(111), 0.1);
+        a.address = ip("127.0.0.1");
+        port(port_n, vec![a])
+    };
+    let mut local = settings_facts(2525, s, Vec::new());
+    local.host_is_local = true;
+    local.probed.host_key = rs::KeyRef {
+        key: "MAIL_HOST".into(),
+        line: None,
+        value: Some("127.0.0.1".into()),
+    };
+    v.push(Case {
+        name: "settings: the app's host is this machine and nothing listens",
+        report: with(
+            report("mail.example.com", vec![refused_here(2525)]),
+            local.clone(),
+        ),
+        ok: false,
+        verdict: Layer::LocalMta,
+        ports: vec![(2525, Layer::Server)],
+        code: Some(Code::EnvHostIsThisHost),
+        mentions: &["MAIL_HOST is not set", "127.0.0.1", "port 2525"],
+    });
+    local.host_is_local = false;
+    v.push(Case {
+        name: "settings: a refused remote host is only the server",
+        report: with(report("mail.example.com", vec![refused_here(2525)]), local),
+        ok: false,
+        verdict: Layer::Server,
+        ports: vec![(2525, Layer::Server)],
+        code: Some(Code::PortClosed),
+        mentions: &[],
+    });
+
+    v.push(Case {
+        name: "settings: a host no name can be made of leaves nothing to probe",
+        report: with(
+            report("smtp example.com", Vec::new()),
+            settings_facts(
+                587,
+                s,
+                vec![settings_problem(
+                    ProblemKind::HostMalformed {
+                        typos: vec![HostTypo::Spaces],
+                        probed: None,
+                    },
+                    "EMAIL_HOST",
+                    2,
+                    "smtp example.com",
+                )],
+            ),
+        ),
+        ok: false,
+        verdict: Layer::Dns,
+        ports: vec![],
+        code: Some(Code::EnvHostMalformed),
+        mentions: &["spaces", "nothing was probed"],
+    });
     v
 }
 

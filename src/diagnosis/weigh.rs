@@ -4,7 +4,8 @@ use crate::report::{Attempt, ConnectOutcome, PortReport, Report};
 
 use super::attempt::{call_attempt, AttemptCall};
 use super::{
-    dns, Code, Diagnosis, Facts, FamilyEvidence, Finding, Layer, PortVerdict, Severity, Verdict,
+    dns, settings, Code, Diagnosis, Facts, FamilyEvidence, Finding, Layer, PortVerdict, Severity,
+    Verdict,
 };
 
 pub(super) fn diagnose(report: &Report) -> Diagnosis {
@@ -25,10 +26,15 @@ pub(super) fn diagnose(report: &Report) -> Diagnosis {
         ports.push(weighed.verdict);
     }
     findings.extend(family_findings(report, family_trouble));
+    findings.extend(settings::decide(report));
+    // Within a layer what the probe saw comes before what the settings predict: "wrong version number" seen on
+    // the wire decides the verdict, and the setting that causes it follows as its explanation.
+    let from_settings = |f: &Finding| matches!(f.facts, Facts::Settings(_));
     findings.sort_by(|a, b| {
         a.severity
             .cmp(&b.severity)
             .then(a.layer().rank().cmp(&b.layer().rank()))
+            .then(from_settings(a).cmp(&from_settings(b)))
             .then(a.port.cmp(&b.port))
     });
     let ok = !findings.iter().any(|f| f.severity == Severity::Error);

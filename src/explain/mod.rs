@@ -9,6 +9,8 @@ mod interception;
 mod manager;
 pub mod mta;
 mod session;
+mod settings;
+pub use settings::{note_words, probed_words};
 mod tls;
 
 use std::net::{IpAddr, SocketAddr};
@@ -118,6 +120,7 @@ pub fn word(report: &Report, f: &Finding) -> Words {
         Facts::Family(_) => family::word(report, f),
         Facts::Owner(_) => manager::owner_words(report, f),
         Facts::Mta(_) => mta::word(f),
+        Facts::Settings(_) => settings::word(report, f),
         Facts::Auth(_) => auth::word(f),
         Facts::Envelope(_) => envelope::word(f),
         Facts::Cert(_) | Facts::Handshake { .. } | Facts::Greeted(_) | Facts::Keywords(_) => {

@@ -148,3 +148,87 @@ fn a_family_warning_carries_the_fix_of_its_cause() {
     );
     assert!(!beyond.remedy.contains("firewall"), "{}", beyond.remedy);
 }
+
+/// Every settings problem, read from a real file: its words name the key and line, and the remedy the line to write.
+#[test]
+fn settings_findings_name_the_key_the_line_and_the_fix() {
+    use crate::diagnosis::{diagnose, Facts};
+    use crate::plan::env_file::from_bytes;
+    let files: &[&str] = &[
+        "MAIL_MAILER=smtp\nMAIL_HOST=smtp://smtp.example.com\nMAIL_PORT=587\nMAIL_USERNAME=u\nMAIL_PASSWORD=Pw-Secret-1\n",
+        "MAIL_MAILER=smtp\nMAIL_HOST=smtp.example.com\nMAIL_PORT=58x\n",
+        "MAIL_MAILER=smtp\nMAIL_HOST=smtp.example.com\nMAIL_PORT=587\nMAIL_ENCRYPTION=ssl\n",
+        "MAIL_MAILER=smtp\nMAIL_HOST=smtp.example.com\nMAIL_PORT=465\nMAIL_ENCRYPTION=tls\n",
+        "SMTP_HOST=smtp.example.com\nSMTP_PORT=587\nSMTP_SECURE=true\nSMTP_USER=u\nSMTP_PASS=Pw-Secret-1\n",
+        "SMTP_HOST=smtp.example.com\nSMTP_PORT=465\nSMTP_SECURE=false\n",
+        "SMTP_HOST=smtp.example.com\nSMTP_PORT=587\nSMTP_SECURE=perhaps\n",
+        "EMAIL_HOST=smtp.example.com\nEMAIL_PORT=587\nEMAIL_USE_TLS=True\nEMAIL_USE_SSL=True\n",
+        "EMAIL_HOST=smtp.example.com\nEMAIL_PORT=587\nEMAIL_HOST_USER=u\nEMAIL_HOST_PASSWORD=Pw-Secret-1\n",
+        "EMAIL_HOST=smtp.example.com\nEMAIL_PORT=465\nEMAIL_USE_SSL=True\nEMAIL_HOST_USER=u\nEMAIL_HOST_PASSWORD='Pw-Secret-1\n",
+        "EMAIL_HOST=smtp.example.com\nEMAIL_PASSWORD=Pw-Secret-1\n",
+        "MAIL_MAILER=log\nMAIL_HOST=smtp.example.com\nMAIL_FROM_ADDRESS=\"not an address\"\n",
+        "MAIL_HOST=smtp.example.com\n",
+        "MAILER_DSN=smtps://u:Pw-Secret-1@smtp.example.com:587\n",
+        "MAILER_DSN=sendmail://default\n",
+    ];
+    let mut seen = std::collections::BTreeSet::new();
+    let mut failures = Vec::new();
+    for text in files {
+        let loaded = match from_bytes(std::path::Path::new(".env"), text.as_bytes(), &|_| None) {
+            Ok(l) => l,
+            Err(e) => panic!("{text:?}: {e}"),
+        };
+        let mut report = crate::diagnosis::tests::cases()
+            .into_iter()
+            .next()
+            .map(|c| c.report)
+            .expect("a case");
+        report.ports.clear();
+        report.settings = Some(loaded.facts.clone());
+        let d = diagnose(&report);
+        let e = explain(&report, &d);
+        assert_eq!(d.findings.len(), loaded.facts.problems.len(), "{text:?}");
+        for (f, found) in e.findings.iter().zip(&d.findings) {
+            let Facts::Settings(ev) = &found.facts else {
+                panic!("{text:?}: {found:?}");
+            };
+            let p = &ev.problem;
+            seen.insert(f.code);
+            let all = format!("{} {} {}", f.message, f.remedy, f.evidence.join(" "));
+            if all.contains("Pw-Secret") {
+                failures.push(format!("{text:?}: the password in {all}"));
+            }
+            let first = &p.keys[0];
+            if !f.message.contains(&first.key) {
+                failures.push(format!("{text:?}: {} not in {:?}", first.key, f.message));
+            }
+            if let Some(line) = first.line {
+                if !all.contains(&format!(".env:{line}")) {
+                    failures.push(format!("{text:?}: line {line} not in {all:?}"));
+                }
+            }
+            for fix in &p.fix {
+                if !f.remedy.contains(&fix.text) {
+                    failures.push(format!("{text:?}: fix {} not in {:?}", fix.text, f.remedy));
+                }
+            }
+            if f.message.is_empty() || f.remedy.is_empty() || all.contains("Some(") {
+                failures.push(format!("{text:?}: {f:?}"));
+            }
+        }
+    }
+    // The local host: decided from the probe, worded from the settings.
+    let local = crate::diagnosis::tests::cases()
+        .into_iter()
+        .find(|c| c.name.contains("host is this machine"))
+        .map(|c| c.report)
+        .expect("the local case");
+    let e = explain(&local, &diagnose(&local));
+    seen.extend(e.findings.iter().map(|f| f.code));
+    let kinds_missing: Vec<&Code> = Code::ALL
+        .iter()
+        .filter(|c| c.name().starts_with("env_") && !seen.contains(c))
+        .collect();
+    assert!(kinds_missing.is_empty(), "no file yields {kinds_missing:?}");
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}

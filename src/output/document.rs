@@ -8,6 +8,7 @@ use crate::diagnosis::{Code, Confidence, Layer, Severity};
 use crate::explain::mta::MtaExplained;
 use crate::explain::{Explained, ExplainedFinding, ExplainedVerdict};
 use crate::report::mta::{MtaFacts, MtaReport};
+use crate::report::settings::SettingsFacts;
 use crate::report::{Attempt, DnsReport, HostFacts, PortMode, Report, Stage};
 
 /// Bumped only when a field changes meaning or disappears; new fields keep it.
@@ -26,6 +27,9 @@ pub struct JsonReport {
     pub host: HostFacts,
     pub tls_verification: bool,
     pub elapsed_ms: f64,
+    /// --env-file: the file and keys read, the connection they made, their problems (null without --env-file).
+    #[serde(default)]
+    pub settings: Option<SettingsFacts>,
 }
 
 /// The `mta` document: the verdict over everything, the MTA's facts (its route, SASL map, queue), its own findings,
@@ -113,6 +117,7 @@ impl JsonReport {
             host: report.host.clone(),
             tls_verification: report.tls_verification,
             elapsed_ms: report.elapsed_ms,
+            settings: report.settings.clone(),
         }
     }
 }

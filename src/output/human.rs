@@ -6,7 +6,8 @@ use colored::{ColoredString, Colorize};
 
 use super::{verbose, Style};
 use crate::diagnosis::{Layer, PortVerdict, Severity};
-use crate::explain::{Explained, ExplainedFinding, ExplainedVerdict};
+use crate::explain::{note_words, probed_words, Explained, ExplainedFinding, ExplainedVerdict};
+use crate::report::settings::{KeyUse, Quoting, SettingsFacts};
 use crate::report::{
     DnsLookup, DnsOutcome, DnsReport, Manager, NotRead, Report, Stage, StageName, StageStatus,
     UserFacts,
@@ -71,12 +72,18 @@ fn write_all(
         report.target,
         report.elapsed_ms / 1000.0
     )?;
+    if let Some(settings) = &report.settings {
+        settings_block(out, settings, style.verbose)?;
+    }
     dns_line(out, &report.dns)?;
     user_line(out, &report.host.user, style.verbose)?;
     firewall_line(out, report)?;
     writeln!(out)?;
-    table(out, report, &explained.ports)?;
-    writeln!(out)?;
+    // Only settings that name no server probe nothing: a table without rows would say nothing.
+    if !report.ports.is_empty() {
+        table(out, report, &explained.ports)?;
+        writeln!(out)?;
+    }
     verdict_line(out, explained.ok, &explained.verdict)?;
     if !explained.findings.is_empty() {
         writeln!(out)?;
@@ -335,5 +342,65 @@ fn dns_word(o: DnsOutcome) -> &'static str {
         DnsOutcome::Timeout => "timeout",
         DnsOutcome::NoResolver => "no resolver",
         DnsOutcome::Error => "error",
+    }
+}
+
+/// Which file and keys the app's settings came from, what they made the probe do, and what else is worth knowing.
+fn settings_block(out: &mut dyn Write, s: &SettingsFacts, verbose: bool) -> io::Result<()> {
+    writeln!(
+        out,
+        "  settings: {}, read as {}",
+        s.file,
+        s.framework.title()
+    )?;
+    for k in &s.keys {
+        let overridden = if k.used { "" } else { " (not used)" };
+        let how = if verbose { read_how(k) } else { String::new() };
+        writeln!(
+            out,
+            "    line {:<4} {}{overridden}{how}",
+            k.line,
+            key_value(k).dimmed()
+        )?;
+    }
+    writeln!(
+        out,
+        "    probed as the app connects: {}",
+        probed_words(&s.probed)
+    )?;
+    for n in &s.notes {
+        writeln!(
+            out,
+            "    {} {}",
+            "note:".dimmed(),
+            note_words(n, s.framework)
+        )?;
+    }
+    Ok(())
+}
+
+fn key_value(k: &KeyUse) -> String {
+    match (&k.value, k.unreadable) {
+        (_, Some(why)) => format!("{} (cannot be read: {})", k.key, why.words()),
+        (Some(v), None) => format!("{}={v}", k.key),
+        (None, None) => format!("{} (set, not shown)", k.key),
+    }
+}
+
+/// How a value was written: its quotes and the variables expanded into it.
+fn read_how(k: &KeyUse) -> String {
+    let mut parts = Vec::new();
+    match k.quoting {
+        Quoting::None => {}
+        Quoting::Single => parts.push("single-quoted".to_string()),
+        Quoting::Double => parts.push("double-quoted".to_string()),
+    }
+    for v in &k.expanded {
+        parts.push(format!("${{{v}}} expanded"));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
     }
 }

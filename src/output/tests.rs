@@ -46,6 +46,7 @@ fn report() -> Report {
         }],
         tls_verification: true,
         elapsed_ms: 2040.0,
+        settings: None,
     }
 }
 
@@ -248,4 +249,96 @@ fn every_format_fails_exactly_when_the_diagnosis_does() {
         e.ok = true;
         assert_eq!(exit_status(format, &e), crate::exit::OK);
     }
+}
+
+/// A report made from an env file: Laravel's keys on lines 1-6, a password, a Node key left aside.
+fn report_with_settings() -> Report {
+    let text = "MAIL_MAILER=smtp\nMAIL_HOST=mail.example.com\nMAIL_PORT=587\nMAIL_USERNAME=app@example.com\nMAIL_PASSWORD=\"Out-S3cret\"\nMAIL_FROM_ADDRESS=\"${MAIL_USERNAME}\"\nSMTP_HOST=x.example.com\n";
+    let loaded = crate::plan::env_file::from_bytes(
+        std::path::Path::new("/srv/app/.env"),
+        text.as_bytes(),
+        &|_| None,
+    );
+    let mut r = report();
+    r.settings = loaded.ok().map(|l| l.facts);
+    r
+}
+
+#[test]
+fn human_shows_the_settings_file_its_keys_and_what_was_probed() {
+    let plain = Style {
+        color: false,
+        verbose: false,
+    };
+    let text = written_for(Format::Human(plain), &report_with_settings());
+    for line in [
+        "  settings: /srv/app/.env, read as Laravel\n",
+        "    line 2    MAIL_HOST=mail.example.com\n",
+        "    line 5    MAIL_PASSWORD (set, not shown)\n",
+        "    line 6    MAIL_FROM_ADDRESS=app@example.com\n",
+        "    probed as the app connects: mail.example.com port 587 with STARTTLS, login app@example.com (password from the file), sender app@example.com\n",
+        "    note: nodemailer (SMTP_* names) keys left aside: SMTP_HOST (line 7)\n",
+    ] {
+        assert!(text.contains(line), "missing {line:?} in\n{text}");
+    }
+    assert!(!text.contains("Out-S3cret"), "{text}");
+    // Verbose says how each value was written.
+    let verbose = Style {
+        color: false,
+        verbose: true,
+    };
+    let text = written_for(Format::Human(verbose), &report_with_settings());
+    assert!(
+        text.contains(
+            "MAIL_FROM_ADDRESS=app@example.com (double-quoted, ${MAIL_USERNAME} expanded)"
+        ),
+        "{text}"
+    );
+    // Without --env-file there is no settings block.
+    assert!(!written(Format::Human(plain)).contains("settings:"));
+}
+
+#[test]
+fn json_carries_the_settings_or_null() {
+    let text = written_for(Format::Json, &report_with_settings());
+    assert!(!text.contains("Out-S3cret"), "{text}");
+    let doc: JsonReport = match serde_json::from_str(&text) {
+        Ok(d) => d,
+        Err(e) => panic!("{e}: {text}"),
+    };
+    let Some(s) = doc.settings else {
+        panic!("no settings in {text}");
+    };
+    assert_eq!(s.framework, crate::report::settings::Framework::Laravel);
+    let password = s.keys.iter().find(|k| k.key == "MAIL_PASSWORD");
+    assert!(password.is_some_and(|k| k.secret && k.value.is_none() && k.line == 5));
+    assert_eq!(s.probed.port, 587);
+    let plain: serde_json::Value = serde_json::from_str(&written(Format::Json)).unwrap_or_default();
+    assert_eq!(plain.get("settings"), Some(&serde_json::Value::Null));
+}
+
+/// A settings problem reads flat in JSON, its kind beside its keys and fix, and comes back the same.
+#[test]
+fn settings_problems_round_trip_flat() {
+    let r = report_with_settings();
+    let Some(mut s) = r.settings else {
+        panic!("no settings");
+    };
+    s.problems.push(crate::report::settings::SettingsProblem {
+        kind: crate::report::settings::ProblemKind::PortInvalid {
+            probed: 587,
+            fallback: crate::report::settings::PortFallback::Digits,
+        },
+        keys: Vec::new(),
+        fix: Vec::new(),
+        unreadable: None,
+    });
+    let json = serde_json::to_value(&s).unwrap_or_default();
+    let p = &json["problems"][0];
+    assert_eq!(p["kind"], "port_invalid", "{json}");
+    assert_eq!(p["probed"], 587);
+    assert_eq!(p["fallback"], "digits");
+    let back: crate::report::settings::SettingsFacts =
+        serde_json::from_value(json).expect("settings deserialize");
+    assert_eq!(back, s);
 }

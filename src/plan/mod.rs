@@ -1,5 +1,6 @@
 //! The checked plan of a run: what to probe and how, built from the command line with no clap types left.
 
+pub mod env_file;
 mod mta;
 mod run_as;
 mod secret;
@@ -15,6 +16,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
 use crate::cli::{CheckArgs, ColorChoice, ModeChoice, ProbeArgs};
+use crate::report::settings::{shown, SettingsFacts, SettingsNote};
 use crate::report::PortMode;
 
 pub use mta::MtaPlan;
@@ -52,6 +54,8 @@ pub struct Plan {
     pub as_user: Option<RunAs>,
     /// --from/--to/--send: the envelope tested after AUTH.
     pub envelope: Option<Envelope>,
+    /// --env-file: what the app's settings file said; the target, port, mode, login and sender above come from it.
+    pub settings: Option<SettingsFacts>,
 }
 
 /// The envelope to test after AUTH: addresses checked by lettre's parser, so the wire never sees a malformed one.
@@ -66,8 +70,17 @@ pub struct Envelope {
 impl Envelope {
     /// Checks the addresses; `flag` names where each came from, for the error.
     pub fn parse(from: &str, to: &[String], send: bool) -> Result<Envelope, PlanError> {
+        Envelope::with_from(address("--from", from)?, to, send)
+    }
+
+    /// An envelope whose sender is already checked (the From address of --env-file).
+    pub fn with_from(
+        from: lettre::Address,
+        to: &[String],
+        send: bool,
+    ) -> Result<Envelope, PlanError> {
         Ok(Envelope {
-            from: address("--from", from)?,
+            from,
             to: to
                 .iter()
                 .map(|t| address("--to", t))
@@ -75,6 +88,16 @@ impl Envelope {
             send,
         })
     }
+}
+
+/// An email address as people type it (`<a@b>` too), checked by lettre's parser; `flag` names where it came from, for the error.
+pub fn address(flag: &'static str, text: &str) -> Result<lettre::Address, PlanError> {
+    let t = text.trim().trim_start_matches('<').trim_end_matches('>');
+    t.parse::<lettre::Address>()
+        .map_err(|_| PlanError::BadAddress {
+            flag,
+            text: text.to_string(),
+        })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,16 +121,6 @@ impl Family {
 pub enum Output {
     Json,
     Human { color: bool, verbose: bool },
-}
-
-/// An email address as people type it (`<a@b>` too), checked by lettre's parser; `flag` names where it came from, for the error.
-pub fn address(flag: &'static str, text: &str) -> Result<lettre::Address, PlanError> {
-    let t = text.trim().trim_start_matches('<').trim_end_matches('>');
-    t.parse::<lettre::Address>()
-        .map_err(|_| PlanError::BadAddress {
-            flag,
-            text: text.to_string(),
-        })
 }
 
 /// Words quoted for a POSIX shell where they need it.
@@ -170,8 +183,6 @@ pub enum PlanError {
     CaFileEmpty(PathBuf),
     #[error("{flag} '{text}' is not an email address; give one like app@example.com (no display name, no quotes)")]
     BadAddress { flag: &'static str, text: String },
-    #[error("--postfix-config {}: there is no main.cf in that directory; give the directory that holds the instance's main.cf, as `postconf -c` takes it (see `postconf -h alternate_config_directories` for the instances of this host)", .0.display())]
-    NoPostfixConfig(PathBuf),
     #[error("--user needs a password: set {PASSWORD_ENV}, pass --password-stdin, or run in a terminal to be prompted")]
     NoPassword,
     #[error("could not read the password: {0}")]
@@ -199,6 +210,42 @@ pub enum PlanError {
         name: String,
         errno: nix::errno::Errno,
     },
+    #[error("--postfix-config {}: there is no main.cf in that directory; give the directory that holds the instance's main.cf, as `postconf -c` takes it (see `postconf -h alternate_config_directories` for the instances of this host)", .0.display())]
+    NoPostfixConfig(PathBuf),
+    #[error("--to needs a sender: give --from ADDR (or an --env-file whose From address is set)")]
+    ToWithoutFrom,
+    #[error("--env-file takes the port, the TLS mode and the login from the file, so {flag} cannot be given with it; \
+             drop {flag} to probe what the app uses, or drop --env-file to probe with {flag}")]
+    EnvFileWithFlag { flag: &'static str },
+    #[error("--env-file takes the server from the file, so HOST ('{}') cannot be given with it; to probe what the app uses, drop HOST; to probe {} instead, drop --env-file", shown(host), shown(host))]
+    EnvFileWithHost { host: String },
+    #[error("cannot read the env file {}: {source}; give the path of the app's settings file (the .env next to artisan, manage.py or package.json)", path.display())]
+    EnvFileRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{} is larger than 1 MiB, which no settings file is; give the path of the app's .env file", path.display())]
+    EnvFileTooLarge { path: PathBuf },
+    #[error("{} holds none of the mail settings smtp-doctor reads (Laravel MAIL_HOST…, Symfony MAILER_DSN, Django EMAIL_HOST…, \
+             nodemailer SMTP_HOST… or EMAIL_USER…); check it is the file the app loads, or run `smtp-doctor check HOST:PORT --user USER` \
+             with the server from the app's settings", path.display())]
+    EnvNoMailKeys { path: PathBuf },
+    #[error("{key}={mailer} ({}:{line}): the app sends through that provider's HTTP API or its own bridge, not through an SMTP server \
+             smtp-doctor can probe; to check SMTP settings, set the mailer to smtp (MAIL_MAILER=smtp, MAILER_DSN=smtp://…) \
+             or run `smtp-doctor check HOST:PORT` with the provider's SMTP host", path.display())]
+    EnvApiMailer {
+        path: PathBuf,
+        key: String,
+        line: usize,
+        mailer: String,
+    },
+    #[error("MAILER_DSN ({}:{line}) cannot be read: {why}; Symfony refuses it too. Write it as \
+             MAILER_DSN=smtp://USER:PASSWORD@HOST:PORT (percent-encode @ : / in the user and password)", path.display())]
+    EnvDsnUnreadable {
+        path: PathBuf,
+        line: usize,
+        why: &'static str,
+    },
 }
 
 impl Plan {
@@ -220,9 +267,25 @@ impl Plan {
         passwords: PasswordSources<'_>,
         stdout_is_terminal: bool,
     ) -> Result<Plan, PlanError> {
-        let input = HostInput::parse(&args.host)?;
+        // The server, its ports and the login come from HOST and the flags, or all from the app's settings file.
+        let (from_file, input) = match (&args.env_file, &args.host) {
+            (Some(_), Some(host)) => return Err(PlanError::EnvFileWithHost { host: host.clone() }),
+            (Some(path), None) => {
+                if let Some(flag) = args.typed.first() {
+                    return Err(PlanError::EnvFileWithFlag { flag });
+                }
+                let loaded = env_file::load(path, &|k| std::env::var(k).ok())?;
+                (Some(loaded), None)
+            }
+            (None, host) => (None, Some(HostInput::parse(host.as_deref().unwrap_or(""))?)),
+        };
         let family = family(&args.probe);
-        if let Target::Ip(ip) = input.target {
+        let target = match (&input, &from_file) {
+            (Some(i), _) => Some(i.target.clone()),
+            (None, Some(f)) => f.target.clone(),
+            (None, None) => None,
+        };
+        if let Some(Target::Ip(ip)) = target {
             if !family.allows(&ip) {
                 return Err(PlanError::FamilyExcludesAddress {
                     ip,
@@ -230,25 +293,61 @@ impl Plan {
                 });
             }
         }
-        let ports = port_list(&args.ports, args.mode, &input)?;
+        let ports = match (&input, &from_file) {
+            (Some(i), _) => port_list(&args.ports, args.mode, i)?,
+            // The one port and mode the app uses; nothing when no host could be made of its settings.
+            (None, Some(f)) if f.target.is_some() => vec![(f.port, f.mode)],
+            _ => Vec::new(),
+        };
         // Before the password is read: a run that cannot switch users should not prompt first.
         let as_user = match &args.as_user {
             Some(name) => Some(run_as::resolve(name, nix::unistd::geteuid().is_root())?),
             None => None,
         };
-        let target = input.target;
         let options = ProbeOptions::build(&args.probe, stdout_is_terminal)?;
-        let credentials = match &args.user {
-            Some(user) => Some(Credentials::new(
+        let credentials = match (&from_file, &args.user) {
+            (Some(f), _) => f.credentials.clone(),
+            (None, Some(user)) => Some(Credentials::new(
                 user.clone(),
                 read_password(args.password_stdin, passwords)?,
             )),
-            None => None,
+            (None, None) => None,
         };
-        let envelope = match &args.from {
-            Some(from) => Some(Envelope::parse(from, &args.to, args.send)?),
-            None => None,
+        let mut settings = from_file.as_ref().map(|f| f.facts.clone());
+        let file_from = from_file.as_ref().and_then(|f| f.from.clone());
+        // --from on the command line wins over the file's From address.
+        let envelope = match (&args.from, file_from) {
+            (Some(from), file) => {
+                if let (Some(s), Some(_)) = (settings.as_mut(), file) {
+                    if let Some(k) = s
+                        .keys
+                        .iter()
+                        .find(|k| k.role == crate::report::settings::Role::From && k.used)
+                    {
+                        let note = SettingsNote::FromOverridden {
+                            key: k.key.clone(),
+                            line: k.line,
+                        };
+                        s.notes.push(note);
+                    }
+                    s.probed.from = None;
+                }
+                Some(Envelope::parse(from, &args.to, args.send)?)
+            }
+            (None, Some(file)) => Some(Envelope::with_from(file, &args.to, args.send)?),
+            (None, None) if !args.to.is_empty() || args.send => {
+                return Err(PlanError::ToWithoutFrom)
+            }
+            (None, None) => None,
         };
+        // Without a host name there is nothing to probe; the report still carries the settings and their faults.
+        let target = target.unwrap_or_else(|| {
+            let written = settings
+                .as_ref()
+                .and_then(|s| s.probed.host_key.value.clone())
+                .unwrap_or_default();
+            Target::Name(shown(&written))
+        });
         Ok(Plan {
             target,
             ports,
@@ -256,6 +355,7 @@ impl Plan {
             mx: args.mx,
             as_user,
             envelope,
+            settings,
             ..Plan::with_options(options)
         })
     }
@@ -278,6 +378,7 @@ impl Plan {
             invocation: String::new(),
             as_user: None,
             envelope: None,
+            settings: None,
         }
     }
 }

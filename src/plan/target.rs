@@ -209,6 +209,14 @@ fn parse_port(text: &str) -> Option<u16> {
 
 /// The user name of a URL, decoded; a name that cannot be shown safely is shown as USER.
 fn user_name(raw: &str) -> String {
+    match String::from_utf8(percent_decode(raw)) {
+        Ok(name) if !name.is_empty() && !name.chars().any(char::is_control) => name,
+        _ => "USER".to_string(),
+    }
+}
+
+/// `%XX` decoded as PHP's rawurldecode and nodemailer's URL parser do (a `+` stays); a broken escape stays as written.
+pub(super) fn percent_decode(raw: &str) -> Vec<u8> {
     let bytes = raw.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -228,10 +236,7 @@ fn user_name(raw: &str) -> String {
             }
         }
     }
-    match String::from_utf8(out) {
-        Ok(name) if !name.is_empty() && !name.chars().any(char::is_control) => name,
-        _ => "USER".to_string(),
-    }
+    out
 }
 
 /// The command that probes `target` as given, ready to paste into a shell.

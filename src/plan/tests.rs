@@ -33,9 +33,8 @@ fn modes_follow_ports() {
 
 fn plan_for(args: &[&str]) -> Result<Plan, PlanError> {
     use crate::cli::{Cli, Command};
-    use clap::Parser;
     let argv = ["smtp-doctor", "check"].iter().chain(args);
-    let cli = Cli::try_parse_from(argv).expect("valid command line");
+    let cli = Cli::parse_args(argv).expect("valid command line");
     let Command::Check(args) = cli.command else {
         panic!("expected check");
     };

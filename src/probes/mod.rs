@@ -121,7 +121,19 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
     };
     host.user = privilege::current_user(plan.as_user.as_ref());
 
-    let (dns_report, addresses, dns) = resolve_target(plan).await;
+    // Settings whose host could not be made into a name leave nothing to resolve or probe.
+    let (dns_report, addresses, dns) = if plan.ports.is_empty() && plan.settings.is_some() {
+        (DnsReport::not_queried(), Vec::new(), None)
+    } else {
+        resolve_target(plan).await
+    };
+    let settings = plan.settings.clone().map(|mut s| {
+        // The app's host is this machine: whether anything listens is then the probe's to tell.
+        s.host_is_local = addresses
+            .iter()
+            .any(|a| a.is_loopback() || local_addrs.contains(a));
+        s
+    });
 
     // One chain per (host, port, address); MX hosts join with port 25 when --mx is given.
     // `check example.com --mx` names a mail domain, not a host: with no address of its own, only its MX hosts are probed.
@@ -219,6 +231,7 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
         ports,
         tls_verification: !plan.accept_invalid_certs,
         elapsed_ms: 0.0,
+        settings,
     };
     firewall::walk_attempts(&rules, &mut report, &local_addrs);
     report.elapsed_ms = elapsed_ms(start);

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 mod host;
 pub mod mta;
+pub mod settings;
 pub use host::*;
 
 /// How a port expects TLS to start.
@@ -110,6 +111,9 @@ pub struct Report {
     /// Whether certificate verification was switched off by the user.
     pub tls_verification: bool,
     pub elapsed_ms: f64,
+    /// --env-file: the app's settings that decided what was probed.
+    #[serde(default)]
+    pub settings: Option<settings::SettingsFacts>,
 }
 
 /// Name resolution of the target and of its mail domain.
