@@ -64,6 +64,7 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
         'smtp-doctor;mta' {
             [CompletionResult]::new('--postfix-config', '--postfix-config', [CompletionResultType]::ParameterName, 'The Postfix instance to read, by its configuration directory, as `postconf -c DIR` takes it (default /etc/postfix)')
             [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'A recipient address to test direct delivery with: when the MTA has no relay, port 25 of this address''s MX hosts is probed')
+            [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'The sender your app''s mail carries: after the MTA''s login, the relay (or the MX host) is asked MAIL FROM:<ADDR> and RCPT TO (--to, else ADDR itself), then RSET; nothing is sent')
             [CompletionResult]::new('--ca-file', '--ca-file', [CompletionResultType]::ParameterName, 'Also trust the CA certificates in this PEM file (self-hosted or test servers)')
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query')
             [CompletionResult]::new('--resolver', '--resolver', [CompletionResultType]::ParameterName, 'Ask this DNS server instead of the ones in /etc/resolv.conf')

@@ -211,7 +211,7 @@ _smtp__doctor() {
             return 0
             ;;
         smtp__subcmd__doctor__subcmd__mta)
-            opts="-4 -6 -v -h --postfix-config --to --ca-file --danger-accept-invalid-certs --danger-allow-cleartext-auth --timeout --ipv4 --ipv6 --resolver --helo --json --color --verbose --help"
+            opts="-4 -6 -v -h --postfix-config --to --from --ca-file --danger-accept-invalid-certs --danger-allow-cleartext-auth --timeout --ipv4 --ipv6 --resolver --helo --json --color --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -222,6 +222,10 @@ _smtp__doctor() {
                     return 0
                     ;;
                 --to)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --from)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -59,6 +59,7 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
         &'smtp-doctor;mta'= {
             cand --postfix-config 'The Postfix instance to read, by its configuration directory, as `postconf -c DIR` takes it (default /etc/postfix)'
             cand --to 'A recipient address to test direct delivery with: when the MTA has no relay, port 25 of this address''s MX hosts is probed'
+            cand --from 'The sender your app''s mail carries: after the MTA''s login, the relay (or the MX host) is asked MAIL FROM:<ADDR> and RCPT TO (--to, else ADDR itself), then RSET; nothing is sent'
             cand --ca-file 'Also trust the CA certificates in this PEM file (self-hosted or test servers)'
             cand --timeout 'Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query'
             cand --resolver 'Ask this DNS server instead of the ones in /etc/resolv.conf'

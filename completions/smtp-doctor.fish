@@ -58,6 +58,7 @@ complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l send -
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l postfix-config -d 'The Postfix instance to read, by its configuration directory, as `postconf -c DIR` takes it (default /etc/postfix)' -r -F
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l to -d 'A recipient address to test direct delivery with: when the MTA has no relay, port 25 of this address\'s MX hosts is probed' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l from -d 'The sender your app\'s mail carries: after the MTA\'s login, the relay (or the MX host) is asked MAIL FROM:<ADDR> and RCPT TO (--to, else ADDR itself), then RSET; nothing is sent' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l ca-file -d 'Also trust the CA certificates in this PEM file (self-hosted or test servers)' -r -F
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l timeout -d 'Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l resolver -d 'Ask this DNS server instead of the ones in /etc/resolv.conf' -r

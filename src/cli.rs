@@ -149,6 +149,14 @@ pub struct MtaArgs {
     #[arg(long = "to", value_name = "ADDR")]
     pub to: Option<String>,
 
+    /// The sender your app's mail carries: after the MTA's login, the relay (or the MX host) is asked MAIL FROM:<ADDR> and RCPT TO (--to, else ADDR itself), then RSET; nothing is sent.
+    ///
+    /// A relay that takes the MTA's login may still refuse the app's From address (Microsoft 365
+    /// SendAsDenied, Amazon SES "not verified", Postfix "not owned by user"); mail then waits in the queue
+    /// with that reason. Such a refusal is the layer sender.
+    #[arg(long, value_name = "ADDR")]
+    pub from: Option<String>,
+
     #[command(flatten)]
     pub probe: ProbeArgs,
 }

@@ -1157,7 +1157,11 @@ fn mta_scenarios() -> Vec<MtaScenario> {
             ],
             command: Some("postmap -c "),
             apply_fix: true,
-            ..mta("105_mta_map_never_postmapped", "relay-587-unbuilt-map", true)
+            ..mta(
+                "105_mta_map_never_postmapped",
+                "relay-587-unbuilt-map",
+                true,
+            )
         },
         // Without root the map is not read: the login is not tested, so the deferred logins stay the verdict.
         MtaScenario {
@@ -1166,6 +1170,14 @@ fn mta_scenarios() -> Vec<MtaScenario> {
             verdict: L::Credentials,
             codes: &[C::QueueSaslFailed],
             ..mta("106_mta_unprivileged", "relay-587-wrong-password", true)
+        },
+        // The relay takes the MTA's login and its mail, but not the app's From address.
+        MtaScenario {
+            args: &["--from", "ceo@lab.example.com"],
+            ok: false,
+            verdict: L::Sender,
+            probe_codes: &[C::SenderRefused],
+            ..mta("107_mta_relay_refuses_the_apps_sender", "relay-587", false)
         },
     ]
 }

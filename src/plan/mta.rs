@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use rustls::pki_types::CertificateDer;
 
-use super::{Credentials, Family, Plan, PlanError, ProbeOptions, Target};
+use super::{Credentials, Envelope, Family, Plan, PlanError, ProbeOptions, Target};
 use crate::cli::MtaArgs;
 use crate::host::postfix::DEFAULT_CONFIG;
 use crate::report::mta::{MtaFacts, ProbedKind, ProbedPath, Route};
@@ -22,6 +22,8 @@ pub struct MtaPlan {
     pub postfix_named: bool,
     /// --to: the recipient whose MX hosts stand for "the Internet" when the MTA delivers directly.
     pub to: Option<lettre::Address>,
+    /// --from: the sender the relay (or MX host) is asked about after the login.
+    pub from: Option<lettre::Address>,
     pub options: ProbeOptions,
     /// The command line as typed, shell-quoted: the report quotes it to say how to run it again (with sudo).
     pub invocation: String,
@@ -38,6 +40,10 @@ impl MtaPlan {
             Some(text) => Some(super::address("--to", text)?),
             None => None,
         };
+        let from = match &args.from {
+            Some(text) => Some(super::address("--from", text)?),
+            None => None,
+        };
         let (postfix_config, postfix_named) = match &args.postfix_config {
             Some(dir) => {
                 if !dir.join("main.cf").is_file() {
@@ -51,6 +57,7 @@ impl MtaPlan {
             postfix_config,
             postfix_named,
             to,
+            from,
             options,
             invocation: String::new(),
         })
@@ -111,6 +118,11 @@ impl MtaPlan {
             }
             Route::Invalid { .. } | Route::Unknown => return None,
         };
+        plan.envelope = self.from.clone().map(|from| Envelope {
+            from,
+            to: self.to.clone().into_iter().collect(),
+            send: false,
+        });
         Some((plan, probed))
     }
 }
