@@ -40,6 +40,13 @@ complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l ca-fil
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l timeout -d 'Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l resolver -d 'Ask this DNS server instead of the ones in /etc/resolv.conf' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l helo -d 'Name to send in EHLO (default: this host\'s name)' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l format -d 'How to write the report on standard output: human (for people), json (one document, schema_version 1, and nothing else there), or nagios (a Nagios/Icinga plugin: status line, perfdata, plugin exit status)' -r -f -a "human\t''
+json\t''
+nagios\t''"
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s w -l warning -d '--format nagios: WARNING when the total time in seconds alerts on this Nagios range ([@]start:end, inclusive; 5 alerts above 5 s, 2: below 2, @1:3 inside)' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s c -l critical -d '--format nagios: CRITICAL when the total time in seconds alerts on this Nagios range (as --warning)' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l cert-warning-days -d '--format nagios: WARNING when a certificate shown has fewer days left than DAYS (default 14, as the finding cert_expires_soon)' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l cert-critical-days -d '--format nagios: CRITICAL when a certificate shown has fewer days left than DAYS (default: none; an expired certificate is CRITICAL anyway)' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l color -d 'When to colour the human report; NO_COLOR in the environment also turns colour off' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -51,7 +58,7 @@ complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l danger
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l danger-allow-cleartext-auth -d 'Send the password even over an unencrypted connection (no TLS, or STARTTLS not offered)'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s 4 -l ipv4 -d 'Probe IPv4 addresses only'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s 6 -l ipv6 -d 'Probe IPv6 addresses only'
-complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l json -d 'Print the report as JSON on standard output (schema_version 1), and nothing else there'
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l json -d 'Short for --format json'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s v -l verbose -d 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l mx -d 'Also probe port 25 on every MX host of the target\'s domain'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l send -d 'Really send one short test message from --from to --to (on the first port that gets that far), and report the queue id the server gives'
@@ -63,6 +70,13 @@ complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l ca-file 
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l timeout -d 'Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l resolver -d 'Ask this DNS server instead of the ones in /etc/resolv.conf' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l helo -d 'Name to send in EHLO (default: this host\'s name)' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l format -d 'How to write the report on standard output: human (for people), json (one document, schema_version 1, and nothing else there), or nagios (a Nagios/Icinga plugin: status line, perfdata, plugin exit status)' -r -f -a "human\t''
+json\t''
+nagios\t''"
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -s w -l warning -d '--format nagios: WARNING when the total time in seconds alerts on this Nagios range ([@]start:end, inclusive; 5 alerts above 5 s, 2: below 2, @1:3 inside)' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -s c -l critical -d '--format nagios: CRITICAL when the total time in seconds alerts on this Nagios range (as --warning)' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l cert-warning-days -d '--format nagios: WARNING when a certificate shown has fewer days left than DAYS (default 14, as the finding cert_expires_soon)' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l cert-critical-days -d '--format nagios: CRITICAL when a certificate shown has fewer days left than DAYS (default: none; an expired certificate is CRITICAL anyway)' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l color -d 'When to colour the human report; NO_COLOR in the environment also turns colour off' -r -f -a "auto\t''
 always\t''
 never\t''"
@@ -70,7 +84,7 @@ complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l danger-a
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l danger-allow-cleartext-auth -d 'Send the password even over an unencrypted connection (no TLS, or STARTTLS not offered)'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -s 4 -l ipv4 -d 'Probe IPv4 addresses only'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -s 6 -l ipv6 -d 'Probe IPv6 addresses only'
-complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l json -d 'Print the report as JSON on standard output (schema_version 1), and nothing else there'
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -l json -d 'Short for --format json'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -s v -l verbose -d 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand mta" -s h -l help -d 'Print help (see more with \'--help\')'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand generate" -s h -l help -d 'Print help'

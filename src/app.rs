@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, FormatChoice};
 use crate::exit;
 use crate::output::{self, Format, Style};
 use crate::plan::{MtaPlan, Output, Plan};
@@ -22,6 +22,13 @@ pub fn parse() -> Result<Cli, ExitCode> {
             if password_flag {
                 eprintln!("smtp-doctor: {}", crate::plan::PlanError::PasswordInArgv);
                 return Err(ExitCode::from(exit::USAGE));
+            }
+            // Monitoring reads stdout and takes exit status 2 for CRITICAL: a plugin's bad usage is UNKNOWN, said there.
+            if e.use_stderr() && nagios_in_argv() {
+                let _ = e.print();
+                let reason = e.render().to_string();
+                let first = reason.lines().next().unwrap_or("bad usage");
+                return Err(nagios_unknown(first.trim_start_matches("error: ")));
             }
             // --help and --version are "errors" that print to stdout and succeed.
             let _ = e.print();
@@ -44,15 +51,39 @@ pub fn run(cli: Cli) -> ExitCode {
                 invocation: invocation(),
                 ..p
             }),
-            Err(e) => usage_error(e),
+            Err(e) => usage_error(e, args.probe.format == FormatChoice::Nagios),
         },
         Command::Mta(args) => match MtaPlan::from_args(&args) {
             Ok(p) => mta(&MtaPlan {
                 invocation: invocation(),
                 ..p
             }),
-            Err(e) => usage_error(e),
+            Err(e) => usage_error(e, args.probe.format == FormatChoice::Nagios),
         },
+    }
+}
+
+/// Whether argv asks for --format nagios: read before clap has parsed it, to say a parse error the plugin's way.
+fn nagios_in_argv() -> bool {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().any(|a| a == "--format=nagios")
+        || args
+            .windows(2)
+            .any(|w| w[0] == "--format" && w[1] == "nagios")
+}
+
+/// `SMTP UNKNOWN - reason` on stdout, where Nagios and Icinga read it, and the plugin's UNKNOWN status.
+fn nagios_unknown(reason: &str) -> ExitCode {
+    let written = output::nagios::write_unknown(&mut io::stdout().lock(), reason);
+    finish_output(written, exit::nagios::UNKNOWN)
+}
+
+/// A failure of smtp-doctor itself: on stderr, and for a plugin on stdout as UNKNOWN (the same status, 3).
+fn internal_error(format: Format, reason: &str) -> ExitCode {
+    eprintln!("smtp-doctor: {reason}");
+    match format {
+        Format::Nagios(_) => nagios_unknown(reason),
+        Format::Human(_) | Format::Json => ExitCode::from(exit::INTERNAL),
     }
 }
 
@@ -61,36 +92,36 @@ fn invocation() -> String {
     crate::plan::shell_words(std::env::args())
 }
 
-fn usage_error(e: crate::plan::PlanError) -> ExitCode {
+fn usage_error(e: crate::plan::PlanError, nagios: bool) -> ExitCode {
     eprintln!("smtp-doctor: {e}");
+    if nagios {
+        return nagios_unknown(&e.to_string());
+    }
     ExitCode::from(exit::USAGE)
 }
 
-/// The runtime every probing command runs on; None (after saying why) when the process may not start one.
-fn runtime() -> Option<tokio::runtime::Runtime> {
-    match tokio::runtime::Builder::new_multi_thread()
+/// The runtime every probing command runs on, or why the process may not start one.
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-    {
-        Ok(r) => Some(r),
-        Err(e) => {
-            eprintln!("smtp-doctor: cannot start the async runtime: {e}; check the process limits (ulimit -n, ulimit -u)");
-            None
-        }
-    }
+        .map_err(|e| format!("cannot start the async runtime: {e}; check the process limits (ulimit -n, ulimit -u)"))
 }
 
 fn format_of(output: Output) -> Format {
     match output {
         Output::Json => Format::Json,
         Output::Human { color, verbose } => Format::Human(Style { color, verbose }),
+        Output::Nagios(t) => Format::Nagios(t),
     }
 }
 
 /// Reads the MTA, probes the path it sends by (as configured), diagnoses both, and writes the report.
 fn mta(plan: &MtaPlan) -> ExitCode {
-    let Some(runtime) = runtime() else {
-        return ExitCode::from(exit::INTERNAL);
+    let format = format_of(plan.options.output);
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(why) => return internal_error(format, &why),
     };
     let start = std::time::Instant::now();
     let gathered = runtime.block_on(async {
@@ -108,10 +139,7 @@ fn mta(plan: &MtaPlan) -> ExitCode {
     let (facts, probe) = gathered;
     let probe = match probe.transpose() {
         Ok(p) => p,
-        Err(e) => {
-            eprintln!("smtp-doctor: {e}");
-            return ExitCode::from(exit::INTERNAL);
-        }
+        Err(e) => return internal_error(format, &e.to_string()),
     };
     let report = MtaReport {
         mta: facts,
@@ -121,8 +149,7 @@ fn mta(plan: &MtaPlan) -> ExitCode {
     };
     let diagnosis = diagnosis::mta::diagnose(&report);
     let explained = explain::mta::explain(&report, &diagnosis);
-    let format = format_of(plan.options.output);
-    let code = output::mta::exit_status(&explained);
+    let code = output::mta::exit_status(format, &report, &explained);
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let written = output::mta::write(format, &mut out, &report, &explained);
@@ -130,20 +157,18 @@ fn mta(plan: &MtaPlan) -> ExitCode {
 }
 
 fn check(plan: &Plan) -> ExitCode {
-    let Some(runtime) = runtime() else {
-        return ExitCode::from(exit::INTERNAL);
+    let format = format_of(plan.output);
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(why) => return internal_error(format, &why),
     };
     let report = match runtime.block_on(probes::run(plan)) {
         Ok(r) => r,
-        Err(e) => {
-            eprintln!("smtp-doctor: {e}");
-            return ExitCode::from(exit::INTERNAL);
-        }
+        Err(e) => return internal_error(format, &e.to_string()),
     };
     let diagnosis = diagnosis::diagnose(&report);
     let explained = explain::explain(&report, &diagnosis);
-    let format = format_of(plan.output);
-    let code = output::exit_status(format, &explained);
+    let code = output::exit_status(format, &report, &explained);
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let written = output::write(format, &mut out, &report, &explained);

@@ -205,9 +205,40 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "NAME")]
     pub helo: Option<String>,
 
-    /// Print the report as JSON on standard output (schema_version 1), and nothing else there.
-    #[arg(long)]
+    /// How to write the report on standard output: human (for people), json (one document, schema_version 1, and
+    /// nothing else there), or nagios (a Nagios/Icinga plugin: status line, perfdata, plugin exit status).
+    ///
+    /// nagios prints `SMTP OK|WARNING|CRITICAL|UNKNOWN - layer/code: verdict`, perfdata for each port's stage
+    /// times, the total time (`time`) and the certificate's days left (`cert_days`), then one line per finding;
+    /// it exits 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN. An error finding of any layer (DNS failures and
+    /// timeouts included) is CRITICAL, a warning finding is WARNING; bad usage and internal failures are
+    /// UNKNOWN, said on standard output. --warning, --critical and the --cert-*-days thresholds apply to it
+    /// alone.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = FormatChoice::Human)]
+    pub format: FormatChoice,
+
+    /// Short for --format json.
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+
+    /// --format nagios: WARNING when the total time in seconds alerts on this Nagios range ([@]start:end, inclusive; 5 alerts above 5 s, 2: below 2, @1:3 inside).
+    #[arg(short, long, value_name = "RANGE", allow_hyphen_values = true)]
+    pub warning: Option<String>,
+
+    /// --format nagios: CRITICAL when the total time in seconds alerts on this Nagios range (as --warning).
+    #[arg(short, long, value_name = "RANGE", allow_hyphen_values = true)]
+    pub critical: Option<String>,
+
+    /// --format nagios: WARNING when a certificate shown has fewer days left than DAYS (default 14, as the finding cert_expires_soon).
+    ///
+    /// With --format nagios the certificate thresholds decide about a certificate that is still valid; an
+    /// expired, untrusted or misnamed certificate is an error finding, so CRITICAL whatever they say.
+    #[arg(long, value_name = "DAYS")]
+    pub cert_warning_days: Option<u32>,
+
+    /// --format nagios: CRITICAL when a certificate shown has fewer days left than DAYS (default: none; an expired certificate is CRITICAL anyway).
+    #[arg(long, value_name = "DAYS")]
+    pub cert_critical_days: Option<u32>,
 
     /// When to colour the human report; NO_COLOR in the environment also turns colour off.
     #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
@@ -257,6 +288,14 @@ pub enum ModeChoice {
     Starttls,
     Implicit,
     Detect,
+}
+
+/// The values of --format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatChoice {
+    Human,
+    Json,
+    Nagios,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -29,11 +29,48 @@ pub const TABLE: [(u8, &str); 4] = [
     ),
 ];
 
+/// --format nagios: the plugin states, by the exit status Nagios and Icinga read them from.
+pub mod nagios {
+    pub const OK: u8 = 0;
+    pub const WARNING: u8 = 1;
+    pub const CRITICAL: u8 = 2;
+    /// Bad usage or an internal failure: the check itself could not be made (never a DNS failure or a timeout).
+    pub const UNKNOWN: u8 = 3;
+
+    /// Each state with its exit status and when smtp-doctor reports it.
+    pub const TABLE: [(u8, &str, &str); 4] = [
+        (
+            OK,
+            "OK",
+            "No finding is an error or a warning (notes allowed); the total time and the certificates' days left are within the thresholds.",
+        ),
+        (
+            WARNING,
+            "WARNING",
+            "A warning finding (ipv6_broken, dns_partial_failure, owner_rule_blocks_others, helo_only, starttls_not_offered on port 25…), or the total time alerts on --warning, or a certificate has fewer days left than --cert-warning-days (default 14).",
+        ),
+        (
+            CRITICAL,
+            "CRITICAL",
+            "An error finding of any layer: dns (NXDOMAIN, SERVFAIL, timeouts), network, firewall, isp_block, local_mta, server (closed port, timeouts), tls (expired, untrusted, self-signed or misnamed certificate, failed handshake, no STARTTLS on a submission port), credentials, sender; or the total time alerts on --critical, or a certificate has fewer days left than --cert-critical-days.",
+        ),
+        (
+            UNKNOWN,
+            "UNKNOWN",
+            "Bad usage (unknown flag, bad host, bad range, an unreadable --ca-file) or smtp-doctor could not run: said on standard output as SMTP UNKNOWN - reason.",
+        ),
+    ];
+}
+
 /// The "Exit status" paragraph of `check --help`.
 pub fn help() -> String {
     let mut text = String::from("Exit status:");
     for (code, meaning) in TABLE {
         text.push_str(&format!("\n  {code}  {meaning}"));
+    }
+    text.push_str("\n\nWith --format nagios, the plugin states instead:");
+    for (code, state, meaning) in nagios::TABLE {
+        text.push_str(&format!("\n  {code}  {state}: {meaning}"));
     }
     text
 }
@@ -51,5 +88,17 @@ mod tests {
     fn codes_are_distinct_and_in_order() {
         let codes: Vec<u8> = TABLE.iter().map(|(c, _)| *c).collect();
         assert_eq!(codes, vec![OK, PROBLEM, USAGE, INTERNAL]);
+        let states: Vec<u8> = nagios::TABLE.iter().map(|(c, _, _)| *c).collect();
+        assert_eq!(
+            states,
+            vec![
+                nagios::OK,
+                nagios::WARNING,
+                nagios::CRITICAL,
+                nagios::UNKNOWN
+            ]
+        );
+        // An internal failure means UNKNOWN in both tables, so the runtime's failure path needs no format.
+        assert_eq!(INTERNAL, nagios::UNKNOWN);
     }
 }

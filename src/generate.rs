@@ -53,6 +53,13 @@ fn man_page(mut cmd: clap::Command, out: &mut dyn Write) -> io::Result<()> {
     for (code, meaning) in crate::exit::TABLE {
         writeln!(out, ".TP\n{code}\n{}", roff(meaning))?;
     }
+    writeln!(
+        out,
+        ".PP\nWith \\-\\-format nagios, the plugin states instead:"
+    )?;
+    for (code, state, meaning) in crate::exit::nagios::TABLE {
+        writeln!(out, ".TP\n{code} ({state})\n{}", roff(meaning))?;
+    }
     writeln!(out, ".SH ENVIRONMENT")?;
     writeln!(
         out,

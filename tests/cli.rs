@@ -447,3 +447,128 @@ fn env_file_ignores_flags_from_the_environment() {
     assert_eq!(doc["settings"]["framework"], "node_smtp");
     assert_eq!(doc["verdict"]["code"], "env_host_is_this_host");
 }
+
+/// Asserts a plugin's UNKNOWN: exit 3, `SMTP UNKNOWN - ` first on stdout (where Nagios reads it), `want` said.
+fn assert_nagios_unknown(args: &[&str], code: i32, out: &str, want: &str) {
+    assert_eq!(code, 3, "{args:?}: {out}");
+    let first = out.lines().next().unwrap_or("");
+    assert!(first.starts_with("SMTP UNKNOWN - "), "{args:?}: {out}");
+    assert!(first.chars().count() <= 80, "{args:?}: {first}");
+    assert!(!out.contains('|'), "{args:?}: {out}");
+    assert!(
+        folded(out).contains(want),
+        "{args:?}: want {want:?} in {out}"
+    );
+}
+
+#[test]
+fn nagios_usage_errors_are_unknown_on_stdout() {
+    for (args, want) in [
+        (
+            &[
+                "check",
+                "localhost",
+                "--format",
+                "nagios",
+                "--warning",
+                "abc",
+            ][..],
+            "--warning 'abc' is not a Nagios range",
+        ),
+        (
+            &["check", "localhost", "--format", "nagios", "-c", "20:10"],
+            "--critical '20:10' is not a Nagios range: its start is above its end",
+        ),
+        (
+            &["check", "bad host name!", "--format", "nagios"],
+            "not a host name",
+        ),
+        (
+            &["check", "localhost", "--format=nagios", "--no-such-flag"],
+            "unexpected argument '--no-such-flag'",
+        ),
+        (
+            &[
+                "check",
+                "localhost",
+                "--format",
+                "nagios",
+                "--cert-warning-days",
+                "soon",
+            ],
+            "invalid value 'soon' for '--cert-warning-days <DAYS>'",
+        ),
+        (
+            &["check", "localhost", "--format", "nagios", "--json"],
+            "cannot be used with",
+        ),
+        (
+            &[
+                "mta",
+                "--format",
+                "nagios",
+                "--postfix-config",
+                "/nonexistent",
+            ],
+            "no main.cf",
+        ),
+    ] {
+        let (code, out, err) = run(args, &[]);
+        assert_nagios_unknown(args, code, &out, want);
+        // People running it by hand still see the reason on stderr.
+        assert!(!err.is_empty(), "{args:?}");
+    }
+}
+
+#[test]
+fn thresholds_without_the_nagios_format_are_refused() {
+    for flag in [
+        "--warning",
+        "--critical",
+        "--cert-warning-days",
+        "--cert-critical-days",
+    ] {
+        for format in [&[][..], &["--json"], &["--format", "human"]] {
+            let mut args = vec!["check", "localhost", flag, "5"];
+            args.extend_from_slice(format);
+            let (code, out, err) = run(&args, &[]);
+            assert_eq!(code, 2, "{args:?}: {err}");
+            assert!(out.is_empty(), "{args:?}: {out}");
+            assert!(
+                err.contains(&format!(
+                    "{flag} is a threshold of the Nagios plugin output"
+                )),
+                "{args:?}: {err}"
+            );
+        }
+    }
+}
+
+#[test]
+fn json_is_short_for_format_json() {
+    let (code, _, err) = run(&["check", "localhost", "--json", "--format", "json"], &[]);
+    assert_eq!(code, 2, "both spellings at once are refused: {err}");
+    let help = run(&["check", "--help"], &[]).1;
+    assert!(
+        folded(&help).contains("--json Short for --format json"),
+        "{help}"
+    );
+    assert!(folded(&help).contains("[default: human]"), "{help}");
+}
+
+#[test]
+fn nagios_internal_failure_is_unknown_on_stdout() {
+    let args = [
+        "check",
+        "127.0.0.1",
+        "-p",
+        "9",
+        "--timeout",
+        "1",
+        "--format",
+        "nagios",
+    ];
+    let (code, out, err) = run_with_nofile(40, &args);
+    assert_nagios_unknown(&args, code, &out, "RLIMIT_NOFILE");
+    assert!(err.contains("RLIMIT_NOFILE"), "{err}");
+}

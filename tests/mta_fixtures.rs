@@ -354,7 +354,7 @@ fn every_format_writes_the_mta_report() {
     assert_eq!(doc.verdict.code, Some(Code::QueueSaslFailed));
     assert_eq!(doc.mta.queue.deferred, 2);
     assert!(doc.check.is_none());
-    assert_eq!(mta_output::exit_status(&e), 1);
+    assert_eq!(mta_output::exit_status(Format::Json, &r, &e), 1);
     let mut human = Vec::new();
     let style = Style {
         color: false,

@@ -21,6 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use code::{Code, Confidence, Layer, Severity};
 pub use envelope::{EnvelopeEvidence, Refusal};
 pub use settings::SettingsEvidence;
+pub use tls::EXPIRY_WARNING_DAYS;
 
 use crate::report::{
     AuthFacts, CertFacts, CertProblem, ConnectFacts, DnsOutcome, FirewallRule, HandshakeError,

@@ -6,8 +6,9 @@ use super::attempt::At;
 use super::session::refusal_code;
 use super::{CertEvidence, Code, Confidence, Facts, Finding, Severity};
 
-/// A certificate this close to its end is worth a warning.
-const EXPIRY_WARNING_DAYS: i64 = 14;
+/// A certificate with fewer days left is worth a warning (cert_expires_soon); --format nagios takes it as
+/// --cert-warning-days' default, so both say the same by default.
+pub const EXPIRY_WARNING_DAYS: u32 = 14;
 
 /// The port speaks the other TLS mode than the one it was probed with.
 pub(super) fn wrong_mode(at: &At<'_>) -> Option<Finding> {
@@ -151,7 +152,7 @@ fn established(at: &At<'_>, call: &mut TlsCall) {
     }
     let healthy = t.chain_verified && t.name_matches;
     if let Some(leaf) = t.chain.first().filter(|_| healthy) {
-        if leaf.days_left < EXPIRY_WARNING_DAYS {
+        if leaf.days_left < i64::from(EXPIRY_WARNING_DAYS) {
             call.notes.push(at.note(
                 Code::CertExpiresSoon,
                 Severity::Warning,

@@ -166,7 +166,8 @@ fn port_of(f: &Finding) -> u16 {
     f.port.unwrap_or(0)
 }
 
-fn working_summary(report: &Report) -> String {
+/// The sentence of a run where every path works (the verdict's summary when no finding decides it).
+pub fn working_summary(report: &Report) -> String {
     let ports: Vec<String> = report.ports.iter().map(|p| p.port.to_string()).collect();
     if ports.is_empty() {
         return "nothing was probed".into();

@@ -4,12 +4,14 @@ use std::io::{self, Write};
 
 use crate::exit;
 use crate::explain::Explained;
+use crate::plan::Thresholds;
 use crate::report::Report;
 
 pub mod document;
 pub mod human;
 pub mod json;
 pub mod mta;
+pub mod nagios;
 pub mod verbose;
 
 /// Options of the human report.
@@ -25,6 +27,8 @@ pub struct Style {
 pub enum Format {
     Human(Style),
     Json,
+    /// A Nagios/Icinga plugin's status line, perfdata and long output.
+    Nagios(Thresholds),
 }
 
 /// Writes the report in `format`.
@@ -37,12 +41,13 @@ pub fn write(
     match format {
         Format::Human(style) => human::write(out, report, explained, style),
         Format::Json => json::write(out, report, explained),
+        Format::Nagios(t) => nagios::write(out, report, explained, t),
     }
 }
 
 /// The exit status a format's result stands for. Monitoring reads the status alone, so every format
 /// fails exactly when the diagnosis does; a format with its own policy gets its own arm here.
-pub fn exit_status(format: Format, explained: &Explained) -> u8 {
+pub fn exit_status(format: Format, report: &Report, explained: &Explained) -> u8 {
     match format {
         Format::Human(_) | Format::Json => {
             if explained.ok {
@@ -51,6 +56,7 @@ pub fn exit_status(format: Format, explained: &Explained) -> u8 {
                 exit::PROBLEM
             }
         }
+        Format::Nagios(t) => nagios::exit_status(report, explained, t),
     }
 }
 

@@ -5,10 +5,11 @@ use std::io::{self, Write};
 use colored::Colorize;
 
 use super::document::JsonMtaReport;
-use super::{human, verbose, Format, Style};
+use super::{human, nagios, verbose, Format, Style};
 use crate::exit;
 use crate::explain::mta::{age, MtaExplained};
 use crate::explain::ExplainedFinding;
+use crate::plan::Thresholds;
 use crate::report::mta::{
     EntryState, MapFile, MtaFacts, MtaKind, MtaReport, ProbedKind, QueueNotRead, Route,
 };
@@ -31,15 +32,43 @@ pub fn write(
             colored::control::unset_override();
             result
         }
+        Format::Nagios(t) => nagios::write_check(out, &plugin_check(r, e, t)),
     }
 }
 
-/// The same rule as `check`: a diagnosed problem is exit status 1, whatever the format.
-pub fn exit_status(e: &MtaExplained) -> u8 {
-    if e.ok {
-        exit::OK
-    } else {
-        exit::PROBLEM
+/// The same rule as `check`: a diagnosed problem is exit status 1 (the plugin's own states with --format nagios).
+pub fn exit_status(format: Format, r: &MtaReport, e: &MtaExplained) -> u8 {
+    match format {
+        Format::Nagios(t) => nagios::judge(&plugin_check(r, e, t)).state.exit_status(),
+        Format::Human(_) | Format::Json => {
+            if e.ok {
+                exit::OK
+            } else {
+                exit::PROBLEM
+            }
+        }
+    }
+}
+
+/// The MTA as a plugin run: its own findings and the relay probe's, the probe's perfdata and the queue's counts.
+fn plugin_check<'a>(r: &'a MtaReport, e: &'a MtaExplained, t: Thresholds) -> nagios::Check<'a> {
+    let probe = r.probe.as_ref().zip(e.probe.as_ref());
+    let mut extra = Vec::new();
+    if r.mta.queue.read {
+        extra.push(nagios::Perf::gauge("queue_messages", r.mta.queue.messages));
+        extra.push(nagios::Perf::gauge("queue_deferred", r.mta.queue.deferred));
+    }
+    nagios::Check {
+        findings: e
+            .findings
+            .iter()
+            .chain(probe.iter().flat_map(|(_, pe)| pe.findings.iter()))
+            .collect(),
+        verdict: &e.verdict,
+        probe,
+        elapsed_s: r.elapsed_ms / 1000.0,
+        extra,
+        thresholds: t,
     }
 }
 

@@ -245,9 +245,9 @@ fn every_format_fails_exactly_when_the_diagnosis_does() {
     let mut e = explained();
     for format in [Format::Json, Format::Human(style)] {
         e.ok = false;
-        assert_eq!(exit_status(format, &e), crate::exit::PROBLEM);
+        assert_eq!(exit_status(format, &report(), &e), crate::exit::PROBLEM);
         e.ok = true;
-        assert_eq!(exit_status(format, &e), crate::exit::OK);
+        assert_eq!(exit_status(format, &report(), &e), crate::exit::OK);
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod env_file;
 mod mta;
+mod range;
 mod run_as;
 mod secret;
 mod target;
@@ -15,11 +16,12 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-use crate::cli::{CheckArgs, ColorChoice, ModeChoice, ProbeArgs};
+use crate::cli::{CheckArgs, ColorChoice, FormatChoice, ModeChoice, ProbeArgs};
 use crate::report::settings::{shown, SettingsFacts, SettingsNote};
 use crate::report::PortMode;
 
 pub use mta::MtaPlan;
+pub use range::{Range, RangeError, Thresholds};
 pub use run_as::RunAs;
 use secret::read_password;
 pub use secret::{Credentials, PasswordSources};
@@ -120,7 +122,12 @@ impl Family {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
     Json,
-    Human { color: bool, verbose: bool },
+    Human {
+        color: bool,
+        verbose: bool,
+    },
+    /// --format nagios: a monitoring plugin's status line, perfdata and exit status.
+    Nagios(Thresholds),
 }
 
 /// Words quoted for a POSIX shell where they need it.
@@ -212,6 +219,16 @@ pub enum PlanError {
     },
     #[error("--postfix-config {}: there is no main.cf in that directory; give the directory that holds the instance's main.cf, as `postconf -c` takes it (see `postconf -h alternate_config_directories` for the instances of this host)", .0.display())]
     NoPostfixConfig(PathBuf),
+    #[error("{flag} '{text}' is not a Nagios range: {why}; write [@]start:end in seconds, such as 5 (alert above 5), 2: (below 2), ~:5, 1:5 or @1:5 (alert inside)")]
+    BadRange {
+        flag: &'static str,
+        text: String,
+        why: RangeError,
+    },
+    #[error(
+        "{flag} is a threshold of the Nagios plugin output: add --format nagios, or drop {flag}"
+    )]
+    ThresholdWithoutNagios { flag: &'static str },
     #[error("--to needs a sender: give --from ADDR (or an --env-file whose From address is set)")]
     ToWithoutFrom,
     #[error("--env-file takes the port, the TLS mode and the login from the file, so {flag} cannot be given with it; \
@@ -402,21 +419,37 @@ impl ProbeOptions {
             Some(path) => load_ca_file(path)?,
             None => Vec::new(),
         };
-        let output = if p.json {
-            Output::Json
-        } else {
-            let color = match p.color {
-                ColorChoice::Always => true,
-                ColorChoice::Never => false,
-                ColorChoice::Auto => {
-                    stdout_is_terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        let format = if p.json { FormatChoice::Json } else { p.format };
+        let output = match format {
+            FormatChoice::Json => Output::Json,
+            FormatChoice::Nagios => Output::Nagios(thresholds(p)?),
+            FormatChoice::Human => {
+                let color = match p.color {
+                    ColorChoice::Always => true,
+                    ColorChoice::Never => false,
+                    ColorChoice::Auto => {
+                        stdout_is_terminal
+                            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                    }
+                };
+                Output::Human {
+                    color,
+                    verbose: p.verbose,
                 }
-            };
-            Output::Human {
-                color,
-                verbose: p.verbose,
             }
         };
+        if format != FormatChoice::Nagios {
+            // Thresholds that nothing would judge are a mistake worth saying, not a silent no-op.
+            let given = [
+                (p.warning.is_some(), "--warning"),
+                (p.critical.is_some(), "--critical"),
+                (p.cert_warning_days.is_some(), "--cert-warning-days"),
+                (p.cert_critical_days.is_some(), "--cert-critical-days"),
+            ];
+            if let Some((_, flag)) = given.iter().find(|(set, _)| *set) {
+                return Err(PlanError::ThresholdWithoutNagios { flag });
+            }
+        }
         Ok(ProbeOptions {
             family: family(p),
             timeout: Duration::from_secs_f64(p.timeout),
@@ -428,6 +461,31 @@ impl ProbeOptions {
             output,
         })
     }
+}
+
+/// The thresholds of --format nagios, each range checked; the certificate's default is the diagnosis's own.
+fn thresholds(p: &ProbeArgs) -> Result<Thresholds, PlanError> {
+    let range = |flag: &'static str, text: &Option<String>| {
+        text.as_deref()
+            .map(|t| {
+                Range::parse(t).map_err(|why| PlanError::BadRange {
+                    flag,
+                    text: t.to_string(),
+                    why,
+                })
+            })
+            .transpose()
+    };
+    let days = |d: Option<u32>| d.map(|d| Range::at_least(f64::from(d)));
+    Ok(Thresholds {
+        warning: range("--warning", &p.warning)?,
+        critical: range("--critical", &p.critical)?,
+        cert_warning: days(
+            p.cert_warning_days
+                .or(Some(crate::diagnosis::EXPIRY_WARNING_DAYS)),
+        ),
+        cert_critical: days(p.cert_critical_days),
+    })
 }
 
 /// -4 and -6 as a family (clap keeps them from both being given).

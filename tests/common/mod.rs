@@ -8,6 +8,8 @@
 // Each test crate that includes this module uses a different part of it.
 #![allow(dead_code)]
 
+pub mod plugin;
+
 use std::future::Future;
 use std::io::Read;
 use std::net::SocketAddr;
