@@ -1146,7 +1146,7 @@ fn nagios_critical_on_a_closed_port_and_on_a_bad_certificate() {
     assert!(
         p.long
             .iter()
-            .any(|l| l.starts_with("[error] server/port_closed 127.0.0.1:")),
+            .any(|l| l.starts_with("[error] server/port_closed: 127.0.0.1:")),
         "{}",
         run.stdout
     );

@@ -8,6 +8,11 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use smtp_doctor::diagnosis::{Code, Layer};
+
+#[path = "common/plugin.rs"]
+mod common_plugin;
+#[path = "lab/nagios.rs"]
+mod nagios;
 use smtp_doctor::output::document::{JsonMtaReport, JsonReport, JsonVerdict};
 use smtp_doctor::report::{Manager, NotRead};
 
@@ -1182,6 +1187,21 @@ fn mta_scenarios() -> Vec<MtaScenario> {
     ]
 }
 
+/// --format nagios with its real consumers: Nagios 4 runs it, check_smtp beside it (tests/lab/nagios.rs).
+type Run = fn() -> Result<String, String>;
+fn nagios_scenarios() -> Vec<(&'static str, Run)> {
+    vec![
+        (
+            "120_nagios4_runs_the_plugin",
+            nagios::nagios4_runs_the_plugin,
+        ),
+        (
+            "121_check_smtp_side_by_side",
+            nagios::check_smtp_side_by_side,
+        ),
+    ]
+}
+
 fn relay_dir() -> String {
     format!("{}/postfix/relay/etc", state_dir())
 }
@@ -1723,17 +1743,22 @@ fn main() -> ExitCode {
         .into_iter()
         .filter(|sc| filters.is_empty() || filters.iter().any(|f| sc.name.contains(f.as_str())))
         .collect();
+    let chosen_nagios: Vec<(&str, Run)> = nagios_scenarios()
+        .into_iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .collect();
     if list_only {
         for name in chosen
             .iter()
             .map(|s| s.name)
             .chain(chosen_mta.iter().map(|s| s.name))
+            .chain(chosen_nagios.iter().map(|(name, _)| *name))
         {
             println!("lab::{name}: test");
         }
         return ExitCode::SUCCESS;
     }
-    let total = chosen.len() + chosen_mta.len();
+    let total = chosen.len() + chosen_mta.len() + chosen_nagios.len();
     if total == 0 {
         println!("lab: no scenario matches {filters:?}");
         return ExitCode::SUCCESS;
@@ -1783,6 +1808,12 @@ fn main() -> ExitCode {
             (
                 sc.name,
                 Box::new(move || run_mta_scenario(sc)) as Box<dyn Fn() -> Result<String, String>>,
+            )
+        }))
+        .chain(chosen_nagios.iter().map(|(name, run)| {
+            (
+                *name,
+                Box::new(*run) as Box<dyn Fn() -> Result<String, String>>,
             )
         }));
     for (name, run) in runs {

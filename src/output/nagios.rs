@@ -82,6 +82,8 @@ impl<'a> Check<'a> {
 pub struct Judged {
     pub state: State,
     pub sentence: String,
+    /// A finding decided (its own line in the long output says it in full), not a threshold.
+    pub by_finding: bool,
 }
 
 /// One perfdata item. Labels come from a closed set: `time`, `dns`, `cert_days`, `<port>_<stage>` (with the host
@@ -162,8 +164,8 @@ pub fn exit_status(report: &Report, e: &Explained, thresholds: Thresholds) -> u8
         .exit_status()
 }
 
-/// The first line with its perfdata, then the whole sentence when the first line had to cut it, then one line per
-/// finding.
+/// The first line with its perfdata, then the whole sentence of a threshold when the first line had to cut it,
+/// then one line per finding.
 pub fn write_check(out: &mut dyn Write, c: &Check<'_>) -> io::Result<()> {
     let judged = judge(c);
     let sentence = clean(&judged.sentence);
@@ -174,8 +176,8 @@ pub fn write_check(out: &mut dyn Write, c: &Check<'_>) -> io::Result<()> {
     } else {
         writeln!(out, "{first} | {}", perf.join(" "))?;
     }
-    // A cut sentence comes whole first in the long output: a threshold's reason is in no finding's line.
-    if !first.ends_with(sentence.as_str()) {
+    // A cut sentence comes whole first in the long output when no finding's line below says it: a threshold's.
+    if !judged.by_finding && !first.ends_with(sentence.as_str()) {
         writeln!(out, "{sentence}")?;
     }
     for line in long_output(c) {
@@ -206,6 +208,7 @@ pub fn judge(c: &Check<'_>) -> Judged {
         _ => Judged {
             state: State::Ok,
             sentence: ok_sentence(c),
+            by_finding: false,
         },
     }
 }
@@ -222,6 +225,7 @@ fn by_findings(c: &Check<'_>) -> Judged {
         return Judged {
             state: State::Ok,
             sentence: String::new(),
+            by_finding: false,
         };
     };
     // The verdict's own finding when it is among the worst (the command chose it), else the first of them.
@@ -246,6 +250,7 @@ fn by_findings(c: &Check<'_>) -> Judged {
                 )
             })
             .unwrap_or_default(),
+        by_finding: true,
     }
 }
 
@@ -256,14 +261,17 @@ fn by_time(c: &Check<'_>) -> Judged {
         (Some(r), _) if r.alerts(t) => Judged {
             state: State::Critical,
             sentence: said("--critical", &r),
+            by_finding: false,
         },
         (_, Some(r)) if r.alerts(t) => Judged {
             state: State::Warning,
             sentence: said("--warning", &r),
+            by_finding: false,
         },
         _ => Judged {
             state: State::Ok,
             sentence: String::new(),
+            by_finding: false,
         },
     }
 }
@@ -283,10 +291,12 @@ fn by_certificate(c: &Check<'_>) -> Option<Judged> {
         (Some(r), _) if r.alerts(days as f64) => Judged {
             state: State::Critical,
             sentence: said(&r),
+            by_finding: false,
         },
         (_, Some(r)) if r.alerts(days as f64) => Judged {
             state: State::Warning,
             sentence: said(&r),
+            by_finding: false,
         },
         _ => return None,
     };
@@ -372,10 +382,16 @@ fn perfdata(c: &Check<'_>) -> Vec<Perf> {
 fn long_output(c: &Check<'_>) -> Vec<String> {
     let mut lines = Vec::new();
     for f in &c.findings {
+        // Where, unless the message already says it (most name the address and port themselves).
         let place = match (f.port, f.address) {
-            (Some(p), Some(a)) => format!(" {}", std::net::SocketAddr::new(a, p)),
-            (Some(p), None) => format!(" port {p}"),
+            (Some(p), Some(a)) => std::net::SocketAddr::new(a, p).to_string(),
+            (Some(p), None) => format!("port {p}"),
             _ => String::new(),
+        };
+        let place = if place.is_empty() || f.message.contains(&place) {
+            String::new()
+        } else {
+            format!(" {place}")
         };
         lines.push(clean(&format!(
             "[{}] {}/{}{place}: {}",
