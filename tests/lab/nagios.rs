@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::common_plugin as plugin;
-use super::{lab_binary, run_bounded, run_script, script, state_dir};
+use super::{lab_binary, lab_password, run_bounded, run_script, script, state_dir};
 
 /// The check_smtp of monitoring-plugins-basic.
 const CHECK_SMTP: &str = "/usr/lib/nagios/plugins/check_smtp";
@@ -50,6 +50,17 @@ fn services() -> Vec<Service> {
                 ("time", Some("10")),
                 ("cert_days", Some("14:")),
             ],
+            strict: true,
+        },
+        // The login as the README advises it for Nagios: the password from a file only nagios reads, on stdin.
+        Service {
+            description: "smtp-doctor login",
+            host: MAIL,
+            command: "smtp_doctor",
+            args: "-p 587 --user app@lab.example.com --password-stdin < @PASSFILE@",
+            state: 0,
+            starts: "SMTP OK - mail.lab.example.com: every probed path works (port 587)",
+            perf: &[("587_auth", None)],
             strict: true,
         },
         Service {
@@ -258,10 +269,19 @@ define contact {{
     contacts              lab
 }}
 ",
-            s.host, s.description, s.command, s.args
+            s.host,
+            s.description,
+            s.command,
+            s.args
+                .replace("@PASSFILE@", &pass_file().display().to_string())
         ));
     }
     text
+}
+
+/// The lab's SMTP password for the login service, readable by nagios alone.
+fn pass_file() -> PathBuf {
+    instance_dir().join("smtp.pass")
 }
 
 /// Writes the instance and hands it to the user nagios (Nagios drops to it before it writes anything).
@@ -277,6 +297,13 @@ fn write_instance(services: &[Service]) -> Result<PathBuf, String> {
         ("objects.cfg", objects_cfg(services)),
     ] {
         std::fs::write(dir.join(name), text).map_err(|e| format!("cannot write {name}: {e}"))?;
+    }
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::write(pass_file(), lab_password()?)
+            .map_err(|e| format!("cannot write the password file: {e}"))?;
+        std::fs::set_permissions(pass_file(), std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| format!("cannot restrict the password file: {e}"))?;
     }
     let mut chown = std::process::Command::new("chown");
     chown.arg("-R").arg("nagios:nagios").arg(&dir);
@@ -345,6 +372,12 @@ pub fn nagios4_runs_the_plugin() -> Result<String, String> {
     let recorded = service_status(&status);
     let perf_file = std::fs::read_to_string(dir.join("var/service-perfdata")).unwrap_or_default();
     let mut problems = Vec::new();
+    let password = lab_password()?;
+    for (what, text) in [("status.dat", &status), ("the perfdata file", &perf_file)] {
+        if text.contains(&password) {
+            problems.push(format!("the lab's password appears in {what}"));
+        }
+    }
     let mut shown = Vec::new();
     for s in &services {
         let Some(block) = recorded
