@@ -572,3 +572,37 @@ fn nagios_internal_failure_is_unknown_on_stdout() {
     assert_nagios_unknown(&args, code, &out, "RLIMIT_NOFILE");
     assert!(err.contains("RLIMIT_NOFILE"), "{err}");
 }
+
+#[test]
+fn the_readme_nagios_state_table_matches() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("read README.md");
+    let section = readme
+        .split("\n## Nagios / Icinga: --format nagios\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n### Thresholds").next())
+        .expect("README.md has a `## Nagios / Icinga: --format nagios` section with its states");
+    let rows: Vec<&str> = section
+        .lines()
+        .filter(|l| l.starts_with("| ") && l[2..].starts_with(|c: char| c.is_ascii_digit()))
+        .collect();
+    let want: Vec<String> = smtp_doctor::exit::nagios::TABLE
+        .iter()
+        .map(|(code, state, meaning)| format!("| {code} | {state} | {meaning} |"))
+        .collect();
+    assert_eq!(
+        rows, want,
+        "README.md's Nagios states differ from src/exit.rs"
+    );
+}
+
+#[test]
+fn check_help_lists_the_nagios_states() {
+    let (code, out, _) = run(&["check", "--help"], &[]);
+    assert_eq!(code, 0);
+    let help = folded(&out);
+    for (status, state, meaning) in smtp_doctor::exit::nagios::TABLE {
+        let line = folded(&format!("{status} {state}: {meaning}"));
+        assert!(help.contains(&line), "check --help lacks {state}:\n{out}");
+    }
+}
