@@ -226,19 +226,26 @@ fn check_help_lists_every_exit_status() {
     }
 }
 
-#[test]
-fn the_readme_exit_status_table_matches() {
+/// The README's table rows that start with a number, between the heading `from` and the next line starting `until`.
+fn readme_rows(from: &str, until: &str) -> Vec<String> {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
         .expect("read README.md");
     let section = readme
-        .split("\n## Exit status\n")
+        .split(&format!("\n{from}\n"))
         .nth(1)
-        .and_then(|rest| rest.split("\n## ").next())
-        .expect("README.md has an `## Exit status` section");
-    let rows: Vec<&str> = section
+        .and_then(|rest| rest.split(&format!("\n{until}")).next())
+        .unwrap_or_else(|| panic!("README.md has no section {from:?}"))
+        .to_string();
+    section
         .lines()
         .filter(|l| l.starts_with("| ") && l[2..].starts_with(|c: char| c.is_ascii_digit()))
-        .collect();
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_readme_exit_status_table_matches() {
+    let rows = readme_rows("## Exit status", "## ");
     let want: Vec<String> = smtp_doctor::exit::TABLE
         .iter()
         .map(|(status, meaning)| smtp_doctor::exit::readme_row(*status, meaning))
@@ -575,17 +582,7 @@ fn nagios_internal_failure_is_unknown_on_stdout() {
 
 #[test]
 fn the_readme_nagios_state_table_matches() {
-    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
-        .expect("read README.md");
-    let section = readme
-        .split("\n## Nagios / Icinga: --format nagios\n")
-        .nth(1)
-        .and_then(|rest| rest.split("\n### Thresholds").next())
-        .expect("README.md has a `## Nagios / Icinga: --format nagios` section with its states");
-    let rows: Vec<&str> = section
-        .lines()
-        .filter(|l| l.starts_with("| ") && l[2..].starts_with(|c: char| c.is_ascii_digit()))
-        .collect();
+    let rows = readme_rows("## Nagios / Icinga: --format nagios", "### Thresholds");
     let want: Vec<String> = smtp_doctor::exit::nagios::TABLE
         .iter()
         .map(|(code, state, meaning)| format!("| {code} | {state} | {meaning} |"))

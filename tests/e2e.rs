@@ -1011,8 +1011,14 @@ fn harness_bounds_connections_and_stops_on_drop() {
 // --format nagios: what Nagios and Icinga read (exit status, first line, perfdata), held to the guidelines by
 // the strict reader in tests/common/plugin.rs.
 
-/// `check localhost -4 -p PORT --timeout 2 --ca-file CA --format nagios` plus `extra`, read strictly.
-fn nagios_run(port: u16, pki: &Pki, extra: &[&str]) -> (common::Run, common::plugin::PluginOutput) {
+/// `check localhost -4 -p PORT --timeout 2 --ca-file CA --format nagios` plus `extra`, read strictly (which also
+/// holds the exit status to the state); the state must be `state`. Returns stdout, for messages, and the reading.
+fn nagios_run(
+    port: u16,
+    pki: &Pki,
+    extra: &[&str],
+    state: &str,
+) -> (String, common::plugin::PluginOutput) {
     let ca = pki.ca_arg();
     let port = port.to_string();
     let mut args = vec![
@@ -1033,7 +1039,8 @@ fn nagios_run(port: u16, pki: &Pki, extra: &[&str]) -> (common::Run, common::plu
     assert!(!run.timed_out, "smtp-doctor ran past the limit: {run:?}");
     let parsed = common::plugin::parse("SMTP", &run.stdout, run.code.unwrap_or(-1))
         .unwrap_or_else(|e| panic!("{e}\nstdout:\n{}\nstderr:\n{}", run.stdout, run.stderr));
-    (run, parsed)
+    assert_eq!(parsed.state, state, "{extra:?}:\n{}", run.stdout);
+    (run.stdout, parsed)
 }
 
 #[test]
@@ -1041,18 +1048,17 @@ fn nagios_ok_on_a_healthy_server_with_stage_times() {
     let pki = Pki::new();
     let server = Server::start(Behaviour::Smtp(healthy(&pki)));
     let port = server.port();
-    let (run, p) = nagios_run(port, &pki, &["--mode", "starttls", "-w", "10", "-c", "20"]);
-    assert_eq!(
-        (run.code, p.state.as_str()),
-        (Some(0), "OK"),
-        "{}",
-        run.stdout
+    let (out, p) = nagios_run(
+        port,
+        &pki,
+        &["--mode", "starttls", "-w", "10", "-c", "20"],
+        "OK",
     );
-    assert!(p.text.contains("every probed path works"), "{}", run.stdout);
+    assert!(p.text.contains("every probed path works"), "{out}");
     for stage in ["connect", "greeting", "ehlo", "tls", "ehlo_tls", "quit"] {
         let item = p
             .perf(&format!("{port}_{stage}"))
-            .unwrap_or_else(|| panic!("no {port}_{stage}: {}", run.stdout));
+            .unwrap_or_else(|| panic!("no {port}_{stage}: {out}"));
         assert_eq!((item.uom.as_str(), item.min), ("s", Some(0.0)));
         assert!(
             item.value.is_some_and(|v| (0.0..2.0).contains(&v)),
@@ -1063,108 +1069,67 @@ fn nagios_ok_on_a_healthy_server_with_stage_times() {
     assert_eq!((time.warn.as_str(), time.crit.as_str()), ("10", "20"));
     // rcgen's default validity runs to 4096: hundreds of thousands of days.
     let days = p.perf("cert_days").and_then(|c| c.value).unwrap_or(0.0);
-    assert!(days > 10_000.0, "{}", run.stdout);
+    assert!(days > 10_000.0, "{out}");
     assert_eq!(p.perf("cert_days").map(|c| c.warn.as_str()), Some("14:"));
-    assert!(run.stderr.is_empty(), "{}", run.stderr);
 }
 
 #[test]
 fn nagios_warning_when_the_total_time_or_the_certificate_crosses_a_threshold() {
     let pki = Pki::new();
     let server = Server::start(Behaviour::Smtp(healthy(&pki)));
-    let (run, p) = nagios_run(
-        server.port(),
-        &pki,
-        &["--mode", "starttls", "--warning", "0.000001"],
-    );
-    assert_eq!(
-        (run.code, p.state.as_str()),
-        (Some(1), "WARNING"),
-        "{}",
-        run.stdout
-    );
-    assert!(p.text.starts_with("total time "), "{}", run.stdout);
-    assert!(
-        p.text.ends_with(" s alerts on --warning 0.000001"),
-        "{}",
-        run.stdout
-    );
-    assert_eq!(p.perf("time").map(|t| t.warn.as_str()), Some("0.000001"));
-
-    let (run, p) = nagios_run(
-        server.port(),
-        &pki,
-        &["--mode", "starttls", "--cert-warning-days", "4000000000"],
-    );
-    assert_eq!(
-        (run.code, p.state.as_str()),
-        (Some(1), "WARNING"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        p.text.starts_with("tls/cert_expires_soon: "),
-        "{}",
-        run.stdout
-    );
-    assert_eq!(
-        p.perf("cert_days").map(|c| c.warn.as_str()),
-        Some("4000000000:")
-    );
-
-    // --critical wins over --warning; both alert here.
-    let (run, p) = nagios_run(
-        server.port(),
-        &pki,
-        &["--mode", "starttls", "-w", "0.000001", "-c", "@0:1000"],
-    );
-    assert_eq!(
-        (run.code, p.state.as_str()),
-        (Some(2), "CRITICAL"),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        p.text.contains("alerts on --critical @1000"),
-        "{}",
-        run.stdout
-    );
+    let port = server.port();
+    for (extra, state, says, label, warn) in [
+        (
+            &["--warning", "0.000001"][..],
+            "WARNING",
+            " s alerts on --warning 0.000001",
+            "time",
+            "0.000001",
+        ),
+        (
+            &["--cert-warning-days", "4000000000"],
+            "WARNING",
+            "tls/cert_expires_soon: ",
+            "cert_days",
+            "4000000000:",
+        ),
+        // --critical wins over --warning; both alert here.
+        (
+            &["-w", "0.000001", "-c", "@0:1000"],
+            "CRITICAL",
+            " s alerts on --critical @1000",
+            "time",
+            "0.000001",
+        ),
+    ] {
+        let mut args = vec!["--mode", "starttls"];
+        args.extend_from_slice(extra);
+        let (out, p) = nagios_run(port, &pki, &args, state);
+        assert!(p.text.contains(says), "{says}: {out}");
+        assert_eq!(p.perf(label).map(|t| t.warn.as_str()), Some(warn), "{out}");
+    }
 }
 
 #[test]
 fn nagios_critical_on_a_closed_port_and_on_a_bad_certificate() {
     let pki = Pki::new();
     let closed = ClosedPort::new();
-    let (run, p) = nagios_run(closed.port(), &pki, &[]);
-    assert_eq!(
-        (run.code, p.state.as_str()),
-        (Some(2), "CRITICAL"),
-        "{}",
-        run.stdout
-    );
-    assert!(p.text.starts_with("server/port_closed: "), "{}", run.stdout);
+    let (out, p) = nagios_run(closed.port(), &pki, &[], "CRITICAL");
+    assert!(p.text.starts_with("server/port_closed: "), "{out}");
     assert!(
         p.long
             .iter()
             .any(|l| l.starts_with("[error] server/port_closed: 127.0.0.1:")),
-        "{}",
-        run.stdout
+        "{out}"
     );
     assert!(
         p.perf(&format!("{}_connect", closed.port())).is_some(),
-        "{}",
-        run.stdout
+        "{out}"
     );
 
     let server = Server::start(Behaviour::Smtp(Script::new().starttls(pki.expired.clone())));
-    let (run, p) = nagios_run(server.port(), &pki, &["--mode", "starttls"]);
-    assert_eq!(
-        (run.code, p.state.as_str()),
-        (Some(2), "CRITICAL"),
-        "{}",
-        run.stdout
-    );
-    assert!(p.text.starts_with("tls/cert_expired: "), "{}", run.stdout);
+    let (out, p) = nagios_run(server.port(), &pki, &["--mode", "starttls"], "CRITICAL");
+    assert!(p.text.starts_with("tls/cert_expired: "), "{out}");
     assert!(p
         .perf("cert_days")
         .and_then(|c| c.value)
@@ -1175,17 +1140,10 @@ fn nagios_critical_on_a_closed_port_and_on_a_bad_certificate() {
 fn nagios_unknown_on_a_bad_range_before_anything_is_probed() {
     let pki = Pki::new();
     let server = Server::start(Behaviour::Smtp(healthy(&pki)));
-    let (run, p) = nagios_run(server.port(), &pki, &["--warning", "10:5"]);
-    assert_eq!(
-        (run.code, p.state.as_str()),
-        (Some(3), "UNKNOWN"),
-        "{}",
-        run.stdout
-    );
+    let (out, p) = nagios_run(server.port(), &pki, &["--warning", "10:5"], "UNKNOWN");
     assert!(
         p.text.starts_with("--warning '10:5' is not a Nagios range"),
-        "{}",
-        run.stdout
+        "{out}"
     );
     assert!(p.perfdata.is_empty());
     assert_eq!(server.log().connections, 0, "a usage error probes nothing");

@@ -8,6 +8,10 @@ use smtp_doctor::explain::mta::explain;
 use smtp_doctor::host::{exim, postfix};
 use smtp_doctor::output::document::JsonMtaReport;
 use smtp_doctor::output::{mta as mta_output, Format, Style};
+use smtp_doctor::plan::Thresholds;
+
+#[path = "common/plugin.rs"]
+mod plugin;
 use smtp_doctor::report::mta::{DeferralStep, MtaFacts, MtaReport, Route};
 
 fn dir(parts: &[&str]) -> PathBuf {
@@ -376,6 +380,40 @@ fn every_format_writes_the_mta_report() {
             "human report lacks {want:?}:\n{human}"
         );
     }
+    // As a plugin: the queue's deferral is CRITICAL with its layer and code, and the queue becomes perfdata.
+    let mut text = Vec::new();
+    let format = Format::Nagios(Thresholds {
+        warning: None,
+        critical: None,
+        cert_warning: None,
+        cert_critical: None,
+    });
+    mta_output::write(format, &mut text, &r, &e).unwrap_or_else(|e| panic!("nagios: {e}"));
+    let text = String::from_utf8_lossy(&text);
+    let code = i32::from(mta_output::exit_status(format, &r, &e));
+    let p = plugin::parse("SMTP", &text, code).unwrap_or_else(|e| panic!("{e}:\n{text}"));
+    assert_eq!(p.state, "CRITICAL", "{text}");
+    assert!(
+        p.text.starts_with("credentials/queue_sasl_failed: "),
+        "{text}"
+    );
+    assert_eq!(
+        p.perf("queue_deferred").and_then(|q| q.value),
+        Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        p.perf("queue_messages").and_then(|q| q.value),
+        Some(2.0),
+        "{text}"
+    );
+    assert!(p.perf("time").is_some(), "{text}");
+    assert!(
+        p.long
+            .iter()
+            .any(|l| l.starts_with("[error] credentials/queue_sasl_failed")),
+        "{text}"
+    );
 }
 
 /// Every fixture cut short at many points and with bytes overwritten (quotes, brackets, colons, digits, NUL,
