@@ -46,6 +46,7 @@ pub fn run(cli: Cli) -> ExitCode {
             }),
             Err(e) => usage_error(e),
         },
+        Command::Serve(args) => crate::serve::run(&args),
         Command::Mta(args) => match MtaPlan::from_args(&args) {
             Ok(p) => mta(&MtaPlan {
                 invocation: invocation(),
@@ -84,6 +85,7 @@ fn format_of(output: Output) -> Format {
     match output {
         Output::Json => Format::Json,
         Output::Human { color, verbose } => Format::Human(Style { color, verbose }),
+        Output::Prometheus => Format::Prometheus,
     }
 }
 

@@ -10,6 +10,7 @@ pub mod document;
 pub mod human;
 pub mod json;
 pub mod mta;
+pub mod prometheus;
 pub mod verbose;
 
 /// Options of the human report.
@@ -25,6 +26,8 @@ pub struct Style {
 pub enum Format {
     Human(Style),
     Json,
+    /// The Prometheus text exposition (check only).
+    Prometheus,
 }
 
 /// Writes the report in `format`.
@@ -37,6 +40,14 @@ pub fn write(
     match format {
         Format::Human(style) => human::write(out, report, explained, style),
         Format::Json => json::write(out, report, explained),
+        Format::Prometheus => prometheus::write(
+            out,
+            &[prometheus::Probe {
+                target: &report.target,
+                outcome: prometheus::Outcome::Diagnosed(report, explained),
+                timeout_seconds: None,
+            }],
+        ),
     }
 }
 
@@ -51,6 +62,9 @@ pub fn exit_status(format: Format, explained: &Explained) -> u8 {
                 exit::PROBLEM
             }
         }
+        // A textfile-collector job publishes the file only when the run succeeds (`> f.tmp && mv`): a failing
+        // target must still be written, so the exposition's own probe_success carries the verdict.
+        Format::Prometheus => exit::OK,
     }
 }
 

@@ -31,6 +31,11 @@ pub fn write(
             colored::control::unset_override();
             result
         }
+        // The plan refuses --format prometheus for mta; should a caller get here anyway, say so rather than print.
+        Format::Prometheus => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the mta report has no Prometheus exposition",
+        )),
     }
 }
 

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::CertificateDer;
 
-use crate::cli::{CheckArgs, ColorChoice, ModeChoice, ProbeArgs};
+use crate::cli::{CheckArgs, ColorChoice, FormatChoice, ModeChoice, ProbeArgs};
 use crate::report::settings::{shown, SettingsFacts, SettingsNote};
 use crate::report::PortMode;
 
@@ -120,7 +120,12 @@ impl Family {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
     Json,
-    Human { color: bool, verbose: bool },
+    Human {
+        color: bool,
+        verbose: bool,
+    },
+    /// The Prometheus text exposition (check and serve only).
+    Prometheus,
 }
 
 /// Words quoted for a POSIX shell where they need it.
@@ -212,6 +217,8 @@ pub enum PlanError {
     },
     #[error("--postfix-config {}: there is no main.cf in that directory; give the directory that holds the instance's main.cf, as `postconf -c` takes it (see `postconf -h alternate_config_directories` for the instances of this host)", .0.display())]
     NoPostfixConfig(PathBuf),
+    #[error("--format prometheus is for check; mta writes its report for people or as JSON (--format json)")]
+    PrometheusForMta,
     #[error("--to needs a sender: give --from ADDR (or an --env-file whose From address is set)")]
     ToWithoutFrom,
     #[error("--env-file takes the port, the TLS mode and the login from the file, so {flag} cannot be given with it; \
@@ -383,6 +390,35 @@ impl Plan {
     }
 }
 
+/// The plan of one exporter probe: `target` read as check reads HOST, on the module's ports (then the target's own)
+/// and mode, with the module's checked options, login and envelope.
+pub fn exporter_plan(
+    target: &str,
+    ports: &[u16],
+    mode: Option<ModeChoice>,
+    options: ProbeOptions,
+    credentials: Option<Credentials>,
+    envelope: Option<Envelope>,
+) -> Result<Plan, PlanError> {
+    let input = HostInput::parse(target)?;
+    if let Target::Ip(ip) = input.target {
+        if !options.family.allows(&ip) {
+            return Err(PlanError::FamilyExcludesAddress {
+                ip,
+                flag: "the module's family",
+            });
+        }
+    }
+    let ports = port_list(ports, mode, &input)?;
+    Ok(Plan {
+        target: input.target,
+        ports,
+        credentials,
+        envelope,
+        ..Plan::with_options(options)
+    })
+}
+
 /// The settings every probing command takes from ProbeArgs, checked.
 #[derive(Debug, Clone)]
 pub struct ProbeOptions {
@@ -402,8 +438,10 @@ impl ProbeOptions {
             Some(path) => load_ca_file(path)?,
             None => Vec::new(),
         };
-        let output = if p.json {
+        let output = if p.json || p.format == FormatChoice::Json {
             Output::Json
+        } else if p.format == FormatChoice::Prometheus {
+            Output::Prometheus
         } else {
             let color = match p.color {
                 ColorChoice::Always => true,
@@ -522,7 +560,7 @@ pub fn mode_for_port(port: u16) -> PortMode {
     }
 }
 
-fn load_ca_file(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, PlanError> {
+pub(crate) fn load_ca_file(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, PlanError> {
     let bytes = std::fs::read(path).map_err(|source| PlanError::CaFileRead {
         path: path.clone(),
         source,

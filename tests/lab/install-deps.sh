@@ -30,6 +30,8 @@ declare -A PROBE=(
     [procps]=/usr/bin/ps
     [util-linux]=/usr/bin/unshare
     [ufw]=/usr/sbin/ufw
+    [prometheus]=/usr/bin/promtool
+    [curl]=/usr/bin/curl
 )
 
 missing=()
@@ -84,7 +86,7 @@ if /usr/sbin/postfix status >/dev/null 2>&1; then
 fi
 
 # Sanity: the tools the lab scripts call.
-for cmd in ip iptables ip6tables nft postfix postconf dnsmasq saslpasswd2 openssl socat swaks unshare ss ufw; do
+for cmd in ip iptables ip6tables nft postfix postconf dnsmasq saslpasswd2 openssl socat swaks unshare ss ufw prometheus promtool curl; do
     command -v "$cmd" >/dev/null || { echo "install-deps.sh: $cmd still missing" >&2; exit 1; }
 done
 echo "install-deps.sh: ok"
