@@ -24,6 +24,7 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand --version 'Print version'
             cand check 'Probe a mail server on every port and address and name the failing layer'
             cand mta 'Read this host''s own mail server (Postfix or Exim): how it sends, its relay probed as configured, and its queue'
+            cand serve 'Run a Prometheus exporter: /probe?target=HOST&module=NAME probes HOST with a module of the config file, /metrics tells the exporter''s own health'
             cand generate 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -37,6 +38,7 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand --timeout 'Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query'
             cand --resolver 'Ask this DNS server instead of the ones in /etc/resolv.conf'
             cand --helo 'Name to send in EHLO (default: this host''s name)'
+            cand --format 'How to write the report: human (the default), json (as --json) or prometheus (check only)'
             cand --color 'When to colour the human report; NO_COLOR in the environment also turns colour off'
             cand --from 'Envelope sender to test after AUTH: MAIL FROM:<ADDR>, then RSET (no message is sent)'
             cand --to 'Envelope recipient to test after --from (or the From address of --env-file): RCPT TO:<ADDR>, then RSET; repeat for several'
@@ -48,7 +50,7 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand --ipv4 'Probe IPv4 addresses only'
             cand -6 'Probe IPv6 addresses only'
             cand --ipv6 'Probe IPv6 addresses only'
-            cand --json 'Print the report as JSON on standard output (schema_version 1), and nothing else there'
+            cand --json 'Print the report as JSON on standard output (schema_version 1), and nothing else there (short for --format json)'
             cand -v 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
             cand --verbose 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
             cand --mx 'Also probe port 25 on every MX host of the target''s domain'
@@ -64,6 +66,7 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand --timeout 'Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query'
             cand --resolver 'Ask this DNS server instead of the ones in /etc/resolv.conf'
             cand --helo 'Name to send in EHLO (default: this host''s name)'
+            cand --format 'How to write the report: human (the default), json (as --json) or prometheus (check only)'
             cand --color 'When to colour the human report; NO_COLOR in the environment also turns colour off'
             cand --danger-accept-invalid-certs 'Send the password even when the server''s certificate fails verification (name, trust, dates)'
             cand --danger-allow-cleartext-auth 'Send the password even over an unencrypted connection (no TLS, or STARTTLS not offered)'
@@ -71,9 +74,19 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand --ipv4 'Probe IPv4 addresses only'
             cand -6 'Probe IPv6 addresses only'
             cand --ipv6 'Probe IPv6 addresses only'
-            cand --json 'Print the report as JSON on standard output (schema_version 1), and nothing else there'
+            cand --json 'Print the report as JSON on standard output (schema_version 1), and nothing else there (short for --format json)'
             cand -v 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
             cand --verbose 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'smtp-doctor;serve'= {
+            cand --listen 'Address and port to listen on, such as 127.0.0.1:9125 or [::]:9125 (port 0: one the kernel picks, printed on stderr)'
+            cand --config 'The TOML file of modules (see README "Prometheus"); an error in it is exit status 2 naming its line and key'
+            cand --timeout-offset 'Seconds taken off X-Prometheus-Scrape-Timeout-Seconds, so the answer reaches Prometheus before it gives up'
+            cand --max-concurrent 'Probes run at once; a request beyond it waits for a free slot within its deadline, then gets 503'
+            cand --max-connections 'Client connections held at once; a connection beyond it is closed as soon as it is accepted'
+            cand --header-timeout 'Seconds a client has to send a request''s headers, from its first byte (or from the end of the previous response); then the connection is closed'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -84,12 +97,15 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
         &'smtp-doctor;help'= {
             cand check 'Probe a mail server on every port and address and name the failing layer'
             cand mta 'Read this host''s own mail server (Postfix or Exim): how it sends, its relay probed as configured, and its queue'
+            cand serve 'Run a Prometheus exporter: /probe?target=HOST&module=NAME probes HOST with a module of the config file, /metrics tells the exporter''s own health'
             cand generate 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'smtp-doctor;help;check'= {
         }
         &'smtp-doctor;help;mta'= {
+        }
+        &'smtp-doctor;help;serve'= {
         }
         &'smtp-doctor;help;generate'= {
         }
