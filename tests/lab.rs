@@ -11,6 +11,9 @@ use smtp_doctor::diagnosis::{Code, Layer};
 use smtp_doctor::output::document::{JsonMtaReport, JsonReport, JsonVerdict};
 use smtp_doctor::report::{Manager, NotRead};
 
+#[path = "lab/prometheus.rs"]
+mod prometheus;
+
 /// Namespaces of this harness, apart from a lab someone runs by hand (default prefix sdlab); SDTEST_PREFIX
 /// gives a second checkout its own lab, so two can run at once.
 fn prefix() -> String {
@@ -1723,17 +1726,22 @@ fn main() -> ExitCode {
         .into_iter()
         .filter(|sc| filters.is_empty() || filters.iter().any(|f| sc.name.contains(f.as_str())))
         .collect();
+    let chosen_prom: Vec<prometheus::PromScenario> = prometheus::scenarios()
+        .into_iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .collect();
     if list_only {
         for name in chosen
             .iter()
             .map(|s| s.name)
             .chain(chosen_mta.iter().map(|s| s.name))
+            .chain(chosen_prom.iter().map(|(name, _)| *name))
         {
             println!("lab::{name}: test");
         }
         return ExitCode::SUCCESS;
     }
-    let total = chosen.len() + chosen_mta.len();
+    let total = chosen.len() + chosen_mta.len() + chosen_prom.len();
     if total == 0 {
         println!("lab: no scenario matches {filters:?}");
         return ExitCode::SUCCESS;
@@ -1783,6 +1791,12 @@ fn main() -> ExitCode {
             (
                 sc.name,
                 Box::new(move || run_mta_scenario(sc)) as Box<dyn Fn() -> Result<String, String>>,
+            )
+        }))
+        .chain(chosen_prom.iter().map(|(name, run)| {
+            (
+                *name,
+                Box::new(*run) as Box<dyn Fn() -> Result<String, String>>,
             )
         }));
     for (name, run) in runs {
