@@ -10,7 +10,7 @@ const FILE: &str = "/etc/smtp-doctor/serve.toml";
 
 fn env(name: &str) -> Option<String> {
     match name {
-        "SMTP_PW_APP" => Some("s3cret pass".into()),
+        "SMTP_PW_APP" | "SMTP_PASSWORD_APP" => Some("s3cret pass".into()),
         "EMPTY_PW" => Some(String::new()),
         _ => None,
     }
@@ -260,5 +260,30 @@ fn arbitrary_text_never_panics() {
     ];
     for text in samples {
         let _ = load(text);
+    }
+}
+
+#[test]
+fn the_readme_example_is_a_good_file() {
+    let readme = include_str!("../../../README.md");
+    let section = readme
+        .split("### The config file (TOML)")
+        .nth(1)
+        .and_then(|rest| rest.split("```toml\n").nth(1))
+        .and_then(|block| block.split("```").next())
+        .unwrap_or_default();
+    assert!(
+        section.contains("[modules.submission]"),
+        "README example not found"
+    );
+    // The example's CA file is the reader's; the rest must load as written.
+    let text: String = section
+        .lines()
+        .filter(|l| !l.starts_with("ca_file"))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    match load(&text) {
+        Ok(c) => assert_eq!(c.modules.len(), 2),
+        Err(e) => panic!("the README's example: {e}"),
     }
 }
