@@ -322,8 +322,7 @@ fn valid_name(name: &str) -> bool {
 }
 
 fn valid_env_name(name: &str) -> bool {
-    !name.is_empty()
-        && !name.as_bytes()[0].is_ascii_digit()
+    name.bytes().next().is_some_and(|b| !b.is_ascii_digit())
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 

@@ -302,7 +302,7 @@ fn quoted(s: &str) -> String {
 }
 
 /// The two parameters of /probe; anything else is refused, so no credential or option can come by URL.
-fn probe_params(query: &str) -> Result<(String, String), String> {
+pub(crate) fn probe_params(query: &str) -> Result<(String, String), String> {
     let mut target = None;
     let mut module = None;
     for (k, v) in form_urlencoded::parse(query.as_bytes()) {
