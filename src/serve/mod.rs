@@ -9,7 +9,6 @@ pub mod config;
 mod health;
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -152,7 +151,7 @@ async fn serve(args: &ServeArgs, config: Config) -> Result<(), String> {
     let signal_name = loop {
         // Reap finished connection tasks so the set does not grow with the server's lifetime.
         while connections.try_join_next().is_some() {}
-        let (stream, peer) = tokio::select! {
+        let (stream, _) = tokio::select! {
             _ = term.recv() => break "SIGTERM",
             _ = int.recv() => break "SIGINT",
             accepted = listener.accept() => match accepted {
@@ -175,7 +174,7 @@ async fn serve(args: &ServeArgs, config: Config) -> Result<(), String> {
         connections.spawn(async move {
             let _permit = permit;
             let _open = state.health.connection_opened();
-            connection(stream, peer, state.clone(), stop, header_timeout).await;
+            connection(stream, state.clone(), stop, header_timeout).await;
         });
     };
     eprintln!("smtp-doctor serve: {signal_name}: stopping; answering the requests in flight");
@@ -200,7 +199,6 @@ async fn serve(args: &ServeArgs, config: Config) -> Result<(), String> {
 /// and a graceful close when the exporter stops.
 async fn connection(
     stream: tokio::net::TcpStream,
-    _peer: SocketAddr,
     state: Arc<State>,
     mut stop: watch::Receiver<bool>,
     header_timeout: Duration,
@@ -385,13 +383,12 @@ async fn probe(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> 
         Err(why) => return text(StatusCode::BAD_REQUEST, why),
     };
     let deadline = start + Duration::from_secs_f64(seconds);
-    let mut options = module.options.clone();
-    options.timeout = Duration::from_secs_f64(seconds / STEPS_PER_DEADLINE);
-    let plan = match crate::plan::exporter_plan(
+    // Checked before waiting for a slot, so a bad target is refused at once; the step timeout is set after.
+    let mut plan = match crate::plan::exporter_plan(
         &target,
         &module.ports,
         module.mode,
-        options,
+        module.options.clone(),
         module.credentials.clone(),
         module.envelope.clone(),
     ) {
@@ -409,6 +406,11 @@ async fn probe(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> 
             ),
         );
     };
+    // What is left after waiting for the slot is shared out among the steps.
+    let left = deadline.saturating_duration_since(Instant::now());
+    plan.timeout = left
+        .div_f64(STEPS_PER_DEADLINE)
+        .max(Duration::from_millis(1));
     let _in_flight = state.health.probe_started();
     let ran =
         tokio::time::timeout_at(deadline, probes::run_within(&plan, Some(&state.budget))).await;
