@@ -27,6 +27,7 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
             [CompletionResult]::new('--version', '--version', [CompletionResultType]::ParameterName, 'Print version')
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Probe a mail server on every port and address and name the failing layer')
             [CompletionResult]::new('mta', 'mta', [CompletionResultType]::ParameterValue, 'Read this host''s own mail server (Postfix or Exim): how it sends, its relay probed as configured, and its queue')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a Prometheus exporter: /probe?target=HOST&module=NAME probes HOST with a module of the config file, /metrics tells the exporter''s own health')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -41,7 +42,7 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query')
             [CompletionResult]::new('--resolver', '--resolver', [CompletionResultType]::ParameterName, 'Ask this DNS server instead of the ones in /etc/resolv.conf')
             [CompletionResult]::new('--helo', '--helo', [CompletionResultType]::ParameterName, 'Name to send in EHLO (default: this host''s name)')
-            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How to write the report on standard output: human (for people), json (one document, schema_version 1, and nothing else there), or nagios (a Nagios/Icinga plugin: status line, perfdata, plugin exit status)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How to write the report on standard output: human (for people, the default), json (one document, schema_version 1, and nothing else there; as --json), nagios (a Nagios/Icinga plugin: status line, perfdata, plugin exit status) or prometheus (check only)')
             [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, '--format nagios: WARNING when the total time in seconds alerts on this Nagios range ([@]start:end, inclusive; 5 alerts above 5 s, 2: below 2, @1:3 inside)')
             [CompletionResult]::new('--warning', '--warning', [CompletionResultType]::ParameterName, '--format nagios: WARNING when the total time in seconds alerts on this Nagios range ([@]start:end, inclusive; 5 alerts above 5 s, 2: below 2, @1:3 inside)')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, '--format nagios: CRITICAL when the total time in seconds alerts on this Nagios range (as --warning)')
@@ -59,7 +60,7 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
             [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'Probe IPv4 addresses only')
             [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'Probe IPv6 addresses only')
             [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'Probe IPv6 addresses only')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Short for --format json')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the report as JSON on standard output (schema_version 1), and nothing else there (short for --format json)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain')
             [CompletionResult]::new('--mx', '--mx', [CompletionResultType]::ParameterName, 'Also probe port 25 on every MX host of the target''s domain')
@@ -76,7 +77,7 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
             [CompletionResult]::new('--timeout', '--timeout', [CompletionResultType]::ParameterName, 'Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query')
             [CompletionResult]::new('--resolver', '--resolver', [CompletionResultType]::ParameterName, 'Ask this DNS server instead of the ones in /etc/resolv.conf')
             [CompletionResult]::new('--helo', '--helo', [CompletionResultType]::ParameterName, 'Name to send in EHLO (default: this host''s name)')
-            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How to write the report on standard output: human (for people), json (one document, schema_version 1, and nothing else there), or nagios (a Nagios/Icinga plugin: status line, perfdata, plugin exit status)')
+            [CompletionResult]::new('--format', '--format', [CompletionResultType]::ParameterName, 'How to write the report on standard output: human (for people, the default), json (one document, schema_version 1, and nothing else there; as --json), nagios (a Nagios/Icinga plugin: status line, perfdata, plugin exit status) or prometheus (check only)')
             [CompletionResult]::new('-w', '-w', [CompletionResultType]::ParameterName, '--format nagios: WARNING when the total time in seconds alerts on this Nagios range ([@]start:end, inclusive; 5 alerts above 5 s, 2: below 2, @1:3 inside)')
             [CompletionResult]::new('--warning', '--warning', [CompletionResultType]::ParameterName, '--format nagios: WARNING when the total time in seconds alerts on this Nagios range ([@]start:end, inclusive; 5 alerts above 5 s, 2: below 2, @1:3 inside)')
             [CompletionResult]::new('-c', '-c', [CompletionResultType]::ParameterName, '--format nagios: CRITICAL when the total time in seconds alerts on this Nagios range (as --warning)')
@@ -90,9 +91,20 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
             [CompletionResult]::new('--ipv4', '--ipv4', [CompletionResultType]::ParameterName, 'Probe IPv4 addresses only')
             [CompletionResult]::new('-6', '-6', [CompletionResultType]::ParameterName, 'Probe IPv6 addresses only')
             [CompletionResult]::new('--ipv6', '--ipv6', [CompletionResultType]::ParameterName, 'Probe IPv6 addresses only')
-            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Short for --format json')
+            [CompletionResult]::new('--json', '--json', [CompletionResultType]::ParameterName, 'Print the report as JSON on standard output (schema_version 1), and nothing else there (short for --format json)')
             [CompletionResult]::new('-v', '-v', [CompletionResultType]::ParameterName, 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain')
             [CompletionResult]::new('--verbose', '--verbose', [CompletionResultType]::ParameterName, 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain')
+            [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
+            break
+        }
+        'smtp-doctor;serve' {
+            [CompletionResult]::new('--listen', '--listen', [CompletionResultType]::ParameterName, 'Address and port to listen on, such as 127.0.0.1:9125 or [::]:9125 (port 0: one the kernel picks, printed on stderr)')
+            [CompletionResult]::new('--config', '--config', [CompletionResultType]::ParameterName, 'The TOML file of modules (see README "Prometheus"); an error in it is exit status 2 naming its line and key')
+            [CompletionResult]::new('--timeout-offset', '--timeout-offset', [CompletionResultType]::ParameterName, 'Seconds taken off X-Prometheus-Scrape-Timeout-Seconds, so the answer reaches Prometheus before it gives up')
+            [CompletionResult]::new('--max-concurrent', '--max-concurrent', [CompletionResultType]::ParameterName, 'Probes run at once; a request beyond it waits for a free slot within its deadline, then gets 503')
+            [CompletionResult]::new('--max-connections', '--max-connections', [CompletionResultType]::ParameterName, 'Client connections held at once; a connection beyond it is closed as soon as it is accepted')
+            [CompletionResult]::new('--header-timeout', '--header-timeout', [CompletionResultType]::ParameterName, 'Seconds a client has to send a request''s headers, from its first byte (or from the end of the previous response); then the connection is closed')
             [CompletionResult]::new('-h', '-h', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             [CompletionResult]::new('--help', '--help', [CompletionResultType]::ParameterName, 'Print help (see more with ''--help'')')
             break
@@ -105,6 +117,7 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
         'smtp-doctor;help' {
             [CompletionResult]::new('check', 'check', [CompletionResultType]::ParameterValue, 'Probe a mail server on every port and address and name the failing layer')
             [CompletionResult]::new('mta', 'mta', [CompletionResultType]::ParameterValue, 'Read this host''s own mail server (Postfix or Exim): how it sends, its relay probed as configured, and its queue')
+            [CompletionResult]::new('serve', 'serve', [CompletionResultType]::ParameterValue, 'Run a Prometheus exporter: /probe?target=HOST&module=NAME probes HOST with a module of the config file, /metrics tells the exporter''s own health')
             [CompletionResult]::new('generate', 'generate', [CompletionResultType]::ParameterValue, 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)')
             [CompletionResult]::new('help', 'help', [CompletionResultType]::ParameterValue, 'Print this message or the help of the given subcommand(s)')
             break
@@ -113,6 +126,9 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
             break
         }
         'smtp-doctor;help;mta' {
+            break
+        }
+        'smtp-doctor;help;serve' {
             break
         }
         'smtp-doctor;help;generate' {

@@ -28,6 +28,9 @@ _smtp__doctor() {
             smtp__doctor,mta)
                 cmd="smtp__doctor__subcmd__mta"
                 ;;
+            smtp__doctor,serve)
+                cmd="smtp__doctor__subcmd__serve"
+                ;;
             smtp__doctor__subcmd__help,check)
                 cmd="smtp__doctor__subcmd__help__subcmd__check"
                 ;;
@@ -40,6 +43,9 @@ _smtp__doctor() {
             smtp__doctor__subcmd__help,mta)
                 cmd="smtp__doctor__subcmd__help__subcmd__mta"
                 ;;
+            smtp__doctor__subcmd__help,serve)
+                cmd="smtp__doctor__subcmd__help__subcmd__serve"
+                ;;
             *)
                 ;;
         esac
@@ -47,7 +53,7 @@ _smtp__doctor() {
 
     case "${cmd}" in
         smtp__doctor)
-            opts="-h -V --help --version check mta generate help"
+            opts="-h -V --help --version check mta serve generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -104,7 +110,7 @@ _smtp__doctor() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json nagios" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json nagios prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --warning)
@@ -169,7 +175,7 @@ _smtp__doctor() {
             return 0
             ;;
         smtp__subcmd__doctor__subcmd__help)
-            opts="check mta generate help"
+            opts="check mta serve generate help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -238,6 +244,20 @@ _smtp__doctor() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        smtp__subcmd__doctor__subcmd__help__subcmd__serve)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         smtp__subcmd__doctor__subcmd__mta)
             opts="-4 -6 -w -c -v -h --postfix-config --to --from --ca-file --danger-accept-invalid-certs --danger-allow-cleartext-auth --timeout --ipv4 --ipv6 --resolver --helo --format --json --warning --critical --cert-warning-days --cert-critical-days --color --verbose --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -274,7 +294,7 @@ _smtp__doctor() {
                     return 0
                     ;;
                 --format)
-                    COMPREPLY=($(compgen -W "human json nagios" -- "${cur}"))
+                    COMPREPLY=($(compgen -W "human json nagios prometheus" -- "${cur}"))
                     return 0
                     ;;
                 --warning)
@@ -303,6 +323,44 @@ _smtp__doctor() {
                     ;;
                 --color)
                     COMPREPLY=($(compgen -W "auto always never" -- "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        smtp__subcmd__doctor__subcmd__serve)
+            opts="-h --listen --config --timeout-offset --max-concurrent --max-connections --header-timeout --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --listen)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --timeout-offset)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-concurrent)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-connections)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --header-timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
                 *)

@@ -24,6 +24,7 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand --version 'Print version'
             cand check 'Probe a mail server on every port and address and name the failing layer'
             cand mta 'Read this host''s own mail server (Postfix or Exim): how it sends, its relay probed as configured, and its queue'
+            cand serve 'Run a Prometheus exporter: /probe?target=HOST&module=NAME probes HOST with a module of the config file, /metrics tells the exporter''s own health'
             cand generate 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
@@ -37,7 +38,7 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand --timeout 'Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query'
             cand --resolver 'Ask this DNS server instead of the ones in /etc/resolv.conf'
             cand --helo 'Name to send in EHLO (default: this host''s name)'
-            cand --format 'How to write the report on standard output: human (for people), json (one document, schema_version 1, and nothing else there), or nagios (a Nagios/Icinga plugin: status line, perfdata, plugin exit status)'
+            cand --format 'How to write the report on standard output: human (for people, the default), json (one document, schema_version 1, and nothing else there; as --json), nagios (a Nagios/Icinga plugin: status line, perfdata, plugin exit status) or prometheus (check only)'
             cand -w '--format nagios: WARNING when the total time in seconds alerts on this Nagios range ([@]start:end, inclusive; 5 alerts above 5 s, 2: below 2, @1:3 inside)'
             cand --warning '--format nagios: WARNING when the total time in seconds alerts on this Nagios range ([@]start:end, inclusive; 5 alerts above 5 s, 2: below 2, @1:3 inside)'
             cand -c '--format nagios: CRITICAL when the total time in seconds alerts on this Nagios range (as --warning)'
@@ -55,7 +56,7 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand --ipv4 'Probe IPv4 addresses only'
             cand -6 'Probe IPv6 addresses only'
             cand --ipv6 'Probe IPv6 addresses only'
-            cand --json 'Short for --format json'
+            cand --json 'Print the report as JSON on standard output (schema_version 1), and nothing else there (short for --format json)'
             cand -v 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
             cand --verbose 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
             cand --mx 'Also probe port 25 on every MX host of the target''s domain'
@@ -71,7 +72,7 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand --timeout 'Seconds allowed for each network step: connect, each reply, the TLS handshake, each DNS query'
             cand --resolver 'Ask this DNS server instead of the ones in /etc/resolv.conf'
             cand --helo 'Name to send in EHLO (default: this host''s name)'
-            cand --format 'How to write the report on standard output: human (for people), json (one document, schema_version 1, and nothing else there), or nagios (a Nagios/Icinga plugin: status line, perfdata, plugin exit status)'
+            cand --format 'How to write the report on standard output: human (for people, the default), json (one document, schema_version 1, and nothing else there; as --json), nagios (a Nagios/Icinga plugin: status line, perfdata, plugin exit status) or prometheus (check only)'
             cand -w '--format nagios: WARNING when the total time in seconds alerts on this Nagios range ([@]start:end, inclusive; 5 alerts above 5 s, 2: below 2, @1:3 inside)'
             cand --warning '--format nagios: WARNING when the total time in seconds alerts on this Nagios range ([@]start:end, inclusive; 5 alerts above 5 s, 2: below 2, @1:3 inside)'
             cand -c '--format nagios: CRITICAL when the total time in seconds alerts on this Nagios range (as --warning)'
@@ -85,9 +86,19 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand --ipv4 'Probe IPv4 addresses only'
             cand -6 'Probe IPv6 addresses only'
             cand --ipv6 'Probe IPv6 addresses only'
-            cand --json 'Short for --format json'
+            cand --json 'Print the report as JSON on standard output (schema_version 1), and nothing else there (short for --format json)'
             cand -v 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
             cand --verbose 'Also show each SMTP conversation (AUTH lines redacted) and the certificate chain'
+            cand -h 'Print help (see more with ''--help'')'
+            cand --help 'Print help (see more with ''--help'')'
+        }
+        &'smtp-doctor;serve'= {
+            cand --listen 'Address and port to listen on, such as 127.0.0.1:9125 or [::]:9125 (port 0: one the kernel picks, printed on stderr)'
+            cand --config 'The TOML file of modules (see README "Prometheus"); an error in it is exit status 2 naming its line and key'
+            cand --timeout-offset 'Seconds taken off X-Prometheus-Scrape-Timeout-Seconds, so the answer reaches Prometheus before it gives up'
+            cand --max-concurrent 'Probes run at once; a request beyond it waits for a free slot within its deadline, then gets 503'
+            cand --max-connections 'Client connections held at once; a connection beyond it is closed as soon as it is accepted'
+            cand --header-timeout 'Seconds a client has to send a request''s headers, from its first byte (or from the end of the previous response); then the connection is closed'
             cand -h 'Print help (see more with ''--help'')'
             cand --help 'Print help (see more with ''--help'')'
         }
@@ -98,12 +109,15 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
         &'smtp-doctor;help'= {
             cand check 'Probe a mail server on every port and address and name the failing layer'
             cand mta 'Read this host''s own mail server (Postfix or Exim): how it sends, its relay probed as configured, and its queue'
+            cand serve 'Run a Prometheus exporter: /probe?target=HOST&module=NAME probes HOST with a module of the config file, /metrics tells the exporter''s own health'
             cand generate 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)'
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'smtp-doctor;help;check'= {
         }
         &'smtp-doctor;help;mta'= {
+        }
+        &'smtp-doctor;help;serve'= {
         }
         &'smtp-doctor;help;generate'= {
         }

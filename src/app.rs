@@ -53,6 +53,7 @@ pub fn run(cli: Cli) -> ExitCode {
             }),
             Err(e) => usage_error(e, args.probe.format == FormatChoice::Nagios),
         },
+        Command::Serve(args) => crate::serve::run(&args),
         Command::Mta(args) => match MtaPlan::from_args(&args) {
             Ok(p) => mta(&MtaPlan {
                 invocation: invocation(),
@@ -83,7 +84,7 @@ fn internal_error(format: Format, reason: &str) -> ExitCode {
     eprintln!("smtp-doctor: {reason}");
     match format {
         Format::Nagios(_) => nagios_unknown(reason),
-        Format::Human(_) | Format::Json => ExitCode::from(exit::INTERNAL),
+        Format::Human(_) | Format::Json | Format::Prometheus => ExitCode::from(exit::INTERNAL),
     }
 }
 
@@ -113,6 +114,7 @@ fn format_of(output: Output) -> Format {
         Output::Json => Format::Json,
         Output::Human { color, verbose } => Format::Human(Style { color, verbose }),
         Output::Nagios(t) => Format::Nagios(t),
+        Output::Prometheus => Format::Prometheus,
     }
 }
 

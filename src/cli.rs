@@ -27,6 +27,16 @@ pub enum Command {
     /// Read this host's own mail server (Postfix or Exim): how it sends, its relay probed as configured, and its queue.
     #[command(after_long_help = crate::exit::help())]
     Mta(Box<MtaArgs>),
+    /// Run a Prometheus exporter: /probe?target=HOST&module=NAME probes HOST with a module of the config file, /metrics tells the exporter's own health.
+    ///
+    /// Prometheus scrapes it the way it scrapes blackbox_exporter (relabel __address__ to __param_target). Each
+    /// module of the TOML config file names the ports, TLS mode, login (the user, and the name of the
+    /// environment variable holding the password), envelope and time limit of a probe; a request names only
+    /// the target and the module, never a credential or an option. A probe must answer within the scrape's
+    /// X-Prometheus-Scrape-Timeout-Seconds less --timeout-offset, capped by the module's timeout, and answers
+    /// with the exposition of `check --format prometheus` plus probe_timeout_seconds.
+    #[command(after_long_help = crate::serve::help())]
+    Serve(ServeArgs),
     /// Write the shell completions and the man page (for packagers; the checked-in copies come from here).
     #[command(hide = true)]
     Generate(GenerateArgs),
@@ -205,8 +215,9 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "NAME")]
     pub helo: Option<String>,
 
-    /// How to write the report on standard output: human (for people), json (one document, schema_version 1, and
-    /// nothing else there), or nagios (a Nagios/Icinga plugin: status line, perfdata, plugin exit status).
+    /// How to write the report on standard output: human (for people, the default), json (one document,
+    /// schema_version 1, and nothing else there; as --json), nagios (a Nagios/Icinga plugin: status line,
+    /// perfdata, plugin exit status) or prometheus (check only).
     ///
     /// nagios prints `SMTP OK|WARNING|CRITICAL|UNKNOWN - layer/code: verdict`, perfdata for each port's stage
     /// times, the total time (`time`) and the certificate's days left (`cert_days`), then one line per finding;
@@ -214,10 +225,16 @@ pub struct ProbeArgs {
     /// timeouts included) is CRITICAL, a warning finding is WARNING; bad usage and internal failures are
     /// UNKNOWN, said on standard output. --warning, --critical and the --cert-*-days thresholds apply to it
     /// alone.
+    ///
+    /// prometheus writes the text exposition for node_exporter's textfile collector: probe_success, the
+    /// durations, each port's success and stage times, the verdict's layer and code and every finding's code,
+    /// each sample labelled with target. With it the exit status is 0 whenever the exposition was written,
+    /// whatever it says (a failing target is probe_success 0), so that `check HOST --format prometheus >
+    /// f.tmp && mv f.tmp f.prom` publishes failures too; 2 and 3 keep their meaning.
     #[arg(long, value_enum, value_name = "FORMAT", default_value_t = FormatChoice::Human)]
     pub format: FormatChoice,
 
-    /// Short for --format json.
+    /// Print the report as JSON on standard output (schema_version 1), and nothing else there (short for --format json).
     #[arg(long, conflicts_with = "format")]
     pub json: bool,
 
@@ -247,6 +264,36 @@ pub struct ProbeArgs {
     /// Also show each SMTP conversation (AUTH lines redacted) and the certificate chain.
     #[arg(short, long)]
     pub verbose: bool,
+}
+
+/// `serve`: where to listen, which config file, and the limits that keep one scraper or client from holding it.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on, such as 127.0.0.1:9125 or [::]:9125 (port 0: one the kernel picks, printed on stderr).
+    #[arg(long, value_name = "ADDR", env = "SMTP_DOCTOR_LISTEN")]
+    pub listen: std::net::SocketAddr,
+
+    /// The TOML file of modules (see README "Prometheus"); an error in it is exit status 2 naming its line and key.
+    #[arg(long, value_name = "FILE", env = "SMTP_DOCTOR_CONFIG")]
+    pub config: PathBuf,
+
+    /// Seconds taken off X-Prometheus-Scrape-Timeout-Seconds, so the answer reaches Prometheus before it gives up.
+    #[arg(long, value_name = "SECS", default_value = "0.5", value_parser = parse_offset)]
+    pub timeout_offset: f64,
+
+    /// Probes run at once; a request beyond it waits for a free slot within its deadline, then gets 503.
+    #[arg(long, value_name = "N", default_value = "10",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_concurrent: u32,
+
+    /// Client connections held at once; a connection beyond it is closed as soon as it is accepted.
+    #[arg(long, value_name = "N", default_value = "100",
+          value_parser = clap::value_parser!(u32).range(1..=10000))]
+    pub max_connections: u32,
+
+    /// Seconds a client has to send a request's headers, from its first byte (or from the end of the previous response); then the connection is closed.
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = parse_timeout)]
+    pub header_timeout: f64,
 }
 
 /// Flags the app's settings file decides when --env-file is given: (argument id, as people type it).
@@ -296,6 +343,7 @@ pub enum FormatChoice {
     Human,
     Json,
     Nagios,
+    Prometheus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -334,6 +382,16 @@ fn parse_timeout(s: &str) -> Result<f64, String> {
     Ok(v)
 }
 
+fn parse_offset(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("'{s}' is not a number of seconds (try 0.5)"))?;
+    if !(v.is_finite() && (0.0..=60.0).contains(&v)) {
+        return Err(format!("{s} seconds is out of range: give 0 to 60"));
+    }
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -351,5 +409,40 @@ mod tests {
         assert!(parse_timeout("NaN").is_err());
         assert!(parse_timeout("abc").is_err());
         assert_eq!(parse_timeout("2.5"), Ok(2.5));
+    }
+
+    #[test]
+    fn json_is_short_for_format_json_and_conflicts_with_another_format() {
+        let parsed = |argv: &[&str]| Cli::parse_args(argv.iter().copied());
+        let format = |argv: &[&str]| match parsed(argv) {
+            Ok(Cli {
+                command: Command::Check(args),
+            }) => Some((args.probe.format, args.probe.json)),
+            _ => None,
+        };
+        assert_eq!(
+            format(&["smtp-doctor", "check", "h", "--json"]),
+            Some((FormatChoice::Human, true))
+        );
+        assert_eq!(
+            format(&["smtp-doctor", "check", "h", "--format", "prometheus"]),
+            Some((FormatChoice::Prometheus, false))
+        );
+        assert!(parsed(&[
+            "smtp-doctor",
+            "check",
+            "h",
+            "--json",
+            "--format",
+            "prometheus"
+        ])
+        .is_err());
+    }
+
+    #[test]
+    fn timeout_offset_rejects_nonsense() {
+        assert!(parse_offset("-0.1").is_err());
+        assert!(parse_offset("inf").is_err());
+        assert_eq!(parse_offset("0"), Ok(0.0));
     }
 }

@@ -145,3 +145,30 @@ pub fn check_mta(data: &[u8]) {
     let _ = exim::passwd_client_entry(&text, "smtp.example.com");
     let _ = exim::main_log(&text);
 }
+
+/// Reads the bytes as the exporter's config file and as a /probe query string: neither may panic, every refusal
+/// is one line, and a password given through the environment never shows in one.
+pub fn check_serve(data: &[u8]) {
+    const SECRET: &str = "fuzz-Secret-9f3a";
+    let text = String::from_utf8_lossy(data);
+    let path = std::path::Path::new("/fuzz/serve.toml");
+    match crate::serve::config::parse(&text, path, &|_| Some(SECRET.to_string())) {
+        Ok(config) => {
+            assert!(!format!("{config:?}").contains(SECRET), "password in Debug");
+        }
+        Err(e) => {
+            let shown = e.to_string();
+            assert!(
+                !shown.contains('\n'),
+                "config error on several lines: {shown:?}"
+            );
+            assert!(!shown.contains(SECRET), "password in a config error");
+        }
+    }
+    if let Err(why) = crate::serve::probe_params(&text) {
+        assert!(
+            !why.contains('\n'),
+            "query refusal on several lines: {why:?}"
+        );
+    }
+}

@@ -30,7 +30,7 @@ fn man_page(mut cmd: clap::Command, out: &mut dyn Write) -> io::Result<()> {
     top.render_synopsis_section(out)?;
     top.render_description_section(out)?;
     top.render_subcommands_section(out)?;
-    for (name, title) in [("check", "CHECK"), ("mta", "MTA")] {
+    for (name, title) in [("check", "CHECK"), ("mta", "MTA"), ("serve", "SERVE")] {
         let Some(sub) = cmd.find_subcommand(name) else {
             continue;
         };
@@ -48,6 +48,16 @@ fn man_page(mut cmd: clap::Command, out: &mut dyn Write) -> io::Result<()> {
         }
         writeln!(out, ".SH \"{title} OPTIONS\"")?;
         out.write_all(&without_heading(&options))?;
+        if name == "serve" {
+            // serve's statuses differ from the probing commands' table below.
+            let help = crate::serve::help();
+            let mut lines = help.lines().skip(1);
+            writeln!(out, ".SH \"SERVE EXIT STATUS\"")?;
+            for line in lines.by_ref() {
+                let (code, meaning) = line.trim().split_once("  ").unwrap_or(("", line));
+                writeln!(out, ".TP\n{code}\n{}", roff(meaning.trim()))?;
+            }
+        }
     }
     writeln!(out, ".SH \"EXIT STATUS\"")?;
     for (code, meaning) in crate::exit::TABLE {

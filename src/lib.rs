@@ -14,3 +14,4 @@ pub mod plan;
 pub mod probes;
 pub mod redact;
 pub mod report;
+pub mod serve;

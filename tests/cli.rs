@@ -557,7 +557,7 @@ fn json_is_short_for_format_json() {
     assert_eq!(code, 2, "both spellings at once are refused: {err}");
     let help = run(&["check", "--help"], &[]).1;
     assert!(
-        folded(&help).contains("--json Short for --format json"),
+        folded(&help).contains("(short for --format json)"),
         "{help}"
     );
     assert!(folded(&help).contains("[default: human]"), "{help}");

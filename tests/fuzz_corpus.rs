@@ -52,3 +52,11 @@ fn mta_corpus() {
         "no corpus for mta"
     );
 }
+
+#[test]
+fn serve_corpus() {
+    assert!(
+        replay("serve", smtp_doctor::fuzz_checks::check_serve) > 0,
+        "no corpus for serve"
+    );
+}

@@ -8,13 +8,15 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use smtp_doctor::diagnosis::{Code, Layer};
+use smtp_doctor::output::document::{JsonMtaReport, JsonReport, JsonVerdict};
+use smtp_doctor::report::{Manager, NotRead};
 
 #[path = "common/plugin.rs"]
 mod common_plugin;
 #[path = "lab/nagios.rs"]
 mod nagios;
-use smtp_doctor::output::document::{JsonMtaReport, JsonReport, JsonVerdict};
-use smtp_doctor::report::{Manager, NotRead};
+#[path = "lab/prometheus.rs"]
+mod prometheus;
 
 /// Namespaces of this harness, apart from a lab someone runs by hand (default prefix sdlab); SDTEST_PREFIX
 /// gives a second checkout its own lab, so two can run at once.
@@ -1192,11 +1194,11 @@ type Run = fn() -> Result<String, String>;
 fn nagios_scenarios() -> Vec<(&'static str, Run)> {
     vec![
         (
-            "120_nagios4_runs_the_plugin",
+            "130_nagios4_runs_the_plugin",
             nagios::nagios4_runs_the_plugin,
         ),
         (
-            "121_check_smtp_side_by_side",
+            "131_check_smtp_side_by_side",
             nagios::check_smtp_side_by_side,
         ),
     ]
@@ -1747,18 +1749,23 @@ fn main() -> ExitCode {
         .into_iter()
         .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
         .collect();
+    let chosen_prom: Vec<prometheus::PromScenario> = prometheus::scenarios()
+        .into_iter()
+        .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
+        .collect();
     if list_only {
         for name in chosen
             .iter()
             .map(|s| s.name)
             .chain(chosen_mta.iter().map(|s| s.name))
             .chain(chosen_nagios.iter().map(|(name, _)| *name))
+            .chain(chosen_prom.iter().map(|(name, _)| *name))
         {
             println!("lab::{name}: test");
         }
         return ExitCode::SUCCESS;
     }
-    let total = chosen.len() + chosen_mta.len() + chosen_nagios.len();
+    let total = chosen.len() + chosen_mta.len() + chosen_nagios.len() + chosen_prom.len();
     if total == 0 {
         println!("lab: no scenario matches {filters:?}");
         return ExitCode::SUCCESS;
@@ -1811,6 +1818,12 @@ fn main() -> ExitCode {
             )
         }))
         .chain(chosen_nagios.iter().map(|(name, run)| {
+            (
+                *name,
+                Box::new(*run) as Box<dyn Fn() -> Result<String, String>>,
+            )
+        }))
+        .chain(chosen_prom.iter().map(|(name, run)| {
             (
                 *name,
                 Box::new(*run) as Box<dyn Fn() -> Result<String, String>>,

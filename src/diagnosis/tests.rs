@@ -50,6 +50,7 @@ fn good_tls() -> TlsFacts {
             sans: vec!["mail.example.com".into()],
             not_before: "Jan 1 00:00:00 2026 +00:00".into(),
             not_after: "Jan 1 00:00:00 2027 +00:00".into(),
+            not_after_unix: 1_798_761_600,
             days_left: 200,
             self_signed: false,
         }],

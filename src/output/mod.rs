@@ -12,6 +12,7 @@ pub mod human;
 pub mod json;
 pub mod mta;
 pub mod nagios;
+pub mod prometheus;
 pub mod verbose;
 
 /// Options of the human report.
@@ -29,6 +30,8 @@ pub enum Format {
     Json,
     /// A Nagios/Icinga plugin's status line, perfdata and long output.
     Nagios(Thresholds),
+    /// The Prometheus text exposition (check only).
+    Prometheus,
 }
 
 /// Writes the report in `format`.
@@ -42,6 +45,14 @@ pub fn write(
         Format::Human(style) => human::write(out, report, explained, style),
         Format::Json => json::write(out, report, explained),
         Format::Nagios(t) => nagios::write(out, report, explained, t),
+        Format::Prometheus => prometheus::write(
+            out,
+            &[prometheus::Probe {
+                target: &report.target,
+                outcome: prometheus::Outcome::Diagnosed(report, explained),
+                timeout_seconds: None,
+            }],
+        ),
     }
 }
 
@@ -57,6 +68,9 @@ pub fn exit_status(format: Format, report: &Report, explained: &Explained) -> u8
             }
         }
         Format::Nagios(t) => nagios::exit_status(report, explained, t),
+        // A textfile-collector job publishes the file only when the run succeeds (`> f.tmp && mv`): a failing
+        // target must still be written, so the exposition's own probe_success carries the verdict.
+        Format::Prometheus => exit::OK,
     }
 }
 

@@ -33,6 +33,11 @@ pub fn write(
             result
         }
         Format::Nagios(t) => nagios::write_check(out, &plugin_check(r, e, t)),
+        // The plan refuses --format prometheus for mta; should a caller get here anyway, say so rather than print.
+        Format::Prometheus => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "the mta report has no Prometheus exposition",
+        )),
     }
 }
 
@@ -40,7 +45,7 @@ pub fn write(
 pub fn exit_status(format: Format, r: &MtaReport, e: &MtaExplained) -> u8 {
     match format {
         Format::Nagios(t) => nagios::judge(&plugin_check(r, e, t)).state.exit_status(),
-        Format::Human(_) | Format::Json => {
+        Format::Human(_) | Format::Json | Format::Prometheus => {
             if e.ok {
                 exit::OK
             } else {

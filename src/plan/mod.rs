@@ -128,6 +128,8 @@ pub enum Output {
     },
     /// --format nagios: a monitoring plugin's status line, perfdata and exit status.
     Nagios(Thresholds),
+    /// The Prometheus text exposition (check and serve only).
+    Prometheus,
 }
 
 /// Words quoted for a POSIX shell where they need it.
@@ -229,6 +231,8 @@ pub enum PlanError {
         "{flag} is a threshold of the Nagios plugin output: add --format nagios, or drop {flag}"
     )]
     ThresholdWithoutNagios { flag: &'static str },
+    #[error("--format prometheus is for check; mta writes its report for people, as JSON (--format json) or as a Nagios plugin (--format nagios)")]
+    PrometheusForMta,
     #[error("--to needs a sender: give --from ADDR (or an --env-file whose From address is set)")]
     ToWithoutFrom,
     #[error("--env-file takes the port, the TLS mode and the login from the file, so {flag} cannot be given with it; \
@@ -400,6 +404,35 @@ impl Plan {
     }
 }
 
+/// The plan of one exporter probe: `target` read as check reads HOST, on the module's ports (then the target's own)
+/// and mode, with the module's checked options, login and envelope.
+pub fn exporter_plan(
+    target: &str,
+    ports: &[u16],
+    mode: Option<ModeChoice>,
+    options: ProbeOptions,
+    credentials: Option<Credentials>,
+    envelope: Option<Envelope>,
+) -> Result<Plan, PlanError> {
+    let input = HostInput::parse(target)?;
+    if let Target::Ip(ip) = input.target {
+        if !options.family.allows(&ip) {
+            return Err(PlanError::FamilyExcludesAddress {
+                ip,
+                flag: "the module's family",
+            });
+        }
+    }
+    let ports = port_list(ports, mode, &input)?;
+    Ok(Plan {
+        target: input.target,
+        ports,
+        credentials,
+        envelope,
+        ..Plan::with_options(options)
+    })
+}
+
 /// The settings every probing command takes from ProbeArgs, checked.
 #[derive(Debug, Clone)]
 pub struct ProbeOptions {
@@ -423,6 +456,7 @@ impl ProbeOptions {
         let output = match format {
             FormatChoice::Json => Output::Json,
             FormatChoice::Nagios => Output::Nagios(thresholds(p)?),
+            FormatChoice::Prometheus => Output::Prometheus,
             FormatChoice::Human => {
                 let color = match p.color {
                     ColorChoice::Always => true,
@@ -580,7 +614,7 @@ pub fn mode_for_port(port: u16) -> PortMode {
     }
 }
 
-fn load_ca_file(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, PlanError> {
+pub(crate) fn load_ca_file(path: &PathBuf) -> Result<Vec<CertificateDer<'static>>, PlanError> {
     let bytes = std::fs::read(path).map_err(|source| PlanError::CaFileRead {
         path: path.clone(),
         source,

@@ -36,6 +36,9 @@ impl MtaPlan {
 
     pub fn build(args: &MtaArgs, stdout_is_terminal: bool) -> Result<MtaPlan, PlanError> {
         let options = ProbeOptions::build(&args.probe, stdout_is_terminal)?;
+        if options.output == super::Output::Prometheus {
+            return Err(PlanError::PrometheusForMta);
+        }
         let to = match &args.to {
             Some(text) => Some(super::address("--to", text)?),
             None => None,

@@ -60,10 +60,11 @@ impl Rules {
     }
 }
 
-/// How many chains may run at once within RLIMIT_NOFILE, raising the soft limit towards the hard one if needed.
-fn chain_slots(chains: usize) -> Result<usize, RunError> {
+/// How many chains may run at once within RLIMIT_NOFILE, keeping `reserve` descriptors for everything else, raising
+/// the soft limit towards the hard one if needed.
+fn chain_slots(chains: usize, reserve: u64) -> Result<usize, RunError> {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let wanted = chains as u64 * FDS_PER_CHAIN + FD_RESERVE;
+    let wanted = chains as u64 * FDS_PER_CHAIN + reserve;
     let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
         return Ok(chains.max(1));
     };
@@ -74,17 +75,47 @@ fn chain_slots(chains: usize) -> Result<usize, RunError> {
             soft = raised;
         }
     }
-    if soft < FD_RESERVE + FDS_PER_CHAIN {
+    if soft < reserve + FDS_PER_CHAIN {
         return Err(RunError::TooFewFiles {
             soft,
-            needed: FD_RESERVE + FDS_PER_CHAIN,
+            needed: reserve + FDS_PER_CHAIN,
         });
     }
-    Ok((((soft - FD_RESERVE) / FDS_PER_CHAIN) as usize).clamp(1, chains.max(1)))
+    Ok((((soft - reserve) / FDS_PER_CHAIN) as usize).clamp(1, chains.max(1)))
+}
+
+/// Chain slots within RLIMIT_NOFILE, shared by every run that holds a clone: runs at the same time (the
+/// exporter's concurrent probes) then draw on one descriptor budget instead of each assuming it has them all.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    slots: Arc<tokio::sync::Semaphore>,
+    size: usize,
+}
+
+impl Budget {
+    /// Room for `chains` chains at once (fewer when RLIMIT_NOFILE cannot be raised that far), keeping `reserve`
+    /// descriptors besides the usual one for what is not a chain (listening sockets, client connections).
+    pub fn for_chains(chains: usize, reserve: u64) -> Result<Budget, RunError> {
+        let size = chain_slots(chains, FD_RESERVE.saturating_add(reserve))?;
+        Ok(Budget {
+            slots: Arc::new(tokio::sync::Semaphore::new(size)),
+            size,
+        })
+    }
+
+    /// How many chains may run at once.
+    pub fn size(&self) -> usize {
+        self.size
+    }
 }
 
 /// Probes everything the plan asks for; every port and address runs at the same time (within RLIMIT_NOFILE).
 pub async fn run(plan: &Plan) -> Result<Report, RunError> {
+    run_within(plan, None).await
+}
+
+/// `run`, drawing its chains from `budget` when given (shared with other runs) instead of a budget of its own.
+pub async fn run_within(plan: &Plan, budget: Option<&Budget>) -> Result<Report, RunError> {
     let start = Instant::now();
     let mut host = host::gather();
     let probed_ports: Vec<u16> = plan
@@ -177,7 +208,12 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
         .iter()
         .map(|(_, _, _, addrs)| addrs.iter().filter(|ip| plan.family.allows(ip)).count())
         .sum();
-    let slots = Arc::new(tokio::sync::Semaphore::new(chain_slots(chains)?));
+    let slots = match budget {
+        Some(b) => b.slots.clone(),
+        None => Arc::new(tokio::sync::Semaphore::new(chain_slots(
+            chains, FD_RESERVE,
+        )?)),
+    };
     let mut tasks = Vec::new();
     for (host_name, port, mode, addrs) in &targets {
         let mut ctx = base.clone();

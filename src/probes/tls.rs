@@ -364,6 +364,7 @@ pub fn cert_facts(der: &[u8]) -> Option<CertFacts> {
         sans,
         not_before: validity.not_before.to_string(),
         not_after: validity.not_after.to_string(),
+        not_after_unix: validity.not_after.timestamp(),
         days_left,
         self_signed: cert.subject().as_raw() == cert.issuer().as_raw(),
     })

@@ -592,6 +592,9 @@ pub struct CertFacts {
     pub sans: Vec<String>,
     pub not_before: String,
     pub not_after: String,
+    /// not_after as seconds since 1970 (UTC), for machines (Prometheus' probe_ssl_earliest_cert_expiry).
+    #[serde(default)]
+    pub not_after_unix: i64,
     pub days_left: i64,
     pub self_signed: bool,
 }

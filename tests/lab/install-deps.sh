@@ -30,6 +30,8 @@ declare -A PROBE=(
     [procps]=/usr/bin/ps
     [util-linux]=/usr/bin/unshare
     [ufw]=/usr/sbin/ufw
+    [prometheus]=/usr/bin/promtool
+    [curl]=/usr/bin/curl
     # --format nagios is run by a real Nagios 4 (the daemon alone: nagios4 would add the CGIs and Apache) and
     # compared with monitoring-plugins' check_smtp; tests/lab/nagios.sh runs it in instance directories only.
     [nagios4-core]=/usr/sbin/nagios4
@@ -88,7 +90,7 @@ if /usr/sbin/postfix status >/dev/null 2>&1; then
 fi
 
 # Sanity: the tools the lab scripts call.
-for cmd in ip iptables ip6tables nft postfix postconf dnsmasq saslpasswd2 openssl socat swaks unshare ss ufw nagios4 /usr/lib/nagios/plugins/check_smtp; do
+for cmd in ip iptables ip6tables nft postfix postconf dnsmasq saslpasswd2 openssl socat swaks unshare ss ufw prometheus promtool curl nagios4 /usr/lib/nagios/plugins/check_smtp; do
     command -v "$cmd" >/dev/null || { echo "install-deps.sh: $cmd still missing" >&2; exit 1; }
 done
 id nagios >/dev/null 2>&1 || { echo "install-deps.sh: the nagios user is missing (nagios4-common makes it)" >&2; exit 1; }
