@@ -7,6 +7,7 @@ use crate::explain::Explained;
 use crate::report::Report;
 
 pub mod document;
+pub mod fleet;
 pub mod human;
 pub mod json;
 pub mod mta;

@@ -1,10 +1,12 @@
 //! The checked plan of a run: what to probe and how, built from the command line with no clap types left.
 
 pub mod env_file;
+pub mod fleet;
 mod mta;
 mod run_as;
 mod secret;
 mod target;
+pub mod targets;
 
 use std::io::IsTerminal;
 use std::net::IpAddr;
@@ -19,6 +21,7 @@ use crate::cli::{CheckArgs, ColorChoice, ModeChoice, ProbeArgs};
 use crate::report::settings::{shown, SettingsFacts, SettingsNote};
 use crate::report::PortMode;
 
+pub use fleet::{is_fleet, FleetFormat, FleetPlan, FleetTarget, Unprobed};
 pub use mta::MtaPlan;
 pub use run_as::RunAs;
 use secret::read_password;
@@ -246,6 +249,28 @@ pub enum PlanError {
         line: usize,
         why: &'static str,
     },
+    #[error("--env-file probes the one server of one app's settings, so it cannot be given with --targets or several HOSTs; \
+             run one `smtp-doctor check --env-file FILE` per app, or list the servers in the targets file")]
+    EnvFileSeveral,
+    #[error("{flag} logs in to the HOSTs of the command line, and this run has none; in the targets file give each \
+             target its own user and password_env (the name of the environment variable holding its password)")]
+    LoginWithoutHosts { flag: &'static str },
+    #[error("cannot read the targets file {}: {source}; give the path of a TOML file with one [[target]] table per server", path.display())]
+    TargetsFileRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the targets file {} is larger than 8 MiB, which no list of servers is; check the path", path.display())]
+    TargetsFileTooLarge { path: PathBuf },
+    #[error("the targets file {}{}{}: {why}", path.display(),
+            line.map(|l| format!(", line {l}")).unwrap_or_default(),
+            key.as_ref().map(|k| format!(", key {k}")).unwrap_or_default())]
+    TargetsFile {
+        path: PathBuf,
+        line: Option<usize>,
+        key: Option<String>,
+        why: String,
+    },
 }
 
 impl Plan {
@@ -268,7 +293,7 @@ impl Plan {
         stdout_is_terminal: bool,
     ) -> Result<Plan, PlanError> {
         // The server, its ports and the login come from HOST and the flags, or all from the app's settings file.
-        let (from_file, input) = match (&args.env_file, &args.host) {
+        let (from_file, input) = match (&args.env_file, args.hosts.first()) {
             (Some(_), Some(host)) => return Err(PlanError::EnvFileWithHost { host: host.clone() }),
             (Some(path), None) => {
                 if let Some(flag) = args.typed.first() {
@@ -277,7 +302,10 @@ impl Plan {
                 let loaded = env_file::load(path, &|k| std::env::var(k).ok())?;
                 (Some(loaded), None)
             }
-            (None, host) => (None, Some(HostInput::parse(host.as_deref().unwrap_or(""))?)),
+            (None, host) => (
+                None,
+                Some(HostInput::parse(host.map_or("", String::as_str))?),
+            ),
         };
         let family = family(&args.probe);
         let target = match (&input, &from_file) {
@@ -286,12 +314,7 @@ impl Plan {
             (None, None) => None,
         };
         if let Some(Target::Ip(ip)) = target {
-            if !family.allows(&ip) {
-                return Err(PlanError::FamilyExcludesAddress {
-                    ip,
-                    flag: if family == Family::V4 { "-4" } else { "-6" },
-                });
-            }
+            check_family(ip, family)?;
         }
         let ports = match (&input, &from_file) {
             (Some(i), _) => port_list(&args.ports, args.mode, i)?,
@@ -430,8 +453,32 @@ impl ProbeOptions {
     }
 }
 
+/// An IP literal of the family -4/-6 leaves out is refused: nothing would be probed.
+fn check_family(ip: IpAddr, family: Family) -> Result<(), PlanError> {
+    if family.allows(&ip) {
+        return Ok(());
+    }
+    Err(PlanError::FamilyExcludesAddress {
+        ip,
+        flag: if family == Family::V4 { "-4" } else { "-6" },
+    })
+}
+
+/// The ports and modes of one HOST (or a targets file's host), with the address family checked against an IP literal.
+pub fn host_ports(
+    input: &HostInput,
+    ports: &[u16],
+    mode: Option<ModeChoice>,
+    family: Family,
+) -> Result<Vec<(u16, PortMode)>, PlanError> {
+    if let Target::Ip(ip) = input.target {
+        check_family(ip, family)?;
+    }
+    port_list(ports, mode, input)
+}
+
 /// -4 and -6 as a family (clap keeps them from both being given).
-fn family(p: &ProbeArgs) -> Family {
+pub fn family(p: &ProbeArgs) -> Family {
     match (p.ipv4, p.ipv6) {
         (true, false) => Family::V4,
         (false, true) => Family::V6,
