@@ -52,3 +52,11 @@ fn mta_corpus() {
         "no corpus for mta"
     );
 }
+
+#[test]
+fn targets_corpus() {
+    assert!(
+        replay("targets", smtp_doctor::fuzz_checks::check_targets) > 0,
+        "no corpus for targets"
+    );
+}
