@@ -127,21 +127,11 @@ fn run_with_env(args: &[&str], vars: &[(&str, &str)]) -> Run {
     for (k, v) in vars {
         cmd.env(k, v);
     }
-    let start = std::time::Instant::now();
-    let out = output_within(cmd, RUN_LIMIT);
-    Run {
-        code: out.0,
-        stdout: out.1,
-        stderr: out.2,
-        elapsed: start.elapsed(),
-        timed_out: out.3,
-        peak_rss_kb: None,
-        max_rss_bound_kb: None,
-    }
+    output_within(cmd, RUN_LIMIT)
 }
 
-/// (exit code, stdout, stderr, killed at the limit): both pipes read in threads, the child killed past `limit`.
-fn output_within(mut cmd: Command, limit: Duration) -> (Option<i32>, String, String, bool) {
+/// Runs `cmd` to its end: both pipes read in threads, the child killed past `limit`.
+fn output_within(mut cmd: Command, limit: Duration) -> Run {
     use std::io::Read;
     let mut child = cmd
         .stdout(Stdio::piped())
@@ -181,12 +171,15 @@ fn output_within(mut cmd: Command, limit: Duration) -> (Option<i32>, String, Str
             Err(e) => panic!("waiting for smtp-doctor: {e}"),
         }
     };
-    (
-        status.and_then(|s| s.code()),
-        out.join().unwrap_or_default(),
-        err.join().unwrap_or_default(),
+    Run {
+        code: status.and_then(|s| s.code()),
+        stdout: out.join().unwrap_or_default(),
+        stderr: err.join().unwrap_or_default(),
+        elapsed: start.elapsed(),
         timed_out,
-    )
+        peak_rss_kb: None,
+        max_rss_bound_kb: None,
+    }
 }
 
 /// The keys of a JSON object, sorted.
@@ -562,16 +555,7 @@ fn one_descriptor_budget_is_shared_by_every_target() {
         ])
         .args(["-4", "--concurrency", "12", "--json"])
         .stdin(Stdio::null());
-    let (code, stdout, stderr, timed_out) = output_within(cmd, RUN_LIMIT);
-    assert!(!timed_out, "{stderr}");
-    let run = Run {
-        code,
-        stdout,
-        stderr,
-        elapsed: Duration::ZERO,
-        timed_out,
-        peak_rss_kb: None,
-        max_rss_bound_kb: None,
-    };
+    let run = output_within(cmd, RUN_LIMIT);
+    assert!(!run.timed_out, "{}", run.stderr);
     assert_all_ok_and_peak(&run, c.peak.load(Ordering::SeqCst), 4, n);
 }

@@ -354,6 +354,16 @@ mod tests {
         }
     }
 
+    fn for_people(progress: bool) -> FleetStyle {
+        FleetStyle::Human {
+            style: Style {
+                color: false,
+                verbose: false,
+            },
+            progress,
+        }
+    }
+
     #[test]
     fn a_line_per_target_is_one_json_object() {
         let mut out = Vec::new();
@@ -380,14 +390,7 @@ mod tests {
     fn the_summary_lists_targets_in_the_order_given() {
         let mut out = Vec::new();
         let mut err = Vec::new();
-        let style = FleetStyle::Human {
-            style: Style {
-                color: false,
-                verbose: false,
-            },
-            progress: false,
-        };
-        let mut w = FleetWriter::new(style, &mut out, &mut err, 2);
+        let mut w = FleetWriter::new(for_people(false), &mut out, &mut err, 2);
         assert!(w.target(not_probed(1)).is_ok());
         assert!(w.target(not_probed(0)).is_ok());
         assert!(w.finish(12.0).is_ok());
@@ -416,14 +419,7 @@ mod tests {
     fn the_progress_line_goes_to_stderr_and_is_cleared() {
         let mut out = Vec::new();
         let mut err = Vec::new();
-        let style = FleetStyle::Human {
-            style: Style {
-                color: false,
-                verbose: false,
-            },
-            progress: true,
-        };
-        let mut w = FleetWriter::new(style, &mut out, &mut err, 1);
+        let mut w = FleetWriter::new(for_people(true), &mut out, &mut err, 1);
         assert!(w.progress(1).is_ok());
         assert!(w.target(not_probed(0)).is_ok());
         assert!(w.finish(1.0).is_ok());

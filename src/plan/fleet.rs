@@ -7,7 +7,7 @@ use super::secret::read_password;
 use super::targets::{self, TargetSpec};
 use super::{
     address, host_ports, Credentials, Envelope, HostInput, Output, PasswordSources, Plan,
-    PlanError, ProbeOptions, PASSWORD_ENV,
+    PlanError, ProbeOptions,
 };
 use crate::cli::CheckArgs;
 
@@ -87,19 +87,13 @@ pub struct Terminals {
 impl FleetPlan {
     /// Builds the plan from this process's standard input, environment and terminals.
     pub fn from_args(args: &CheckArgs) -> Result<FleetPlan, PlanError> {
-        let stdin = std::io::stdin();
-        let is_tty = stdin.is_terminal();
-        let mut lock = stdin.lock();
-        let sources = PasswordSources {
-            env: std::env::var(PASSWORD_ENV).ok(),
-            stdin: &mut lock,
-            stdin_is_terminal: is_tty,
-        };
         let terminals = Terminals {
             stdout: std::io::stdout().is_terminal(),
             stderr: std::io::stderr().is_terminal(),
         };
-        FleetPlan::build(args, sources, &|k| std::env::var_os(k), terminals)
+        super::with_process_passwords(|sources| {
+            FleetPlan::build(args, sources, &|k| std::env::var_os(k), terminals)
+        })
     }
 
     /// `env` looks up the variables a targets file names for its passwords.

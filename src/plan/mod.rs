@@ -275,16 +275,8 @@ pub enum PlanError {
 
 impl Plan {
     pub fn from_args(args: &CheckArgs) -> Result<Plan, PlanError> {
-        let stdin = std::io::stdin();
-        let is_tty = stdin.is_terminal();
-        let mut lock = stdin.lock();
-        let sources = PasswordSources {
-            env: std::env::var(PASSWORD_ENV).ok(),
-            stdin: &mut lock,
-            stdin_is_terminal: is_tty,
-        };
         let stdout_tty = std::io::stdout().is_terminal();
-        Plan::build(args, sources, stdout_tty)
+        with_process_passwords(|sources| Plan::build(args, sources, stdout_tty))
     }
 
     pub fn build(
@@ -404,6 +396,18 @@ impl Plan {
             settings: None,
         }
     }
+}
+
+/// Calls `f` with this process's password sources: SMTP_DOCTOR_PASSWORD, standard input, and whether that is a terminal.
+fn with_process_passwords<T>(f: impl FnOnce(PasswordSources<'_>) -> T) -> T {
+    let stdin = std::io::stdin();
+    let is_tty = stdin.is_terminal();
+    let mut lock = stdin.lock();
+    f(PasswordSources {
+        env: std::env::var(PASSWORD_ENV).ok(),
+        stdin: &mut lock,
+        stdin_is_terminal: is_tty,
+    })
 }
 
 /// The settings every probing command takes from ProbeArgs, checked.

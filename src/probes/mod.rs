@@ -84,6 +84,8 @@ impl Session {
     /// Reads this host once, switches to --as-user's account if asked, and sizes the budget for `wanted` descriptors.
     /// `plan` gives the options every target shares (timeout, trust, EHLO name, --as-user).
     pub async fn start(plan: &Plan, wanted: u64, shared: bool) -> Result<Session, RunError> {
+        // First: a limit too low for even one chain is said before anything is read or started.
+        let budget = Budget::within_limit(wanted)?;
         let mut host = host::gather();
         // Root only, and read after the probes: opened now, while this process may still be root.
         let conntrack = firewall::open_conntrack();
@@ -105,7 +107,6 @@ impl Session {
             None => (tokio::sync::OnceCell::new(), Some(listing)),
         };
         host.user = privilege::current_user(plan.as_user.as_ref());
-        let budget = Budget::within_limit(wanted)?;
         Ok(Session {
             host,
             local_addrs,
