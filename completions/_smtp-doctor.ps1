@@ -33,6 +33,8 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
             break
         }
         'smtp-doctor;check' {
+            [CompletionResult]::new('--targets', '--targets', [CompletionResultType]::ParameterName, 'Probe every server listed in this TOML file, each with its own ports, TLS mode, login and envelope')
+            [CompletionResult]::new('--concurrency', '--concurrency', [CompletionResultType]::ParameterName, 'How many targets (HOSTs or --targets entries) are probed at the same time')
             [CompletionResult]::new('--env-file', '--env-file', [CompletionResultType]::ParameterName, 'Probe exactly what your app''s settings file configures: host, port, TLS mode, user, password and From address')
             [CompletionResult]::new('-p', '-p', [CompletionResultType]::ParameterName, 'Port to probe; repeat for several (default: the port in HOST, else 25, 465 and 587)')
             [CompletionResult]::new('--port', '--port', [CompletionResultType]::ParameterName, 'Port to probe; repeat for several (default: the port in HOST, else 25, 465 and 587)')
@@ -53,6 +55,7 @@ Register-ArgumentCompleter -Native -CommandName 'smtp-doctor' -ScriptBlock {
             [CompletionResult]::new('--from', '--from', [CompletionResultType]::ParameterName, 'Envelope sender to test after AUTH: MAIL FROM:<ADDR>, then RSET (no message is sent)')
             [CompletionResult]::new('--to', '--to', [CompletionResultType]::ParameterName, 'Envelope recipient to test after --from (or the From address of --env-file): RCPT TO:<ADDR>, then RSET; repeat for several')
             [CompletionResult]::new('--as-user', '--as-user', [CompletionResultType]::ParameterName, 'Probe as this local user (root only): this host''s firewall rules are read as root first, then the process drops to USER''s uid, gid and supplementary groups before any probe socket is opened — the view an application running as USER gets')
+            [CompletionResult]::new('--json-lines', '--json-lines', [CompletionResultType]::ParameterName, 'Print each target''s JSON report on one line as soon as it finishes (JSON Lines), instead of one document at the end')
             [CompletionResult]::new('--password-stdin', '--password-stdin', [CompletionResultType]::ParameterName, 'Read the password for --user from the first line of standard input')
             [CompletionResult]::new('--danger-accept-invalid-certs', '--danger-accept-invalid-certs', [CompletionResultType]::ParameterName, 'Send the password even when the server''s certificate fails verification (name, trust, dates)')
             [CompletionResult]::new('--danger-allow-cleartext-auth', '--danger-allow-cleartext-auth', [CompletionResultType]::ParameterName, 'Send the password even over an unencrypted connection (no TLS, or STARTTLS not offered)')

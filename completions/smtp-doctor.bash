@@ -67,12 +67,20 @@ _smtp__doctor() {
             return 0
             ;;
         smtp__subcmd__doctor__subcmd__check)
-            opts="-p -4 -6 -w -c -v -h --env-file --port --mode --user --password-stdin --ca-file --danger-accept-invalid-certs --danger-allow-cleartext-auth --timeout --ipv4 --ipv6 --resolver --helo --format --json --warning --critical --cert-warning-days --cert-critical-days --color --verbose --mx --from --to --send --as-user --help"
+            opts="-p -4 -6 -w -c -v -h --targets --concurrency --json-lines --env-file --port --mode --user --password-stdin --ca-file --danger-accept-invalid-certs --danger-allow-cleartext-auth --timeout --ipv4 --ipv6 --resolver --helo --format --json --warning --critical --cert-warning-days --cert-critical-days --color --verbose --mx --from --to --send --as-user --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
             fi
             case "${prev}" in
+                --targets)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --concurrency)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
                 --env-file)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0

@@ -29,6 +29,8 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand help 'Print this message or the help of the given subcommand(s)'
         }
         &'smtp-doctor;check'= {
+            cand --targets 'Probe every server listed in this TOML file, each with its own ports, TLS mode, login and envelope'
+            cand --concurrency 'How many targets (HOSTs or --targets entries) are probed at the same time'
             cand --env-file 'Probe exactly what your app''s settings file configures: host, port, TLS mode, user, password and From address'
             cand -p 'Port to probe; repeat for several (default: the port in HOST, else 25, 465 and 587)'
             cand --port 'Port to probe; repeat for several (default: the port in HOST, else 25, 465 and 587)'
@@ -49,6 +51,7 @@ set edit:completion:arg-completer[smtp-doctor] = {|@words|
             cand --from 'Envelope sender to test after AUTH: MAIL FROM:<ADDR>, then RSET (no message is sent)'
             cand --to 'Envelope recipient to test after --from (or the From address of --env-file): RCPT TO:<ADDR>, then RSET; repeat for several'
             cand --as-user 'Probe as this local user (root only): this host''s firewall rules are read as root first, then the process drops to USER''s uid, gid and supplementary groups before any probe socket is opened — the view an application running as USER gets'
+            cand --json-lines 'Print each target''s JSON report on one line as soon as it finishes (JSON Lines), instead of one document at the end'
             cand --password-stdin 'Read the password for --user from the first line of standard input'
             cand --danger-accept-invalid-certs 'Send the password even when the server''s certificate fails verification (name, trust, dates)'
             cand --danger-allow-cleartext-auth 'Send the password even over an unencrypted connection (no TLS, or STARTTLS not offered)'

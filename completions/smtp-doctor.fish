@@ -31,6 +31,8 @@ complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -f -a "mta" -d 'Re
 complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -f -a "serve" -d 'Run a Prometheus exporter: /probe?target=HOST&module=NAME probes HOST with a module of the config file, /metrics tells the exporter\'s own health'
 complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -f -a "generate" -d 'Write the shell completions and the man page (for packagers; the checked-in copies come from here)'
 complete -c smtp-doctor -n "__fish_smtp_doctor_needs_command" -f -a "help" -d 'Print this message or the help of the given subcommand(s)'
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l targets -d 'Probe every server listed in this TOML file, each with its own ports, TLS mode, login and envelope' -r -F
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l concurrency -d 'How many targets (HOSTs or --targets entries) are probed at the same time' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l env-file -d 'Probe exactly what your app\'s settings file configures: host, port, TLS mode, user, password and From address' -r -F
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -s p -l port -d 'Port to probe; repeat for several (default: the port in HOST, else 25, 465 and 587)' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l mode -d 'How TLS starts on every given port, instead of the mode that follows from the port number' -r -f -a "starttls\t''
@@ -55,6 +57,7 @@ never\t''"
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l from -d 'Envelope sender to test after AUTH: MAIL FROM:<ADDR>, then RSET (no message is sent)' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l to -d 'Envelope recipient to test after --from (or the From address of --env-file): RCPT TO:<ADDR>, then RSET; repeat for several' -r
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l as-user -d 'Probe as this local user (root only): this host\'s firewall rules are read as root first, then the process drops to USER\'s uid, gid and supplementary groups before any probe socket is opened — the view an application running as USER gets' -r
+complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l json-lines -d 'Print each target\'s JSON report on one line as soon as it finishes (JSON Lines), instead of one document at the end'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l password-stdin -d 'Read the password for --user from the first line of standard input'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l danger-accept-invalid-certs -d 'Send the password even when the server\'s certificate fails verification (name, trust, dates)'
 complete -c smtp-doctor -n "__fish_smtp_doctor_using_subcommand check" -l danger-allow-cleartext-auth -d 'Send the password even over an unencrypted connection (no TLS, or STARTTLS not offered)'

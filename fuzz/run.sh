@@ -7,7 +7,7 @@ cd "$(dirname "$0")"
 secs="${1:-660}"
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export RUSTC_BOOTSTRAP=1   # cargo-fuzz passes -Z flags; the stable compiler accepts them this way
-for t in reply ehlo redact mta serve; do
+for t in reply ehlo redact mta serve targets; do
   mkdir -p "corpus/$t" "work/$t"
   cargo fuzz run -s none "$t" "work/$t" "corpus/$t" -- \
     -max_total_time="$secs" -timeout=5 -rss_limit_mb=1024 -max_len=65536 -print_final_stats=1 \

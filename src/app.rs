@@ -46,6 +46,12 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Generate(g) => {
             finish_output(generate::write(g.what, &mut io::stdout().lock()), exit::OK)
         }
+        Command::Check(args) if crate::plan::is_fleet(&args) => {
+            match crate::plan::FleetPlan::from_args(&args) {
+                Ok(p) => fleet(&p.with_invocation(&invocation())),
+                Err(e) => usage_error(e, args.probe.format == FormatChoice::Nagios),
+            }
+        }
         Command::Check(args) => match Plan::from_args(&args) {
             Ok(p) => check(&Plan {
                 invocation: invocation(),
@@ -175,6 +181,26 @@ fn check(plan: &Plan) -> ExitCode {
     let mut out = stdout.lock();
     let written = output::write(format, &mut out, &report, &explained);
     finish_output(written.and_then(|_| out.flush()), code)
+}
+
+/// Several targets: each written as it finishes, their exit status together.
+fn fleet(plan: &crate::plan::FleetPlan) -> ExitCode {
+    let runtime = match runtime() {
+        Ok(r) => r,
+        Err(why) => {
+            eprintln!("smtp-doctor: {why}");
+            return ExitCode::from(exit::INTERNAL);
+        }
+    };
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    match crate::fleet::run(&runtime, plan, &mut out, &mut io::stderr()) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("smtp-doctor: {e}");
+            ExitCode::from(exit::INTERNAL)
+        }
+    }
 }
 
 /// A closed pipe (`| head`) is not an error; anything else on stdout is.

@@ -44,14 +44,42 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
-    /// Mail server to probe, as your app's settings hold it: smtp.gmail.com, 203.0.113.5, host:587, [2001:db8::5]:465 or a URL.
+    /// Mail server to probe, as your app's settings hold it: smtp.gmail.com, 203.0.113.5, host:587, [2001:db8::5]:465 or a URL; several are probed at once.
     ///
     /// A port in HOST is the one your app uses: it is probed alone, or after the -p ports. smtp://host means
     /// port 587 and smtps://host port 465, as in nodemailer; smtps:// means TLS from the first byte on any
     /// port, so --mode may not contradict it. A user name or password in the address is refused: use --user.
-    /// Not given with --env-file, whose settings name the host.
-    #[arg(required_unless_present = "env_file")]
-    pub host: Option<String>,
+    /// Not given with --env-file, whose settings name the host. With several HOSTs (or --targets) every
+    /// target gets its own report, then a summary line each; the flags apply to every HOST.
+    #[arg(value_name = "HOST", required_unless_present_any = ["env_file", "targets"])]
+    pub hosts: Vec<String>,
+
+    /// Probe every server listed in this TOML file, each with its own ports, TLS mode, login and envelope.
+    ///
+    /// One [[target]] table per server: host (as HOST), and optionally name (a label for the reports),
+    /// ports (a list), mode (starttls, implicit or detect), user with password_env (the NAME of the
+    /// environment variable holding its password: a password never goes into the file), from and to
+    /// (a list) for the envelope test. -p, --mode, --from and --to apply to targets that leave them out;
+    /// --user applies to HOST arguments only. A target whose password variable is unset is reported as not
+    /// probed while the others run; a malformed file is exit status 2, naming its line and key.
+    #[arg(long, value_name = "FILE")]
+    pub targets: Option<PathBuf>,
+
+    /// How many targets (HOSTs or --targets entries) are probed at the same time.
+    ///
+    /// Every port and address of the targets in flight share one budget of open files (RLIMIT_NOFILE,
+    /// raised towards its hard limit when needed): targets beyond it wait for a slot rather than fail.
+    #[arg(long, value_name = "N", default_value_t = 8,
+          value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub concurrency: u16,
+
+    /// Print each target's JSON report on one line as soon as it finishes (JSON Lines), instead of one document at the end.
+    ///
+    /// Each line is one object: index (the target's place in the order given), name, input, status (ok,
+    /// problem or error), ok, elapsed_ms, error (why it was not probed) and report (the document --json
+    /// writes for one HOST). Nothing else goes to standard output.
+    #[arg(long, conflicts_with_all = ["json", "format"])]
+    pub json_lines: bool,
 
     /// Probe exactly what your app's settings file configures: host, port, TLS mode, user, password and From address.
     ///

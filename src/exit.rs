@@ -4,7 +4,7 @@
 pub const OK: u8 = 0;
 /// A problem was diagnosed: the report names the layer.
 pub const PROBLEM: u8 = 1;
-/// Bad usage: unknown flag, bad host, unreadable --ca-file or --env-file, no password for --user.
+/// Bad usage: unknown flag, bad host, unreadable --ca-file or --env-file, a malformed --targets file, no password for --user.
 pub const USAGE: u8 = 2;
 /// smtp-doctor itself could not run (no async runtime, output closed with an error).
 pub const INTERNAL: u8 = 3;
@@ -17,11 +17,11 @@ pub const TABLE: [(u8, &str); 4] = [
     ),
     (
         PROBLEM,
-        "A problem was diagnosed: the report's ok is false and verdict.layer names the layer.",
+        "A problem was diagnosed: the report's ok is false and verdict.layer names the layer. With several targets: any target has a problem, or was not probed (its password variable is unset).",
     ),
     (
         USAGE,
-        "Bad usage: unknown flag, bad host name, unreadable --ca-file, an --env-file that cannot be read or holds no mail settings, no password for --user.",
+        "Bad usage: unknown flag, bad host name, unreadable --ca-file, an --env-file that cannot be read or holds no mail settings, a malformed --targets file, no password for --user.",
     ),
     (
         INTERNAL,

@@ -172,3 +172,40 @@ pub fn check_serve(data: &[u8]) {
         );
     }
 }
+
+/// Parses the bytes as a `check --targets` file: never a panic; what is accepted is complete, and no error repeats a password.
+pub fn check_targets(data: &[u8]) {
+    use crate::plan::targets::{parse, MAX_TARGETS};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    match parse(std::path::Path::new("fuzz.toml"), text) {
+        Ok(targets) => {
+            assert!(!targets.is_empty() && targets.len() <= MAX_TARGETS);
+            for (i, t) in targets.iter().enumerate() {
+                assert!(!t.host.is_empty(), "target {i} without a host");
+                if let Some(p) = &t.ports {
+                    assert!(!p.is_empty() && !p.contains(&0), "ports {p:?} accepted");
+                }
+                if let Some(n) = &t.name {
+                    assert!(!n.is_empty() && !n.chars().any(char::is_control));
+                    assert!(
+                        targets
+                            .iter()
+                            .filter(|o| o.name.as_ref() == Some(n))
+                            .count()
+                            == 1,
+                        "name {n:?} twice"
+                    );
+                }
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            assert!(
+                message.starts_with("the targets file fuzz.toml"),
+                "{message}"
+            );
+        }
+    }
+}

@@ -5,6 +5,7 @@ pub mod cli;
 pub mod diagnosis;
 pub mod exit;
 pub mod explain;
+pub mod fleet;
 #[doc(hidden)]
 pub mod fuzz_checks;
 pub mod generate;

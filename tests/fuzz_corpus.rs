@@ -60,3 +60,11 @@ fn serve_corpus() {
         "no corpus for serve"
     );
 }
+
+#[test]
+fn targets_corpus() {
+    assert!(
+        replay("targets", smtp_doctor::fuzz_checks::check_targets) > 0,
+        "no corpus for targets"
+    );
+}

@@ -8,7 +8,9 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 use smtp_doctor::diagnosis::{Code, Layer};
-use smtp_doctor::output::document::{JsonMtaReport, JsonReport, JsonVerdict};
+use smtp_doctor::output::document::{
+    JsonFleetReport, JsonMtaReport, JsonReport, JsonVerdict, TargetStatus,
+};
 use smtp_doctor::report::{Manager, NotRead};
 
 #[path = "common/plugin.rs"]
@@ -1204,6 +1206,181 @@ fn nagios_scenarios() -> Vec<(&'static str, Run)> {
     ]
 }
 
+/// The fleet scenario: one `check --targets` run over several of the lab's servers, each target's own verdict.
+const FLEET_SCENARIO: &str = "110_fleet_many_lab_servers";
+
+/// The variable holding the lab's password for the fleet scenario's first target; the last names one that is not set.
+const FLEET_PASSWORD_ENV: &str = "SDLAB_FLEET_PASSWORD";
+
+const FLEET_TARGETS: &str = r#"# smtp-doctor check --targets: several of the lab's servers in one run
+[[target]]
+name = "submission"
+host = "mail.lab.example.com:587"
+user = "app@lab.example.com"
+password_env = "SDLAB_FLEET_PASSWORD"
+from = "app@lab.example.com"
+
+[[target]]
+name = "relay"
+host = "mail.lab.example.com"
+ports = [25]
+
+[[target]]
+name = "notls"
+host = "notls.lab.example.com:587"
+
+[[target]]
+name = "busy"
+host = "busy.lab.example.com"
+ports = [25, 587]
+
+[[target]]
+name = "silent"
+host = "silent.lab.example.com:587"
+
+[[target]]
+name = "selfsigned"
+host = "selfsigned.lab.example.com:465"
+
+[[target]]
+name = "blocked"
+host = "blocked.lab.example.com:25"
+
+[[target]]
+name = "billing"
+host = "mail.lab.example.com:465"
+user = "billing@lab.example.com"
+password_env = "SDLAB_FLEET_UNSET_PASSWORD"
+"#;
+
+/// (name, status, verdict layer, verdict code or the reason it was not probed) of each target, in the file's order.
+const FLEET_WANT: &[(&str, TargetStatus, Layer, &str)] = &[
+    ("submission", TargetStatus::Ok, L::None, "-"),
+    ("relay", TargetStatus::Ok, L::None, "-"),
+    (
+        "notls",
+        TargetStatus::Problem,
+        L::Tls,
+        "starttls_not_offered",
+    ),
+    ("busy", TargetStatus::Problem, L::Server, "server_busy"),
+    (
+        "silent",
+        TargetStatus::Problem,
+        L::Server,
+        "greeting_silent",
+    ),
+    (
+        "selfsigned",
+        TargetStatus::Problem,
+        L::Tls,
+        "cert_self_signed",
+    ),
+    (
+        "blocked",
+        TargetStatus::Problem,
+        L::Server,
+        "greeting_rejected",
+    ),
+    ("billing", TargetStatus::Error, L::None, "password_unset"),
+];
+
+/// Runs the fleet scenario: one document, each target's verdict as the lab's server for it makes it.
+fn run_fleet_scenario() -> Result<String, String> {
+    run_script("fault.sh", &["clear"], Duration::from_secs(60))?;
+    let path = write_env_file(FLEET_SCENARIO, FLEET_TARGETS)?;
+    let password = lab_password()?;
+    let ca = format!("{}/ca.pem", state_dir());
+    let mut c = script("run-client.sh");
+    c.arg(lab_binary())
+        .arg("check")
+        .arg("--targets")
+        .arg(&path)
+        .args(["--json", "--timeout", "2", "--ca-file", &ca])
+        .env(FLEET_PASSWORD_ENV, &password)
+        .env_remove("SDLAB_FLEET_UNSET_PASSWORD")
+        .env_remove("SMTP_DOCTOR_PASSWORD");
+    let start = Instant::now();
+    let (code, stdout, stderr) = run_bounded(c, RUN_LIMIT)?;
+    let wall = start.elapsed();
+    if stdout.contains(&password) || stderr.contains(&password) {
+        return Err("the password appears in the output".into());
+    }
+    let doc: JsonFleetReport = serde_json::from_str(&stdout).map_err(|e| {
+        format!("stdout is not a fleet document ({e}); exit {code:?}\nstderr: {stderr}\nstdout: {stdout}")
+    })?;
+    let mut problems = Vec::new();
+    if code != Some(1) || doc.ok {
+        problems.push(format!("exit {code:?}, ok {} (want 1, false)", doc.ok));
+    }
+    let got: Vec<(String, TargetStatus, Layer, String)> = doc
+        .targets
+        .iter()
+        .map(|t| {
+            let (layer, code) = match (&t.report, &t.error) {
+                (Some(r), _) => (
+                    r.verdict.layer,
+                    r.verdict.code.map_or("-", Code::name).to_string(),
+                ),
+                (None, Some(e)) => (L::None, e.code.clone()),
+                (None, None) => (L::None, "?".into()),
+            };
+            (t.name.clone().unwrap_or_default(), t.status, layer, code)
+        })
+        .collect();
+    let want: Vec<(String, TargetStatus, Layer, String)> = FLEET_WANT
+        .iter()
+        .map(|(n, s, l, c)| (n.to_string(), *s, *l, c.to_string()))
+        .collect();
+    for (g, w) in got.iter().zip(&want) {
+        if g != w {
+            problems.push(format!(
+                "{}: got {:?} {} {} (want {:?} {} {})",
+                w.0,
+                g.1,
+                g.2.name(),
+                g.3,
+                w.1,
+                w.2.name(),
+                w.3
+            ));
+        }
+    }
+    if got.len() != want.len() {
+        problems.push(format!(
+            "{} targets in the document (want {})",
+            got.len(),
+            want.len()
+        ));
+    }
+    // The login of the first target came from its variable and was accepted on every address.
+    let auth_ok = doc
+        .targets
+        .first()
+        .and_then(|t| t.report.as_ref())
+        .is_some_and(|r| {
+            r.ports.iter().flat_map(|p| &p.attempts).all(|a| {
+                a.auth.as_ref().map(|x| x.outcome)
+                    == Some(smtp_doctor::report::AuthOutcome::Accepted)
+            })
+        });
+    if !auth_ok {
+        problems.push("the submission target's AUTH was not accepted on every address".into());
+    }
+    if problems.is_empty() {
+        Ok(format!(
+            "{} targets in {:.1}s: {} ok, {} problems, {} not probed",
+            doc.targets.len(),
+            wall.as_secs_f64(),
+            doc.counts.ok,
+            doc.counts.problem,
+            doc.counts.error
+        ))
+    } else {
+        Err(problems.join("\n"))
+    }
+}
+
 fn relay_dir() -> String {
     format!("{}/postfix/relay/etc", state_dir())
 }
@@ -1753,6 +1930,9 @@ fn main() -> ExitCode {
         .into_iter()
         .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
         .collect();
+    let fleet_chosen =
+        filters.is_empty() || filters.iter().any(|f| FLEET_SCENARIO.contains(f.as_str()));
+    let fleet: &[&str] = if fleet_chosen { &[FLEET_SCENARIO] } else { &[] };
     if list_only {
         for name in chosen
             .iter()
@@ -1760,12 +1940,14 @@ fn main() -> ExitCode {
             .chain(chosen_mta.iter().map(|s| s.name))
             .chain(chosen_nagios.iter().map(|(name, _)| *name))
             .chain(chosen_prom.iter().map(|(name, _)| *name))
+            .chain(fleet.iter().copied())
         {
             println!("lab::{name}: test");
         }
         return ExitCode::SUCCESS;
     }
-    let total = chosen.len() + chosen_mta.len() + chosen_nagios.len() + chosen_prom.len();
+    let total =
+        chosen.len() + chosen_mta.len() + chosen_nagios.len() + chosen_prom.len() + fleet.len();
     if total == 0 {
         println!("lab: no scenario matches {filters:?}");
         return ExitCode::SUCCESS;
@@ -1827,6 +2009,12 @@ fn main() -> ExitCode {
             (
                 *name,
                 Box::new(*run) as Box<dyn Fn() -> Result<String, String>>,
+            )
+        }))
+        .chain(fleet.iter().map(|&name| {
+            (
+                name,
+                Box::new(run_fleet_scenario) as Box<dyn Fn() -> Result<String, String>>,
             )
         }));
     for (name, run) in runs {

@@ -64,6 +64,66 @@ impl JsonMtaReport {
     }
 }
 
+/// `check` over several targets (--targets, several HOSTs): one result per target, in the order given. One HOST
+/// alone still writes `JsonReport`, exactly as before; each --json-lines line is one `JsonTargetResult`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonFleetReport {
+    pub schema_version: u32,
+    /// True when every target was probed and is ok.
+    pub ok: bool,
+    pub counts: JsonCounts,
+    pub targets: Vec<JsonTargetResult>,
+    pub elapsed_ms: f64,
+}
+
+/// How many targets ended in each status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct JsonCounts {
+    pub ok: usize,
+    pub problem: usize,
+    pub error: usize,
+}
+
+/// One target's result: its report, or why it was not probed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JsonTargetResult {
+    /// The target's place in the order given (from 0): HOSTs first, then the targets file's.
+    pub index: usize,
+    /// The target's name in the targets file; null for HOSTs and unnamed targets.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The HOST argument or the file's host, as written.
+    pub input: String,
+    pub status: TargetStatus,
+    pub ok: bool,
+    pub elapsed_ms: f64,
+    /// Why the target was not probed (status error); null otherwise.
+    #[serde(default)]
+    pub error: Option<JsonTargetError>,
+    /// The report `check --json` writes for this target alone; null when it was not probed.
+    #[serde(default)]
+    pub report: Option<JsonReport>,
+}
+
+/// What became of one target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetStatus {
+    /// Probed, and every path works (warnings allowed).
+    Ok,
+    /// Probed, and a problem was diagnosed: report.verdict names the layer.
+    Problem,
+    /// Not probed: its own settings are wrong (an unset password variable); the others still ran.
+    Error,
+}
+
+/// Why one target was not probed: a stable code (`password_unset`, `password_empty`, `password_not_text`) and what to do.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JsonTargetError {
+    pub code: String,
+    pub message: String,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JsonVerdict {
     pub layer: Layer,

@@ -8,6 +8,7 @@ use crate::plan::Thresholds;
 use crate::report::Report;
 
 pub mod document;
+pub mod fleet;
 pub mod human;
 pub mod json;
 pub mod mta;

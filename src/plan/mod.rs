@@ -1,11 +1,13 @@
 //! The checked plan of a run: what to probe and how, built from the command line with no clap types left.
 
 pub mod env_file;
+pub mod fleet;
 mod mta;
 mod range;
 mod run_as;
 mod secret;
 mod target;
+pub mod targets;
 
 use std::io::IsTerminal;
 use std::net::IpAddr;
@@ -20,6 +22,7 @@ use crate::cli::{CheckArgs, ColorChoice, FormatChoice, ModeChoice, ProbeArgs};
 use crate::report::settings::{shown, SettingsFacts, SettingsNote};
 use crate::report::PortMode;
 
+pub use fleet::{is_fleet, FleetFormat, FleetPlan, FleetTarget, Unprobed};
 pub use mta::MtaPlan;
 pub use range::{Range, RangeError, Thresholds};
 pub use run_as::RunAs;
@@ -267,20 +270,37 @@ pub enum PlanError {
         line: usize,
         why: &'static str,
     },
+    #[error("--format nagios checks one server, as a Nagios or Icinga service does; give one HOST (a service per server), \
+             or use --json, --json-lines or --format prometheus for several")]
+    NagiosOneTarget,
+    #[error("--env-file probes the one server of one app's settings, so it cannot be given with --targets or several HOSTs; \
+             run one `smtp-doctor check --env-file FILE` per app, or list the servers in the targets file")]
+    EnvFileSeveral,
+    #[error("{flag} logs in to the HOSTs of the command line, and this run has none; in the targets file give each \
+             target its own user and password_env (the name of the environment variable holding its password)")]
+    LoginWithoutHosts { flag: &'static str },
+    #[error("cannot read the targets file {}: {source}; give the path of a TOML file with one [[target]] table per server", path.display())]
+    TargetsFileRead {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the targets file {} is larger than 8 MiB, which no list of servers is; check the path", path.display())]
+    TargetsFileTooLarge { path: PathBuf },
+    #[error("the targets file {}{}{}: {why}", path.display(),
+            line.map(|l| format!(", line {l}")).unwrap_or_default(),
+            key.as_ref().map(|k| format!(", key {k}")).unwrap_or_default())]
+    TargetsFile {
+        path: PathBuf,
+        line: Option<usize>,
+        key: Option<String>,
+        why: String,
+    },
 }
 
 impl Plan {
     pub fn from_args(args: &CheckArgs) -> Result<Plan, PlanError> {
-        let stdin = std::io::stdin();
-        let is_tty = stdin.is_terminal();
-        let mut lock = stdin.lock();
-        let sources = PasswordSources {
-            env: std::env::var(PASSWORD_ENV).ok(),
-            stdin: &mut lock,
-            stdin_is_terminal: is_tty,
-        };
         let stdout_tty = std::io::stdout().is_terminal();
-        Plan::build(args, sources, stdout_tty)
+        with_process_passwords(|sources| Plan::build(args, sources, stdout_tty))
     }
 
     pub fn build(
@@ -289,7 +309,7 @@ impl Plan {
         stdout_is_terminal: bool,
     ) -> Result<Plan, PlanError> {
         // The server, its ports and the login come from HOST and the flags, or all from the app's settings file.
-        let (from_file, input) = match (&args.env_file, &args.host) {
+        let (from_file, input) = match (&args.env_file, args.hosts.first()) {
             (Some(_), Some(host)) => return Err(PlanError::EnvFileWithHost { host: host.clone() }),
             (Some(path), None) => {
                 if let Some(flag) = args.typed.first() {
@@ -298,7 +318,10 @@ impl Plan {
                 let loaded = env_file::load(path, &|k| std::env::var(k).ok())?;
                 (Some(loaded), None)
             }
-            (None, host) => (None, Some(HostInput::parse(host.as_deref().unwrap_or(""))?)),
+            (None, host) => (
+                None,
+                Some(HostInput::parse(host.map_or("", String::as_str))?),
+            ),
         };
         let family = family(&args.probe);
         let target = match (&input, &from_file) {
@@ -307,12 +330,7 @@ impl Plan {
             (None, None) => None,
         };
         if let Some(Target::Ip(ip)) = target {
-            if !family.allows(&ip) {
-                return Err(PlanError::FamilyExcludesAddress {
-                    ip,
-                    flag: if family == Family::V4 { "-4" } else { "-6" },
-                });
-            }
+            check_family(ip, family)?;
         }
         let ports = match (&input, &from_file) {
             (Some(i), _) => port_list(&args.ports, args.mode, i)?,
@@ -433,6 +451,18 @@ pub fn exporter_plan(
     })
 }
 
+/// Calls `f` with this process's password sources: SMTP_DOCTOR_PASSWORD, standard input, and whether that is a terminal.
+fn with_process_passwords<T>(f: impl FnOnce(PasswordSources<'_>) -> T) -> T {
+    let stdin = std::io::stdin();
+    let is_tty = stdin.is_terminal();
+    let mut lock = stdin.lock();
+    f(PasswordSources {
+        env: std::env::var(PASSWORD_ENV).ok(),
+        stdin: &mut lock,
+        stdin_is_terminal: is_tty,
+    })
+}
+
 /// The settings every probing command takes from ProbeArgs, checked.
 #[derive(Debug, Clone)]
 pub struct ProbeOptions {
@@ -522,8 +552,32 @@ fn thresholds(p: &ProbeArgs) -> Result<Thresholds, PlanError> {
     })
 }
 
+/// An IP literal of the family -4/-6 leaves out is refused: nothing would be probed.
+fn check_family(ip: IpAddr, family: Family) -> Result<(), PlanError> {
+    if family.allows(&ip) {
+        return Ok(());
+    }
+    Err(PlanError::FamilyExcludesAddress {
+        ip,
+        flag: if family == Family::V4 { "-4" } else { "-6" },
+    })
+}
+
+/// The ports and modes of one HOST (or a targets file's host), with the address family checked against an IP literal.
+pub fn host_ports(
+    input: &HostInput,
+    ports: &[u16],
+    mode: Option<ModeChoice>,
+    family: Family,
+) -> Result<Vec<(u16, PortMode)>, PlanError> {
+    if let Target::Ip(ip) = input.target {
+        check_family(ip, family)?;
+    }
+    port_list(ports, mode, input)
+}
+
 /// -4 and -6 as a family (clap keeps them from both being given).
-fn family(p: &ProbeArgs) -> Family {
+pub fn family(p: &ProbeArgs) -> Family {
     match (p.ipv4, p.ipv6) {
         (true, false) => Family::V4,
         (false, true) => Family::V6,

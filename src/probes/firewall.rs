@@ -172,18 +172,26 @@ pub fn open_conntrack() -> Option<std::fs::File> {
 }
 
 /// Connections whose reply comes from somewhere other than where they were sent: NAT redirects, from the file `open_conntrack` opened.
-pub fn read_redirects(conntrack: &mut std::fs::File, ports: &[u16]) -> Vec<NatRedirect> {
+pub fn read_redirects(conntrack: &mut std::fs::File) -> Vec<NatRedirect> {
     use std::io::{Read, Seek, SeekFrom};
     // From the start, whatever read it before: the table as it is now, after the probes.
     let mut text = String::new();
     if conntrack.seek(SeekFrom::Start(0)).is_err() || conntrack.read_to_string(&mut text).is_err() {
         return Vec::new();
     }
-    parse_conntrack(&text, ports)
+    parse_conntrack_all(&text)
+}
+
+/// The redirects of connections to `ports` among conntrack lines.
+pub fn parse_conntrack(text: &str, ports: &[u16]) -> Vec<NatRedirect> {
+    parse_conntrack_all(text)
+        .into_iter()
+        .filter(|r| ports.contains(&r.original_port))
+        .collect()
 }
 
 /// Parses conntrack lines like `ipv4 2 tcp 6 117 TIME_WAIT src=… dst=203.0.113.10 sport=… dport=587 src=127.0.0.1 dst=… sport=10587 dport=…`.
-pub fn parse_conntrack(text: &str, ports: &[u16]) -> Vec<NatRedirect> {
+fn parse_conntrack_all(text: &str) -> Vec<NatRedirect> {
     let mut out = Vec::new();
     for line in text.lines().take(100_000) {
         if !line.contains(" tcp ") {
@@ -229,9 +237,6 @@ pub fn parse_conntrack(text: &str, ports: &[u16]) -> Vec<NatRedirect> {
         else {
             continue;
         };
-        if !ports.contains(orig_dport) {
-            continue;
-        }
         if orig_dst != reply_src || orig_dport != reply_sport {
             let r = NatRedirect {
                 original_source_port: *orig_sport,

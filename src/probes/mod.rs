@@ -1,5 +1,6 @@
 //! Runs every probe of a plan concurrently and gathers the facts into one report; nothing here prints.
 
+pub mod budget;
 mod conn;
 pub mod dns;
 mod envelope;
@@ -21,7 +22,10 @@ use rustls::pki_types::ServerName;
 
 use crate::plan::{Family, Plan, Target};
 use crate::redact::Redactor;
-use crate::report::{DnsLookup, DnsOutcome, DnsReport, PortMode, PortReport, Report};
+use crate::report::{
+    DnsLookup, DnsOutcome, DnsReport, HostFacts, NatRedirect, PortMode, PortReport, Report,
+};
+pub use budget::Budget;
 
 /// Milliseconds since `since`, to the microsecond: stage times in reports read cleanly.
 pub fn elapsed_ms(since: Instant) -> f64 {
@@ -30,11 +34,6 @@ pub fn elapsed_ms(since: Instant) -> f64 {
 
 /// The port probed on MX hosts (--mx): server-to-server SMTP.
 const MX_PORT: u16 = 25;
-
-/// Descriptors one chain may hold at once: its socket and the TTL-limited path probes, each with a duplicate.
-const FDS_PER_CHAIN: u64 = 2 * (1 + smtp::PATH_TTLS.len() as u64);
-/// Descriptors kept for everything else: stdio, the runtime, the resolver, rule listings.
-const FD_RESERVE: u64 = 64;
 
 /// Why a run could not start.
 #[derive(Debug, thiserror::Error)]
@@ -45,233 +44,279 @@ pub enum RunError {
     AsUser(#[from] privilege::DropError),
 }
 
-/// This host's rule listing: still running beside the probes, or read already because --as-user gave root up.
-enum Rules {
-    Running(tokio::task::JoinHandle<firewall::HostRules>),
-    Read(firewall::HostRules),
-}
-
-impl Rules {
-    async fn get(self) -> firewall::HostRules {
-        match self {
-            Rules::Running(handle) => handle.await.unwrap_or_default(),
-            Rules::Read(rules) => rules,
-        }
-    }
-}
-
-/// How many chains may run at once within RLIMIT_NOFILE, keeping `reserve` descriptors for everything else, raising
-/// the soft limit towards the hard one if needed.
-fn chain_slots(chains: usize, reserve: u64) -> Result<usize, RunError> {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    let wanted = chains as u64 * FDS_PER_CHAIN + reserve;
-    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
-        return Ok(chains.max(1));
-    };
-    let mut soft = soft;
-    if soft < wanted {
-        let raised = wanted.min(hard);
-        if setrlimit(Resource::RLIMIT_NOFILE, raised, hard).is_ok() {
-            soft = raised;
-        }
-    }
-    if soft < reserve + FDS_PER_CHAIN {
-        return Err(RunError::TooFewFiles {
-            soft,
-            needed: reserve + FDS_PER_CHAIN,
-        });
-    }
-    Ok((((soft - reserve) / FDS_PER_CHAIN) as usize).clamp(1, chains.max(1)))
-}
-
-/// Chain slots within RLIMIT_NOFILE, shared by every run that holds a clone: runs at the same time (the
-/// exporter's concurrent probes) then draw on one descriptor budget instead of each assuming it has them all.
-#[derive(Debug, Clone)]
-pub struct Budget {
-    slots: Arc<tokio::sync::Semaphore>,
-    size: usize,
-}
-
-impl Budget {
-    /// Room for `chains` chains at once (fewer when RLIMIT_NOFILE cannot be raised that far), keeping `reserve`
-    /// descriptors besides the usual one for what is not a chain (listening sockets, client connections).
-    pub fn for_chains(chains: usize, reserve: u64) -> Result<Budget, RunError> {
-        let size = chain_slots(chains, FD_RESERVE.saturating_add(reserve))?;
-        Ok(Budget {
-            slots: Arc::new(tokio::sync::Semaphore::new(size)),
-            size,
-        })
-    }
-
-    /// How many chains may run at once.
-    pub fn size(&self) -> usize {
-        self.size
-    }
-}
-
 /// Probes everything the plan asks for; every port and address runs at the same time (within RLIMIT_NOFILE).
 pub async fn run(plan: &Plan) -> Result<Report, RunError> {
     run_within(plan, None).await
 }
 
-/// `run`, drawing its chains from `budget` when given (shared with other runs) instead of a budget of its own.
+/// `run`, drawing on `budget` when given: runs at the same time (the exporter's concurrent probes) then share
+/// one descriptor budget instead of each assuming it has them all.
 pub async fn run_within(plan: &Plan, budget: Option<&Budget>) -> Result<Report, RunError> {
-    let start = Instant::now();
-    let mut host = host::gather();
-    let probed_ports: Vec<u16> = plan
-        .ports
-        .iter()
-        .map(|(p, _)| *p)
-        .chain(plan.mx.then_some(MX_PORT))
-        .collect();
-    // Root only, and read after the probes: opened now, while this process may still be root.
-    let mut conntrack = firewall::open_conntrack();
-    // The rule listing runs beside DNS and the probes; it costs no wall time of its own.
-    let rules = tokio::spawn({
-        let timeout = plan.timeout;
-        async move { firewall::read_rules(timeout).await }
-    });
-    let local_addrs = host::local_addresses();
-    let trust = tls::Trust::load(&plan.extra_roots);
-    let redactor = plan
-        .credentials
-        .as_ref()
-        .map(|c| Redactor::new(&c.user, c.password()))
-        .unwrap_or_else(Redactor::none);
-
-    // --as-user: the listing needs root, and every probe socket (the resolver's included) must be the
-    // user's own, because owner-matching rules judge a packet by the socket that sent it. So the
-    // listing is awaited first, then root is given up, and only then does anything touch the network.
-    let rules = match &plan.as_user {
-        Some(user) => {
-            let read = rules.await.unwrap_or_default();
-            privilege::drop_to(user)?;
-            Rules::Read(read)
-        }
-        None => Rules::Running(rules),
+    let budget = match budget {
+        Some(b) => b.clone(),
+        None => Budget::within_limit(descriptors_for(plan))?,
     };
-    host.user = privilege::current_user(plan.as_user.as_ref());
+    let session = Session::with_budget(plan, budget, false).await?;
+    Ok(session.probe(plan).await)
+}
 
-    // Settings whose host could not be made into a name leave nothing to resolve or probe.
-    let (dns_report, addresses, dns) = if plan.ports.is_empty() && plan.settings.is_some() {
-        (DnsReport::not_queried(), Vec::new(), None)
-    } else {
-        resolve_target(plan).await
-    };
-    let settings = plan.settings.clone().map(|mut s| {
-        // The app's host is this machine: whether anything listens is then the probe's to tell.
-        s.host_is_local = addresses
-            .iter()
-            .any(|a| a.is_loopback() || local_addrs.contains(a));
-        s
-    });
+/// Descriptors one target like `plan` would use with every chain at once: its lookups, and each port on an
+/// address of each family (two more chains for MX hosts). A guess made before DNS answers: chains beyond it wait.
+pub fn descriptors_for(plan: &Plan) -> u64 {
+    let families = if plan.family == Family::Any { 2 } else { 1 };
+    let chains = plan.ports.len().max(1) * families + if plan.mx { 2 } else { 0 };
+    u64::from(budget::FDS_PER_LOOKUP) + chains as u64 * u64::from(budget::FDS_PER_CHAIN)
+}
 
-    // One chain per (host, port, address); MX hosts join with port 25 when --mx is given.
-    // `check example.com --mx` names a mail domain, not a host: with no address of its own, only its MX hosts are probed.
-    let domain_only = plan.mx && addresses.is_empty() && !dns_report.mx.is_empty();
-    let mut targets: Vec<(String, u16, PortMode, Vec<IpAddr>)> = if domain_only {
-        Vec::new()
-    } else {
-        plan.ports
-            .iter()
-            .map(|&(port, mode)| (plan.target.to_string(), port, mode, addresses.clone()))
-            .collect()
-    };
-    if plan.mx {
-        if let Some(dns) = &dns {
-            for record in &dns_report.mx {
-                let (a, aaaa) = dns.lookup_addresses(&record.host, plan.family).await;
-                let addrs = dns::addresses(&a, &aaaa);
-                targets.push((record.host.clone(), MX_PORT, PortMode::Starttls, addrs));
-            }
-        }
+/// What every target of one run shares: this host's facts and rules (read once, as root, before --as-user
+/// switches users), the trust store, the EHLO name, the NAT table and one descriptor budget.
+pub struct Session {
+    host: HostFacts,
+    local_addrs: Vec<IpAddr>,
+    trust: tls::Trust,
+    helo: String,
+    rules: tokio::sync::OnceCell<Arc<firewall::HostRules>>,
+    /// The rule listing still running beside the probes (it costs no wall time of its own), until the first target awaits it.
+    listing: std::sync::Mutex<Option<tokio::task::JoinHandle<firewall::HostRules>>>,
+    nat: tokio::sync::Mutex<NatTable>,
+    budget: Budget,
+    /// Several targets read one NAT table: each report keeps only the entries of its own addresses.
+    shared: bool,
+}
+
+/// /proc/net/nf_conntrack, opened while root, and the redirects last read from it.
+struct NatTable {
+    file: Option<std::fs::File>,
+    last: Option<(Instant, Arc<Vec<NatRedirect>>)>,
+}
+
+impl Session {
+    /// Reads this host once, switches to --as-user's account if asked, and sizes the budget for `wanted` descriptors.
+    /// `plan` gives the options every target shares (timeout, trust, EHLO name, --as-user).
+    pub async fn start(plan: &Plan, wanted: u64, shared: bool) -> Result<Session, RunError> {
+        // First: a limit too low for even one chain is said before anything is read or started.
+        let budget = Budget::within_limit(wanted)?;
+        Session::with_budget(plan, budget, shared).await
     }
 
-    let base = smtp::Ctx {
-        server_name: ServerName::try_from("invalid.invalid")
-            .map(|n| n.to_owned())
-            .unwrap_or(ServerName::IpAddress(IpAddr::from([0, 0, 0, 0]).into())),
-        helo: plan.helo.clone().unwrap_or_else(host::ehlo_name),
-        timeout: plan.timeout,
-        credentials: plan.credentials.clone(),
-        redactor,
-        trust,
-        accept_invalid_certs: plan.accept_invalid_certs,
-        allow_cleartext_auth: plan.allow_cleartext_auth,
-        local_addrs: local_addrs.clone(),
-        envelope: plan
-            .envelope
-            .clone()
-            .map(|e| std::sync::Arc::new(envelope::Shared::new(e))),
-    };
-    let chains: usize = targets
-        .iter()
-        .map(|(_, _, _, addrs)| addrs.iter().filter(|ip| plan.family.allows(ip)).count())
-        .sum();
-    let slots = match budget {
-        Some(b) => b.slots.clone(),
-        None => Arc::new(tokio::sync::Semaphore::new(chain_slots(
-            chains, FD_RESERVE,
-        )?)),
-    };
-    let mut tasks = Vec::new();
-    for (host_name, port, mode, addrs) in &targets {
-        let mut ctx = base.clone();
-        ctx.server_name = server_name_for(host_name);
-        let ctx = Arc::new(ctx);
-        let handles: Vec<_> = addrs
-            .iter()
-            .filter(|ip| plan.family.allows(ip))
-            .map(|&ip| {
-                let ctx = ctx.clone();
-                let mode = *mode;
-                let port = *port;
-                let slots = slots.clone();
-                tokio::spawn(async move {
-                    // The semaphore is never closed, so acquire only fails if it were; run unthrottled then.
-                    let _permit = slots.acquire_owned().await.ok();
-                    smtp::probe(&ctx, SocketAddr::new(ip, port), mode).await
-                })
-            })
-            .collect();
-        tasks.push((host_name.clone(), *port, *mode, handles));
-    }
-    let mut ports = Vec::new();
-    for (host_name, port, mode, handles) in tasks {
-        let mut attempts = Vec::new();
-        for h in handles {
-            if let Ok(a) = h.await {
-                attempts.push(a);
-            }
-        }
-        ports.push(PortReport {
-            host: host_name,
-            port,
-            mode,
-            attempts,
+    /// `start`, drawing on a budget that already exists (and may be shared beyond this session).
+    pub async fn with_budget(
+        plan: &Plan,
+        budget: Budget,
+        shared: bool,
+    ) -> Result<Session, RunError> {
+        let mut host = host::gather();
+        // Root only, and read after the probes: opened now, while this process may still be root.
+        let conntrack = firewall::open_conntrack();
+        let listing = tokio::spawn({
+            let timeout = plan.timeout;
+            async move { firewall::read_rules(timeout).await }
         });
+        let local_addrs = host::local_addresses();
+        let trust = tls::Trust::load(&plan.extra_roots);
+        // --as-user: the listing needs root, and every probe socket (the resolver's included) must be the
+        // user's own, because owner-matching rules judge a packet by the socket that sent it. So the
+        // listing is awaited first, then root is given up, and only then does anything touch the network.
+        let (rules, listing) = match &plan.as_user {
+            Some(user) => {
+                let read = listing.await.unwrap_or_default();
+                privilege::drop_to(user)?;
+                (tokio::sync::OnceCell::new_with(Some(Arc::new(read))), None)
+            }
+            None => (tokio::sync::OnceCell::new(), Some(listing)),
+        };
+        host.user = privilege::current_user(plan.as_user.as_ref());
+        Ok(Session {
+            host,
+            local_addrs,
+            trust,
+            helo: plan.helo.clone().unwrap_or_else(host::ehlo_name),
+            rules,
+            listing: std::sync::Mutex::new(listing),
+            nat: tokio::sync::Mutex::new(NatTable {
+                file: conntrack,
+                last: None,
+            }),
+            budget,
+            shared,
+        })
     }
 
-    let rules = rules.get().await;
-    host.firewall = Some(rules.facts.clone());
-    // Read after the probes: their own connections are what the NAT table shows.
-    host.nat_redirects = conntrack
-        .as_mut()
-        .map(|file| firewall::read_redirects(file, &probed_ports))
-        .unwrap_or_default();
-    let mut report = Report {
-        target: plan.target.to_string(),
-        invocation: plan.invocation.clone(),
-        host,
-        dns: dns_report,
-        ports,
-        tls_verification: !plan.accept_invalid_certs,
-        elapsed_ms: 0.0,
-        settings,
-    };
-    firewall::walk_attempts(&rules, &mut report, &local_addrs);
-    report.elapsed_ms = elapsed_ms(start);
-    Ok(report)
+    /// The descriptor budget every target draws on.
+    pub fn budget(&self) -> &Budget {
+        &self.budget
+    }
+
+    /// This host's rules, read once for every target.
+    async fn rules(&self) -> Arc<firewall::HostRules> {
+        self.rules
+            .get_or_init(|| async {
+                let handle = self.listing.lock().ok().and_then(|mut h| h.take());
+                match handle {
+                    Some(h) => Arc::new(h.await.unwrap_or_default()),
+                    None => Arc::default(),
+                }
+            })
+            .await
+            .clone()
+    }
+
+    /// The NAT table's redirects on `ports` as they are after `since`: one read serves every target that finished
+    /// before it began, so a thousand targets do not read the table a thousand times.
+    async fn redirects(&self, since: Instant, ports: &[u16], addrs: &[IpAddr]) -> Vec<NatRedirect> {
+        let mut nat = self.nat.lock().await;
+        let snapshot = match &nat.last {
+            Some((at, read)) if *at >= since => read.clone(),
+            _ => {
+                let at = Instant::now();
+                let Some(file) = nat.file.as_mut() else {
+                    return Vec::new();
+                };
+                let read = Arc::new(firewall::read_redirects(file));
+                nat.last = Some((at, read.clone()));
+                read
+            }
+        };
+        snapshot
+            .iter()
+            .filter(|r| ports.contains(&r.original_port))
+            .filter(|r| !self.shared || addrs.contains(&r.original_destination))
+            .cloned()
+            .collect()
+    }
+
+    /// Probes one target; every port and address at the same time, within the shared budget.
+    pub async fn probe(&self, plan: &Plan) -> Report {
+        let start = Instant::now();
+        let mut host = self.host.clone();
+        let probed_ports: Vec<u16> = plan
+            .ports
+            .iter()
+            .map(|(p, _)| *p)
+            .chain(plan.mx.then_some(MX_PORT))
+            .collect();
+        let redactor = plan
+            .credentials
+            .as_ref()
+            .map(|c| Redactor::new(&c.user, c.password()))
+            .unwrap_or_else(Redactor::none);
+
+        // Settings whose host could not be made into a name leave nothing to resolve or probe.
+        let (dns_report, addresses, dns) = if plan.ports.is_empty() && plan.settings.is_some() {
+            (DnsReport::not_queried(), Vec::new(), None)
+        } else {
+            let _permit = self.budget.lookup().await;
+            resolve_target(plan).await
+        };
+        let settings = plan.settings.clone().map(|mut s| {
+            // The app's host is this machine: whether anything listens is then the probe's to tell.
+            s.host_is_local = addresses
+                .iter()
+                .any(|a| a.is_loopback() || self.local_addrs.contains(a));
+            s
+        });
+
+        // One chain per (host, port, address); MX hosts join with port 25 when --mx is given.
+        // `check example.com --mx` names a mail domain, not a host: with no address of its own, only its MX hosts are probed.
+        let domain_only = plan.mx && addresses.is_empty() && !dns_report.mx.is_empty();
+        let mut targets: Vec<(String, u16, PortMode, Vec<IpAddr>)> = if domain_only {
+            Vec::new()
+        } else {
+            plan.ports
+                .iter()
+                .map(|&(port, mode)| (plan.target.to_string(), port, mode, addresses.clone()))
+                .collect()
+        };
+        if plan.mx {
+            if let Some(dns) = &dns {
+                let _permit = self.budget.lookup().await;
+                for record in &dns_report.mx {
+                    let (a, aaaa) = dns.lookup_addresses(&record.host, plan.family).await;
+                    let addrs = dns::addresses(&a, &aaaa);
+                    targets.push((record.host.clone(), MX_PORT, PortMode::Starttls, addrs));
+                }
+            }
+        }
+
+        let base = smtp::Ctx {
+            server_name: ServerName::try_from("invalid.invalid")
+                .map(|n| n.to_owned())
+                .unwrap_or(ServerName::IpAddress(IpAddr::from([0, 0, 0, 0]).into())),
+            helo: self.helo.clone(),
+            timeout: plan.timeout,
+            credentials: plan.credentials.clone(),
+            redactor,
+            trust: self.trust.clone(),
+            accept_invalid_certs: plan.accept_invalid_certs,
+            allow_cleartext_auth: plan.allow_cleartext_auth,
+            local_addrs: self.local_addrs.clone(),
+            envelope: plan
+                .envelope
+                .clone()
+                .map(|e| std::sync::Arc::new(envelope::Shared::new(e))),
+        };
+        let mut tasks = Vec::new();
+        for (host_name, port, mode, addrs) in &targets {
+            let mut ctx = base.clone();
+            ctx.server_name = server_name_for(host_name);
+            let ctx = Arc::new(ctx);
+            let handles: Vec<_> = addrs
+                .iter()
+                .filter(|ip| plan.family.allows(ip))
+                .map(|&ip| {
+                    let ctx = ctx.clone();
+                    let mode = *mode;
+                    let port = *port;
+                    let budget = self.budget.clone();
+                    tokio::spawn(async move {
+                        let _permit = budget.chain().await;
+                        smtp::probe(&ctx, SocketAddr::new(ip, port), mode).await
+                    })
+                })
+                .collect();
+            tasks.push((host_name.clone(), *port, *mode, handles));
+        }
+        let mut ports = Vec::new();
+        for (host_name, port, mode, handles) in tasks {
+            let mut attempts = Vec::new();
+            for h in handles {
+                if let Ok(a) = h.await {
+                    attempts.push(a);
+                }
+            }
+            ports.push(PortReport {
+                host: host_name,
+                port,
+                mode,
+                attempts,
+            });
+        }
+        let probed_at = Instant::now();
+
+        let rules = self.rules().await;
+        host.firewall = Some(rules.facts.clone());
+        // Read after the probes: their own connections are what the NAT table shows.
+        let probed_addrs: Vec<IpAddr> = targets
+            .iter()
+            .flat_map(|(_, _, _, addrs)| addrs.iter().copied())
+            .collect();
+        host.nat_redirects = self
+            .redirects(probed_at, &probed_ports, &probed_addrs)
+            .await;
+        let mut report = Report {
+            target: plan.target.to_string(),
+            invocation: plan.invocation.clone(),
+            host,
+            dns: dns_report,
+            ports,
+            tls_verification: !plan.accept_invalid_certs,
+            elapsed_ms: 0.0,
+            settings,
+        };
+        firewall::walk_attempts(&rules, &mut report, &self.local_addrs);
+        report.elapsed_ms = elapsed_ms(start);
+        report
+    }
 }
 
 fn server_name_for(host: &str) -> ServerName<'static> {

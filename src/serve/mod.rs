@@ -25,6 +25,7 @@ use tokio::time::Instant;
 use crate::cli::ServeArgs;
 use crate::exit;
 use crate::output::prometheus::{self, Outcome, Probe};
+use crate::probes::budget::{FDS_PER_CHAIN, FDS_PER_LOOKUP};
 use crate::probes::{self, Budget};
 use crate::{diagnosis, explain};
 use config::{Config, Module};
@@ -108,8 +109,9 @@ async fn serve(args: &ServeArgs, config: Config) -> Result<(), String> {
         .map_err(|e| format!("cannot read the listening address: {e}"))?;
     let max_concurrent = args.max_concurrent.max(1);
     // Each connection holds a descriptor beside the probes' chains.
-    let budget = Budget::for_chains(
-        max_concurrent as usize * CHAINS_PER_PROBE,
+    let per_probe = u64::from(FDS_PER_LOOKUP) + CHAINS_PER_PROBE as u64 * u64::from(FDS_PER_CHAIN);
+    let budget = Budget::within_limit_beside(
+        u64::from(max_concurrent) * per_probe,
         u64::from(args.max_connections) + 16,
     )
     .map_err(|e| e.to_string())?;
@@ -139,7 +141,7 @@ async fn serve(args: &ServeArgs, config: Config) -> Result<(), String> {
     let mut int =
         signal(SignalKind::interrupt()).map_err(|e| format!("cannot catch SIGINT: {e}"))?;
     eprintln!(
-        "smtp-doctor serve: listening on {local}; modules: {}; {} probes at once, {} chains within the descriptor budget",
+        "smtp-doctor serve: listening on {local}; modules: {}; {} probes at once, {} descriptors in the probes' budget",
         state.module_list,
         max_concurrent,
         state.budget.size()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install the Debian packages the smtp-doctor fault lab needs, non-interactively.
+# Install the Debian packages the smtp-doctor fault lab needs, non-interactively
+# (with --scale, also prometheus-blackbox-exporter for benches/fleet.rs).
 # Runs `apt-get update` once, only if something is missing. Never starts the
 # host's default Postfix, and stops it if something else started it.
 set -euo pipefail
@@ -37,6 +38,11 @@ declare -A PROBE=(
     [nagios4-core]=/usr/sbin/nagios4
     [monitoring-plugins-basic]=/usr/lib/nagios/plugins/check_smtp
 )
+
+# `install-deps.sh --scale`: also the exporter benches/fleet.rs measures smtp-doctor against.
+if [[ ${1:-} == --scale ]]; then
+    PROBE[prometheus-blackbox-exporter]=/usr/bin/prometheus-blackbox-exporter
+fi
 
 missing=()
 for pkg in "${!PROBE[@]}"; do
