@@ -1,16 +1,13 @@
 //! Benchmark at fleet scale, in the lab: a thousand names behind one Postfix, probed side by side by `smtp-doctor check
 //! --targets --concurrency 200` and by Debian's prometheus-blackbox-exporter driven by 200 concurrent /probe requests
-//! (and by `smtp-doctor serve` the same way, when SDBENCH_SERVE gives its command); prints targets per second, peak RSS
+//! and by `smtp-doctor serve` driven the same way (tests/lab/scale.sh writes its serve.toml); prints targets per second, peak RSS
 //! and peak open descriptors of each, medians over the rounds. Not a test: nothing passes or fails on a number.
 //!
 //! `sudo cargo bench --bench fleet` (root: network namespaces). It installs the lab's packages and the exporter
 //! (tests/lab/install-deps.sh --scale), brings a lab up (tests/lab/up.sh, prefix SDLAB_PREFIX, default sdbench), adds
 //! the scale set (tests/lab/scale.sh up N) and takes it all down at the end (SDBENCH_KEEP_LAB=1 keeps it).
 //!
-//! Settings (environment): SDBENCH_TARGETS (1000), SDBENCH_CONCURRENCY (200), SDBENCH_ROUNDS (3); SDBENCH_SERVE, a
-//! command line started in the lab's client namespace (e.g. `/path/smtp-doctor serve --listen 127.0.0.1:9125
-//! --config /path/serve.toml`), with SDBENCH_SERVE_URL, its probe URL on a literal address where {target} stands for
-//! host:port, {host} and {port} for either (e.g. `http://127.0.0.1:9125/probe?module=scale&target={target}`).
+//! Settings (environment): SDBENCH_TARGETS (1000), SDBENCH_CONCURRENCY (200), SDBENCH_ROUNDS (3).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -31,6 +28,8 @@ const START_LIMIT: Duration = Duration::from_secs(15);
 /// Most bytes read of one /probe answer.
 const MAX_ANSWER: u64 = 1 << 20;
 const BLACKBOX_LISTEN: &str = "127.0.0.1:9115";
+/// Where `smtp-doctor serve` listens in the client namespace during its rounds.
+const SERVE_LISTEN: &str = "127.0.0.1:9125";
 
 /// One run of one tool.
 #[derive(Debug, Clone, Copy)]
@@ -166,17 +165,28 @@ fn bench(lab: &Lab, targets: usize, concurrency: usize, rounds: usize) -> Result
             ))?,
         },
     ];
-    // The third column exists only when the command to start it is given: no number is printed for a tool not run.
-    if let (Ok(cmd), Ok(url)) = (
-        std::env::var("SDBENCH_SERVE"),
-        std::env::var("SDBENCH_SERVE_URL"),
-    ) {
-        tools.push(Tool::Exporter {
-            name: "smtp-doctor serve".into(),
-            argv: cmd.split_whitespace().map(str::to_string).collect(),
-            url: UrlTemplate::parse(&url)?,
-        });
-    }
+    // smtp-doctor's own exporter, driven exactly like blackbox's: the same hosts, the same concurrent /probe requests.
+    let doctor = env!("CARGO_BIN_EXE_smtp-doctor").to_string();
+    let slots = concurrency.to_string();
+    let connections = (concurrency + 16).to_string();
+    tools.push(Tool::Exporter {
+        name: "smtp-doctor serve".into(),
+        argv: vec![
+            doctor,
+            "serve".into(),
+            "--listen".into(),
+            SERVE_LISTEN.into(),
+            "--config".into(),
+            lab.scale("serve.toml").display().to_string(),
+            "--max-concurrent".into(),
+            slots,
+            "--max-connections".into(),
+            connections,
+        ],
+        url: UrlTemplate::parse(&format!(
+            "http://{SERVE_LISTEN}/probe?module=smtp_starttls&target={{target}}"
+        ))?,
+    });
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); tools.len()];
     // Interleaved rounds, so every tool meets the same machine noise.
     for round in 1..=rounds {
@@ -409,9 +419,10 @@ fn drive(
                 let slots = slots.clone();
                 tasks.push(tokio::spawn(async move {
                     let _slot = slots.acquire_owned().await.ok();
-                    get(addr, &path)
-                        .await
-                        .is_some_and(|body| body.contains("\nprobe_success 1"))
+                    get(addr, &path).await.is_some_and(|body| {
+                        body.lines()
+                            .any(|l| l.starts_with("probe_success") && l.ends_with(" 1"))
+                    })
                 }));
             }
             let mut ok = 0;

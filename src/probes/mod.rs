@@ -46,17 +46,7 @@ pub enum RunError {
 
 /// Probes everything the plan asks for; every port and address runs at the same time (within RLIMIT_NOFILE).
 pub async fn run(plan: &Plan) -> Result<Report, RunError> {
-    run_within(plan, None).await
-}
-
-/// `run`, drawing on `budget` when given: runs at the same time (the exporter's concurrent probes) then share
-/// one descriptor budget instead of each assuming it has them all.
-pub async fn run_within(plan: &Plan, budget: Option<&Budget>) -> Result<Report, RunError> {
-    let budget = match budget {
-        Some(b) => b.clone(),
-        None => Budget::within_limit(descriptors_for(plan))?,
-    };
-    let session = Session::with_budget(plan, budget, false).await?;
+    let session = Session::start(plan, descriptors_for(plan), false).await?;
     Ok(session.probe(plan).await)
 }
 

@@ -44,6 +44,8 @@ const MAX_HEAD_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 32;
 /// Chains one probe may need at once (3 ports × 2 addresses, with room): sizes the shared descriptor budget.
 const CHAINS_PER_PROBE: usize = 8;
+/// How long one module's session (host facts, firewall rules, trust store) serves before it is read again.
+const SESSION_MAX_AGE: Duration = Duration::from_secs(60);
 /// How long connections get to finish after SIGTERM or SIGINT, beyond the longest module timeout.
 const STOP_GRACE: Duration = Duration::from_secs(2);
 /// The exposition's media type (text format 0.0.4).
@@ -69,6 +71,10 @@ struct State {
     budget: Budget,
     offset: f64,
     health: Health,
+    /// Per module: this host's facts, rules and the module's trust store, read once and shared by its probes until
+    /// they are SESSION_MAX_AGE old (a rule listing and a CA store per scrape would cost more than the probe).
+    sessions:
+        tokio::sync::Mutex<std::collections::HashMap<String, (Instant, Arc<probes::Session>)>>,
 }
 
 /// Loads the config, listens, serves until SIGTERM or SIGINT.
@@ -134,6 +140,7 @@ async fn serve(args: &ServeArgs, config: Config) -> Result<(), String> {
         probe_slots: Arc::new(Semaphore::new(max_concurrent as usize)),
         max_concurrent,
         budget,
+        sessions: tokio::sync::Mutex::new(std::collections::HashMap::new()),
         offset: args.timeout_offset,
     });
     let mut term =
@@ -353,6 +360,23 @@ fn deadline_seconds(header: Option<&str>, offset: f64, module: &Module) -> Resul
     Ok(after_offset.min(module.timeout.as_secs_f64()))
 }
 
+/// The module's session, started anew when there is none or it is older than SESSION_MAX_AGE.
+async fn session(
+    state: &State,
+    module: &str,
+    plan: &crate::plan::Plan,
+) -> Result<Arc<probes::Session>, probes::RunError> {
+    let mut sessions = state.sessions.lock().await;
+    if let Some((at, s)) = sessions.get(module) {
+        if at.elapsed() < SESSION_MAX_AGE {
+            return Ok(s.clone());
+        }
+    }
+    let fresh = Arc::new(probes::Session::with_budget(plan, state.budget.clone(), true).await?);
+    sessions.insert(module.to_string(), (Instant::now(), fresh.clone()));
+    Ok(fresh)
+}
+
 /// /probe: checks the request, waits (within the deadline) for a probe slot, probes, and writes the exposition.
 async fn probe(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> {
     let start = Instant::now();
@@ -414,8 +438,11 @@ async fn probe(state: &State, req: &Request<Incoming>) -> Response<Full<Bytes>> 
         .div_f64(STEPS_PER_DEADLINE)
         .max(Duration::from_millis(1));
     let _in_flight = state.health.probe_started();
-    let ran =
-        tokio::time::timeout_at(deadline, probes::run_within(&plan, Some(&state.budget))).await;
+    let ran = tokio::time::timeout_at(deadline, async {
+        let session = session(state, &module_name, &plan).await?;
+        Ok::<_, probes::RunError>(session.probe(&plan).await)
+    })
+    .await;
     let elapsed = start.elapsed().as_secs_f64();
     let mut body = Vec::new();
     let written = match ran {

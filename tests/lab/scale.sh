@@ -6,7 +6,8 @@
 #
 #   scale.sh up [N]   (default 1000, at most 65535) after up.sh; writes $SDLAB_DIR/scale/
 #                     targets.toml (smtp-doctor check --targets), targets.txt (host:port, one a
-#                     line) and blackbox.yml (prometheus-blackbox-exporter, module smtp_starttls)
+#                     line), blackbox.yml (prometheus-blackbox-exporter, module smtp_starttls) and
+#                     serve.toml (smtp-doctor serve, the same module)
 #   scale.sh down     stops the instance, removes the addresses and the route, restarts dnsmasq
 #                     without the names (down.sh removes all of it too)
 set -euo pipefail
@@ -140,6 +141,15 @@ modules:
         - send: "QUIT\r"
       tls_config:
         ca_file: $SDLAB_DIR/ca.pem
+EOF
+    cat > "$SCALE_DIR/serve.toml" <<EOF
+# written by tests/lab/scale.sh: the same STARTTLS probe for smtp-doctor serve
+[modules.smtp_starttls]
+ports = [$SCALE_PORT]
+mode = "starttls"
+family = "ipv6"
+timeout = 5
+ca_file = "$SDLAB_DIR/ca.pem"
 EOF
     # One name end to end from the client, as a check of the set-up.
     local first
