@@ -173,6 +173,7 @@ codes! {
     NoRoute => "no_route", Network, "this host has no route or address for the server's family (ENETUNREACH)", "fix routes/addresses, or make the client use the other family";
     HostUnreachable => "host_unreachable", Network, "the server's address is unreachable (EHOSTUNREACH)", "check the address and the routes (ip route get, mtr)";
     ConnectFailed => "connect_failed", Network, "the connect failed for another reason", "run with --verbose; check routes and addresses";
+    ConnectLossy => "connect_lossy", Network, "the connect timed out, yet TTL-limited SYNs of the same run reached the server and were answered: packets are lost on the way, the port is not blocked", "run again, with a longer --timeout; check the link for loss (mtr)";
     EnvPortInvalid => "env_port_invalid", Network, "the app's port setting is not a port number: the app cannot open the connection it is set up for", "write the port number alone (587, 465) on that line of the env file";
     // Address families
     Ipv6Broken => "ipv6_broken", Ipv6, "IPv6 fails on some ports while IPv4 works (warning)", "fix IPv6 on the failing layer, or make the client use IPv4";
@@ -184,6 +185,7 @@ codes! {
     // Between this host and the server
     IspDrop => "isp_drop", IspBlock, "the SYN leaves this host and is dropped on the way (provider, security group, or the server's firewall)", "ask the provider to open the port, or use 587/465 through a relay";
     IspReject => "isp_reject", IspBlock, "a router on the way rejects the connection with an ICMP error", "ask the provider to open the port, or use another port";
+    IspProxy => "isp_proxy", IspBlock, "a router on the way answers in the server's place (a provider's transparent SMTP proxy): a SYN too short-lived to reach the server gets a SYN-ACK or RST", "ask the provider to stop intercepting the port, or use 465 (implicit TLS) through a relay";
     // A local MTA in the server's place
     LocalRedirect => "local_redirect", LocalMta, "a mail server on this host answers in the remote server's place (NAT redirect, proxy, local MTA)", "remove the nat rule / WHM SMTP Restrictions / CSF SMTP_BLOCK, or relay through the local MTA on purpose";
     OwnerRuleRedirectsOthers => "owner_rule_redirects_others", LocalMta, "this user reaches the server, but owner rules send other users to a mail server on this host (cPanel SMTP Restrictions, CSF SMTP_REDIRECT) (warning)", "rerun as root with --as-user APPUSER; send through the local MTA on purpose, or turn the restriction off";

@@ -1,6 +1,6 @@
 //! Connect failures: this host's firewall, a block on the way, the server refusing, or no route — from errno, ICMP and TTL probes.
 
-use crate::report::{ConnectOutcome, FirewallRule, HopOutcome, PathOutcome, Report};
+use crate::report::{ConnectOutcome, FirewallRule, HopOutcome, PathOutcome, PathReading, Report};
 
 use super::attempt::At;
 use super::{Code, Confidence, ConnectEvidence, Facts, Finding, PathNote};
@@ -44,6 +44,11 @@ pub(super) fn decide(at: &At<'_>) -> Finding {
     let mut ev = ConnectEvidence {
         connect: c.clone(),
         hops: a.path.as_ref().map(|p| p.hops.clone()).unwrap_or_default(),
+        control: a
+            .path
+            .as_ref()
+            .map(|p| p.control.clone())
+            .unwrap_or_default(),
         other_port_works,
         rules: drop_rules.iter().chain(&reject_rules).cloned().collect(),
         router,
@@ -98,7 +103,7 @@ fn refused(at: &At<'_>, ev: &mut ConnectEvidence, rejected_here: bool) -> (Code,
     });
     match ttl1 {
         // The server is at least one router away, yet a SYN that could not pass the first router was answered.
-        Some((HopOutcome::Reached, false)) => {
+        Some((HopOutcome::SynAck | HopOutcome::Reset, false)) => {
             ev.path = Some(PathNote::RefusedWithinOneHop);
             (Code::FirewallReject, Confidence::Medium)
         }
@@ -110,13 +115,21 @@ fn refused(at: &At<'_>, ev: &mut ConnectEvidence, rejected_here: bool) -> (Code,
     }
 }
 
-/// No answer: where the SYN died, from the TTL-limited SYNs and this host's rules.
+/// No answer: where the SYN died, from the TTL ladders (when they ran), else the TTL-limited SYNs and this host's rules.
 fn timed_out(at: &At<'_>, ev: &mut ConnectEvidence, drop_rule: bool) -> (Code, Confidence) {
+    if let Some(reading) =
+        at.a.path
+            .as_ref()
+            .filter(|p| p.summary.is_some())
+            .map(|p| p.read())
+    {
+        return from_ladders(at, ev, drop_rule, reading);
+    }
     let hops = &ev.hops;
     let first = hops.iter().find(|h| h.ttl == 1).map(|h| h.outcome);
     let left_host = hops
         .iter()
-        .any(|h| matches!(h.outcome, HopOutcome::TimeExceeded | HopOutcome::Reached));
+        .any(|h| h.outcome == HopOutcome::TimeExceeded || h.reached());
     if drop_rule && !left_host {
         return (Code::FirewallDrop, Confidence::High);
     }
@@ -147,4 +160,57 @@ fn timed_out(at: &At<'_>, ev: &mut ConnectEvidence, drop_rule: bool) -> (Code, C
         return (Code::FirewallDrop, sure);
     }
     (Code::ConnectTimeout, Confidence::Low)
+}
+
+/// The ladders' reading decides, and what contradicts a verdict overrules it: a SYN of this run that reached the
+/// server makes any block wrong, and ladders that do not settle it leave the timeout unplaced.
+fn from_ladders(
+    at: &At<'_>,
+    ev: &mut ConnectEvidence,
+    drop_rule: bool,
+    reading: PathReading,
+) -> (Code, Confidence) {
+    match reading {
+        PathReading::Reached { ttl } => {
+            ev.path = Some(PathNote::ReachedServer(ttl));
+            (Code::ConnectLossy, Confidence::Medium)
+        }
+        PathReading::AnsweredEarly { ttl, by, here, .. } => {
+            ev.path = Some(PathNote::AnsweredEarly { ttl, by, here });
+            if here {
+                (Code::LocalRedirect, Confidence::High)
+            } else {
+                (Code::IspProxy, Confidence::Medium)
+            }
+        }
+        PathReading::NeverLeft { router_answers } => {
+            ev.path = Some(PathNote::NeverLeft { router_answers });
+            // A matching rule is the cause itself; without the listing, the first router's answer to the control
+            // at the same moment shows it would have answered these SYNs had they left. A listing that shows no
+            // such rule leaves a first router that filters before it counts the TTL as likely.
+            let sure = match (drop_rule, router_answers, rules_were_read(at.report)) {
+                (true, _, _) | (false, true, false) => Confidence::High,
+                (false, true, true) | (false, false, false) => Confidence::Medium,
+                (false, false, true) => Confidence::Low,
+            };
+            (Code::FirewallDrop, sure)
+        }
+        PathReading::DroppedAfter { hop, router, next } => {
+            ev.path = Some(PathNote::DroppedAt { hop, router, next });
+            // The SYN left this host (a router answered it), whatever a rule of this host seemed to say.
+            (Code::IspDrop, Confidence::High)
+        }
+        PathReading::Undecided => {
+            let left = ev
+                .hops
+                .iter()
+                .any(|h| h.outcome == HopOutcome::TimeExceeded);
+            if drop_rule && !left {
+                // The matching rule decides; no SYN was seen to leave this host.
+                return (Code::FirewallDrop, Confidence::High);
+            }
+            // Too few answers or silences to place the drop (a short --timeout, loss): say so, guess nothing.
+            (Code::ConnectTimeout, Confidence::Low)
+        }
+    }
 }

@@ -73,6 +73,10 @@ fn signs(at: &At<'_>) -> (NameMatch, Vec<Sign>) {
             saw(best, Sign::CertNamesThisHost(leaf.sans.clone()));
         }
     }
+    // Decisive without root and whatever the banner says: the connection's other end is in this host's table.
+    if a.connect.answered_here {
+        saw(NameMatch::Own, Sign::AnsweredHere);
+    }
     for r in &report.host.nat_redirects {
         // Only this attempt's own connection: the table keeps older ones for minutes.
         if Some(r.original_source_port) == a.connect.local_port

@@ -24,9 +24,9 @@ pub use settings::SettingsEvidence;
 pub use tls::EXPIRY_WARNING_DAYS;
 
 use crate::report::{
-    AuthFacts, CertFacts, CertProblem, ConnectFacts, DnsOutcome, FirewallRule, HandshakeError,
-    HopFacts, Listener, NatRedirect, OthersPath, ReplyFacts, Report, ResolverCheck, StageName,
-    UserFacts,
+    AuthFacts, CertFacts, CertProblem, ConnectFacts, ControlLadder, DnsOutcome, FirewallRule,
+    HandshakeError, HopFacts, Listener, NatRedirect, OthersPath, ReplyFacts, Report, ResolverCheck,
+    StageName, UserFacts,
 };
 
 /// One decided cause: its code, how sure, where, and the facts that support it. Words come later (explain).
@@ -119,6 +119,8 @@ pub struct DnsEvidence {
 pub struct ConnectEvidence {
     pub connect: ConnectFacts,
     pub hops: Vec<HopFacts>,
+    /// The same TTL ladder to control ports of the address, when the ladders ran.
+    pub control: Vec<ControlLadder>,
     /// Another port of the same address connects, so the server is up.
     pub other_port_works: bool,
     /// This host's rules that stop or divert this port and family (read as root).
@@ -137,6 +139,24 @@ pub enum PathNote {
     LeftThisHost,
     /// The SYN passed this many routers, then died.
     DroppedAfter(u8),
+    /// The ladders: the SYNs passed `hop` routers (the last one `router`) and died after it, while the
+    /// control went on (`next` answered it one hop further) and reached the server.
+    DroppedAt {
+        hop: u8,
+        router: Option<IpAddr>,
+        next: Option<IpAddr>,
+    },
+    /// The ladders: no SYN to the port got any answer, not even at TTL 1, while the control reached the
+    /// server; `router_answers`: the first router answered the control's TTL-1 SYN at the same moment.
+    NeverLeft { router_answers: bool },
+    /// A TTL-limited SYN to the port reached the server and was answered (at this TTL).
+    ReachedServer(u8),
+    /// A SYN-ACK or RST came back at this TTL, too small to reach the server.
+    AnsweredEarly {
+        ttl: u8,
+        by: Option<IpAddr>,
+        here: bool,
+    },
 }
 
 /// A sign that this host answers in the server's place.
@@ -149,6 +169,8 @@ pub enum Sign {
     Rule(FirewallRule),
     Listeners(Vec<Listener>),
     LocalFastConnect(f64),
+    /// The other end of this very connection is a socket of this host (its socket table, read without root).
+    AnsweredHere,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -71,6 +71,8 @@ pub(super) fn healthy(addr: &str, mode: PortMode, auth: bool) -> Attempt {
         elapsed_ms: 12.0,
         local_port: None,
         icmp: None,
+        cut_short: false,
+        answered_here: false,
     };
     a.speaks = Some(mode);
     a.greeting = Some(reply(220, &["mail.example.com ESMTP Postfix"]));
@@ -104,6 +106,8 @@ fn failed_connect(addr: &str, outcome: ConnectOutcome, errno: Option<i32>, ms: f
         elapsed_ms: ms,
         local_port: None,
         icmp: None,
+        cut_short: false,
+        answered_here: false,
     };
     a
 }
@@ -122,14 +126,17 @@ fn with_path(mut a: Attempt, hops: &[(u8, HopOutcome, Option<&str>)]) -> Attempt
     a.path = Some(PathFacts {
         hops: hops
             .iter()
-            .map(|(ttl, outcome, router)| HopFacts {
-                ttl: *ttl,
-                outcome: *outcome,
-                router: router.map(ip),
-                elapsed_ms: 1.0,
+            .map(|(ttl, outcome, router)| {
+                let mut h = HopFacts::new(*ttl, *outcome);
+                h.router = router.map(ip);
+                h.elapsed_ms = 1.0;
+                h
             })
             .collect(),
         on_link: false,
+        control: Vec::new(),
+        silence_ms: 0.0,
+        summary: None,
     });
     a
 }
@@ -426,7 +433,7 @@ pub(crate) fn cases() -> Vec<Case> {
                 ok4(s),
                 with_path(
                     failed_connect(V4, ConnectOutcome::Refused, Some(111), 0.05),
-                    &[(1, HopOutcome::Reached, None)],
+                    &[(1, HopOutcome::Reset, None)],
                 ),
                 ok4(s),
             ),

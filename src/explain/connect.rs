@@ -1,7 +1,7 @@
 //! Words for the connect path: this host's firewall, a block on the way, the server refusing, no route.
 
 use crate::diagnosis::{Code, ConnectEvidence, Facts, Finding, PathNote};
-use crate::report::{ConnectOutcome, HopOutcome, Report};
+use crate::report::{ConnectOutcome, HopFacts, Report};
 
 use super::manager;
 use super::{here, port_of, Words};
@@ -21,19 +21,48 @@ fn outcome_words(o: ConnectOutcome) -> &'static str {
     }
 }
 
-fn hop_words(o: HopOutcome) -> &'static str {
-    match o {
-        HopOutcome::TimeExceeded => "time exceeded",
-        HopOutcome::Reached => "answered",
-        HopOutcome::Silent => "no answer",
-        HopOutcome::Error => "error",
+/// One line per TTL of a ladder, equal answers counted once: "SYN with TTL 1: time exceeded from 198.51.100.1 (×3)".
+fn ladder_lines(who: &str, hops: &[HopFacts]) -> Vec<String> {
+    let mut sorted: Vec<&HopFacts> = hops.iter().collect();
+    sorted.sort_by_key(|h| h.ttl);
+    let mut rows: Vec<(u8, String, usize)> = Vec::new();
+    for h in sorted {
+        let mut what = h.outcome.name().to_string();
+        if let Some(c) = h.icmp_code {
+            what.push_str(&format!(" (code {c})"));
+        }
+        if let Some(r) = h.router {
+            what.push_str(&format!(" from {r}"));
+        }
+        if h.here {
+            what.push_str(" (this host)");
+        }
+        match rows.last_mut() {
+            Some((t, w, n)) if *t == h.ttl && *w == what => *n += 1,
+            _ => rows.push((h.ttl, what, 1)),
+        }
     }
+    rows.into_iter()
+        .map(|(t, w, n)| {
+            let times = if n > 1 {
+                format!(" (×{n})")
+            } else {
+                String::new()
+            };
+            format!("{who} with TTL {t}: {w}{times}")
+        })
+        .collect()
 }
 
 fn evidence(ev: &ConnectEvidence, address: Option<std::net::IpAddr>) -> Vec<String> {
     let c = &ev.connect;
+    let waited = if c.cut_short {
+        " (waiting stopped once the TTL-limited SYNs decided)"
+    } else {
+        ""
+    };
     let mut out = vec![format!(
-        "connect: {} after {:.1} ms{}",
+        "connect: {} after {:.1} ms{}{waited}",
         outcome_words(c.outcome),
         c.elapsed_ms,
         c.errno.map(|e| format!(", errno {e}")).unwrap_or_default()
@@ -51,12 +80,16 @@ fn evidence(ev: &ConnectEvidence, address: Option<std::net::IpAddr>) -> Vec<Stri
             }
         ));
     }
-    for h in &ev.hops {
-        out.push(format!(
-            "SYN with TTL {}: {}{}",
-            h.ttl,
-            hop_words(h.outcome),
-            h.router.map(|r| format!(" from {r}")).unwrap_or_default()
+    out.extend(ladder_lines("SYN", &ev.hops));
+    for ctl in &ev.control {
+        let why = if ctl.connected_in_run {
+            "it connected in this run"
+        } else {
+            "the control"
+        };
+        out.extend(ladder_lines(
+            &format!("SYN to port {} ({why})", ctl.port),
+            &ctl.hops,
         ));
     }
     if let (true, Some(a)) = (ev.other_port_works, address) {
@@ -75,6 +108,28 @@ fn evidence(ev: &ConnectEvidence, address: Option<std::net::IpAddr>) -> Vec<Stri
         ),
         Some(PathNote::DroppedAfter(n)) => out.push(format!(
             "the SYN left this host and passed {n} router(s); then it was dropped"
+        )),
+        Some(PathNote::DroppedAt { hop, router, next }) => out.push(format!(
+            "the SYNs to this port passed {hop} router(s) (the last: {}) and died after it, while the control went on{} to the server; no SYN to this port that could reach the server was answered",
+            router.map_or_else(|| "unknown".into(), |r| r.to_string()),
+            next.map(|n| format!(" past {n}")).unwrap_or_default()
+        )),
+        Some(PathNote::NeverLeft { router_answers: true }) => out.push(
+            "no SYN to this port got any answer, not even at TTL 1, while the first router answered the control's TTL-1 SYN at the same moment: these never left this host".into(),
+        ),
+        Some(PathNote::NeverLeft { router_answers: false }) => out.push(
+            "no SYN to this port got any answer, not even at TTL 1, while the control reached the server; the first router did not answer the control at TTL 1 either, so it may also be the one that drops them".into(),
+        ),
+        Some(PathNote::ReachedServer(t)) => out.push(format!(
+            "a SYN to this port with TTL {t} reached the server and was answered: the port is not blocked, the connect's own SYNs were lost"
+        )),
+        Some(PathNote::AnsweredEarly { ttl, by, here }) => out.push(format!(
+            "a SYN to this port with TTL {ttl} was answered, too early to have reached the server{}",
+            if here {
+                " (the other end is a socket of this host)".to_string()
+            } else {
+                by.map(|b| format!(" (hop {ttl} is {b})")).unwrap_or_default()
+            }
         )),
         None => {}
     }
@@ -127,9 +182,48 @@ pub(super) fn word(report: &Report, f: &Finding) -> Words {
         Code::FirewallDrop | Code::FirewallReject => {
             return firewall_words(report, f, ev, &here, evidence)
         }
-        Code::IspDrop => (
-            format!("connections to {here} time out beyond this host: the SYN is dropped on the way"),
-            block_remedy(port),
+        Code::IspDrop => match ev.path {
+            Some(PathNote::DroppedAt { hop, router, .. }) => (
+                format!(
+                    "connections to {here} are dropped on the way, after hop {hop} ({}): the SYN leaves this host and dies there",
+                    router.map_or_else(|| "address unknown".into(), |r| r.to_string())
+                ),
+                block_remedy(port),
+            ),
+            _ => (
+                format!("connections to {here} time out beyond this host: the SYN is dropped on the way"),
+                block_remedy(port),
+            ),
+        },
+        Code::IspProxy => {
+            let (ttl, by) = match ev.path {
+                Some(PathNote::AnsweredEarly { ttl, by, .. }) => (ttl, by),
+                _ => (0, None),
+            };
+            (
+                format!(
+                    "something at hop {ttl}{} answers in place of {here}: a SYN too short-lived to reach the server gets an answer (a transparent proxy)",
+                    by.map(|b| format!(" ({b})")).unwrap_or_default()
+                ),
+                format!(
+                    "A router on the way (usually the provider's) intercepts port {port} and answers for the server. Ask the \
+                     provider to stop intercepting, or send through a relay on 465 (implicit TLS, which a proxy cannot read)."
+                ),
+            )
+        }
+        Code::LocalRedirect => (
+            format!("a socket of this host answers in place of {here}: connections to it are redirected here"),
+            "Find the nat rule (iptables -t nat -S OUTPUT, nft list ruleset), WHM SMTP Restrictions or CSF SMTP_BLOCK \
+             that diverts the port, or relay through the local MTA on purpose."
+                .into(),
+        ),
+        Code::ConnectLossy => (
+            format!(
+                "connections to {here} time out, yet SYNs of this run reached the server and were answered: packets are lost on the way, the port is not blocked"
+            ),
+            "The path loses packets: run again (with a longer --timeout), and check the link for loss (mtr -T -P PORT \
+             ADDRESS). Mail clients retry; a lossy link makes them slow, not blocked."
+                .into(),
         ),
         Code::IspReject => (
             format!(
@@ -149,6 +243,12 @@ pub(super) fn word(report: &Report, f: &Finding) -> Words {
         Code::ServerReject => (
             format!("{here} rejects the connection with an ICMP error: the server's own firewall blocks port {port}"),
             format!("The server (or a firewall on it) refuses port {port}: ask its operator to allow this host, or use another port."),
+        ),
+        Code::ConnectTimeout if !ev.control.is_empty() => (
+            format!(
+                "connections to {here} time out, and the TTL-limited SYNs could not place the drop (too few answers: loss, a short --timeout, or routers and a server that do not answer)"
+            ),
+            "Run again with a longer --timeout; check the server is up and reachable (mtr -T -P PORT ADDRESS).".into(),
         ),
         Code::ConnectTimeout => (
             format!("connections to {here} time out"),
@@ -199,6 +299,9 @@ fn firewall_words(
         _ if !ev.rules.is_empty() => {
             format!("this host's firewall drops outgoing connections to {here}")
         }
+        _ if ev.path == Some(PathNote::NeverLeft { router_answers: true }) => format!(
+            "connections to {here} time out, and no SYN to the port leaves this host: the first router answers another port's at the same moment, never these"
+        ),
         _ => format!(
             "connections to {here} time out, and a SYN limited to one hop is not answered either: it never leaves this host"
         ),

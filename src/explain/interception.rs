@@ -26,6 +26,7 @@ fn sign_words(s: &Sign, host: &str) -> String {
                 .collect();
             format!("a mail server listens on this host: {}", l.join(", "))
         }
+        Sign::AnsweredHere => "the other end of this connection is a socket of this host (its own socket table): something here answered for the remote address".to_string(),
         Sign::LocalFastConnect(ms) => {
             format!("the connect took {ms:.2} ms, as fast as a local socket")
         }

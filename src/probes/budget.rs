@@ -4,11 +4,12 @@ use std::sync::Arc;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::smtp::PATH_TTLS;
 use super::RunError;
 
-/// Descriptors one chain may hold at once: its socket and the TTL-limited path probes, each with a duplicate.
-pub const FDS_PER_CHAIN: u32 = 2 * (1 + PATH_TTLS.len() as u32);
+/// Descriptors one chain holds at once: its connection, a second connection that tries the other TLS mode,
+/// and two TTL-limited SYNs (one descriptor each). A chain whose connect is slow climbs a TTL ladder of up to
+/// `ladder::LADDER_WIDTH` more SYNs at once, taken from what the budget has free at that moment.
+pub const FDS_PER_CHAIN: u32 = 4;
 /// Descriptors one target's name lookups may hold at once: the A, AAAA and MX queries (UDP, TCP when an
 /// answer is truncated) and the direct check of a name server that does not answer.
 pub const FDS_PER_LOOKUP: u32 = 8;
@@ -74,6 +75,20 @@ impl Budget {
     /// Waits for one target's lookup descriptors.
     pub async fn lookup(&self) -> Option<OwnedSemaphorePermit> {
         self.take(FDS_PER_LOOKUP).await
+    }
+
+    /// Takes up to `max` more descriptors if the budget has them free right now, never waiting: a chain that
+    /// already holds its own must not wait for more while others wait for its. Returns how many were taken.
+    pub fn try_extra(&self, max: u32) -> (u32, Option<OwnedSemaphorePermit>) {
+        let free = u32::try_from(self.permits.available_permits()).unwrap_or(u32::MAX);
+        let mut n = max.min(free);
+        while n > 0 {
+            if let Ok(p) = self.permits.clone().try_acquire_many_owned(n) {
+                return (n, Some(p));
+            }
+            n /= 2;
+        }
+        (0, None)
     }
 
     async fn take(&self, n: u32) -> Option<OwnedSemaphorePermit> {
@@ -150,6 +165,19 @@ mod tests {
         drop(lookup);
         drop(chain);
         assert_eq!(budget.available(), budget.size() as usize);
+    }
+
+    #[tokio::test]
+    async fn a_ladder_takes_only_what_is_free() {
+        let budget = Budget::of(FDS_PER_CHAIN + 10);
+        let _chain = budget.chain().await;
+        let (n, permit) = budget.try_extra(30);
+        assert_eq!(n, 10);
+        assert_eq!(budget.available(), 0);
+        let (none, nothing) = budget.try_extra(30);
+        assert_eq!((none, nothing.is_none()), (0, true));
+        drop(permit);
+        assert_eq!(budget.available(), 10);
     }
 
     #[test]

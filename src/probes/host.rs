@@ -132,6 +132,29 @@ pub fn parse_proc_net_tcp(text: &str, v6: bool) -> Vec<Listener> {
     out
 }
 
+/// Every socket's local and remote endpoint from the text of /proc/net/tcp or tcp6.
+pub fn parse_proc_net_tcp_sockets(
+    text: &str,
+    v6: bool,
+) -> Vec<(std::net::SocketAddr, std::net::SocketAddr)> {
+    let endpoint = |s: &str| {
+        let (addr_hex, port_hex) = s.split_once(':')?;
+        let port = u16::from_str_radix(port_hex, 16).ok()?;
+        Some(std::net::SocketAddr::new(
+            parse_hex_addr(addr_hex, v6)?,
+            port,
+        ))
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let mut cols = line.split_whitespace();
+            let (_slot, local, remote) = (cols.next()?, cols.next()?, cols.next()?);
+            Some((endpoint(local)?, endpoint(remote)?))
+        })
+        .collect()
+}
+
 /// The kernel prints each 32-bit word of the address in host (little-endian) byte order.
 fn parse_hex_addr(hex: &str, v6: bool) -> Option<IpAddr> {
     let words: Vec<u32> = (0..hex.len() / 8)

@@ -6,6 +6,7 @@ pub mod dns;
 mod envelope;
 pub mod firewall;
 pub mod host;
+pub mod ladder;
 pub mod mta;
 pub mod privilege;
 pub mod smtp;
@@ -55,7 +56,10 @@ pub async fn run(plan: &Plan) -> Result<Report, RunError> {
 pub fn descriptors_for(plan: &Plan) -> u64 {
     let families = if plan.family == Family::Any { 2 } else { 1 };
     let chains = plan.ports.len().max(1) * families + if plan.mx { 2 } else { 0 };
-    u64::from(budget::FDS_PER_LOOKUP) + chains as u64 * u64::from(budget::FDS_PER_CHAIN)
+    // One ladder's width beside: a slow connect climbs it with descriptors the budget has free.
+    u64::from(budget::FDS_PER_LOOKUP)
+        + chains as u64 * u64::from(budget::FDS_PER_CHAIN)
+        + u64::from(ladder::LADDER_WIDTH)
 }
 
 /// What every target of one run shares: this host's facts and rules (read once, as root, before --as-user
@@ -70,6 +74,8 @@ pub struct Session {
     listing: std::sync::Mutex<Option<tokio::task::JoinHandle<firewall::HostRules>>>,
     nat: tokio::sync::Mutex<NatTable>,
     budget: Budget,
+    /// What chains tell each other about paths: ports that connected, and the routers' ICMP budget.
+    paths: Arc<ladder::Paths>,
     /// Several targets read one NAT table: each report keeps only the entries of its own addresses.
     shared: bool,
 }
@@ -128,6 +134,7 @@ impl Session {
                 last: None,
             }),
             budget,
+            paths: ladder::shared(),
             shared,
         })
     }
@@ -240,6 +247,8 @@ impl Session {
             accept_invalid_certs: plan.accept_invalid_certs,
             allow_cleartext_auth: plan.allow_cleartext_auth,
             local_addrs: self.local_addrs.clone(),
+            paths: self.paths.clone(),
+            budget: Some(self.budget.clone()),
             envelope: plan
                 .envelope
                 .clone()

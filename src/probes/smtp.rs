@@ -15,18 +15,16 @@ use super::conn::{note, push_line, reply_facts, Conn};
 use super::envelope;
 use crate::plan::Credentials;
 use crate::probes::elapsed_ms;
-use crate::probes::tcp;
 use crate::probes::tls::{self, Trust};
 use crate::probes::wire::{self, Reply};
+use crate::probes::{ladder, tcp, Budget};
 use crate::redact::{Redactor, MARK};
 use crate::report::{
-    Attempt, AuthFacts, AuthOutcome, ConnectOutcome, EhloFacts, HandshakeError, HopOutcome,
-    PathFacts, PortMode, ReplyFacts, ReplyOutcome, Stage, StageName, StageStatus, TlsFacts,
-    TlsOutcome,
+    Attempt, AuthFacts, AuthOutcome, ConnectFacts, ConnectOutcome, EhloFacts, HandshakeError,
+    HopFacts, PathFacts, PathReading, PortMode, ReplyFacts, ReplyOutcome, Stage, StageName,
+    StageStatus, TlsFacts, TlsOutcome,
 };
 
-/// TTL-limited SYNs sent when a connect is slow: enough to pass this host and the first routers.
-pub const PATH_TTLS: [u8; 3] = [1, 2, 3];
 /// How long a plaintext greeting is awaited on a port of unknown mode before trying TLS on it.
 const DETECT_GREETING_WAIT: Duration = Duration::from_millis(1500);
 
@@ -42,6 +40,10 @@ pub struct Ctx {
     pub accept_invalid_certs: bool,
     pub allow_cleartext_auth: bool,
     pub local_addrs: Vec<IpAddr>,
+    /// What the chains of a run tell each other about paths (ports that connected, routers' ICMP budget).
+    pub paths: std::sync::Arc<ladder::Paths>,
+    /// The run's descriptor budget, which a TTL ladder draws its extra SYNs from (None: unbounded, in tests).
+    pub budget: Option<Budget>,
     /// --from/--to/--send, shared by every chain of the run.
     pub envelope: Option<std::sync::Arc<envelope::Shared>>,
 }
@@ -76,19 +78,40 @@ pub async fn probe(ctx: &Ctx, addr: SocketAddr, mode: PortMode) -> Attempt {
 }
 
 async fn connect_stage(ctx: &Ctx, addr: SocketAddr, a: &mut Attempt) -> Option<TcpStream> {
+    let start = Instant::now();
+    let deadline = start + ctx.timeout;
     let main = tcp::connect(addr, None, ctx.timeout, &ctx.local_addrs);
     tokio::pin!(main);
-    // Only a slow connect pays for path probes; they start early enough to end with the connect's own deadline.
-    let delay = (ctx.timeout / 5).min(Duration::from_millis(800));
+    // A connect that is not done promptly climbs the TTL ladders beside it; whichever decides first ends the wait.
     let ((facts, stream), path) = tokio::select! {
         r = &mut main => (r, None),
-        _ = tokio::time::sleep(delay) => {
-            let budget = ctx.timeout.saturating_sub(delay);
-            let hops = futures_join_all(PATH_TTLS.iter().map(|&ttl| tcp::hop(addr, ttl, budget)));
-            let (r, hops) = tokio::join!(main, hops);
-            (r, Some(PathFacts { hops, on_link: false }))
+        _ = patience(ctx, addr, start) => {
+            let climb = ladder::Climb {
+                target: addr,
+                controls: ladder::controls_for(&ctx.paths, addr),
+                deadline,
+                local_addrs: &ctx.local_addrs,
+                paths: &ctx.paths,
+                budget: ctx.budget.as_ref(),
+            }
+            .run();
+            tokio::pin!(climb);
+            tokio::select! {
+                r = &mut main => (r, None),
+                path = &mut climb => {
+                    let reading = path.read();
+                    if reading.decided() && !matches!(reading, PathReading::Reached { .. }) {
+                        // Certain (see PathFacts::read): no SYN-ACK will come, so waiting on would only cost time.
+                        (cut_short(start), Some(path))
+                    } else {
+                        // The SYN got through, or nothing is certain: --timeout stays the bound.
+                        (main.await, Some(path))
+                    }
+                }
+            }
         }
     };
+    let on_link = crate::probes::host::on_link(&addr.ip());
     // A fast refusal: one SYN with TTL 1 tells whether the refusal came from beyond the first router
     // (time exceeded) or from this host itself (a local REJECT --reject-with tcp-reset answers even a TTL-1 SYN).
     let path = match (path, facts.outcome) {
@@ -98,18 +121,12 @@ async fn connect_stage(ctx: &Ctx, addr: SocketAddr, a: &mut Attempt) -> Option<T
             | ConnectOutcome::HostUnreachable
             | ConnectOutcome::PermissionDenied,
         ) => {
-            let hop = tcp::hop(addr, 1, ctx.timeout.min(Duration::from_secs(2))).await;
-            Some(PathFacts {
-                hops: vec![hop],
-                on_link: false,
-            })
+            let wait = ctx.timeout.min(Duration::from_secs(2));
+            let hop = tcp::hop(addr, 1, wait, &ctx.local_addrs).await;
+            Some(PathFacts::single(hop, on_link))
         }
         (p, _) => p,
     };
-    let path = path.map(|mut p| {
-        p.on_link = crate::probes::host::on_link(&addr.ip());
-        p
-    });
     // ECONNRESET only ends an established connection (a reset during the handshake is ECONNREFUSED): the
     // server accepted, then reset before the connect was seen to finish. A slightly slower connect sees
     // the same server reset the greeting read; record it that way, so the verdict does not depend on the
@@ -120,10 +137,24 @@ async fn connect_stage(ctx: &Ctx, addr: SocketAddr, a: &mut Attempt) -> Option<T
     if reset_at_once {
         facts.outcome = ConnectOutcome::Connected;
     }
+    // The other end in this host's own socket table: something here answered for a remote address.
+    let remote = !addr.ip().is_loopback() && !ctx.local_addrs.contains(&addr.ip());
+    if let (Some(s), true) = (&stream, remote) {
+        facts.answered_here = s.local_addr().is_ok_and(tcp::peer_is_here);
+    }
+    ctx.paths
+        .note_connect(addr, facts.outcome, facts.elapsed_ms);
     let (status, detail) = match facts.outcome {
         ConnectOutcome::Connected => (StageStatus::Ok, format!("connected to {}", fmt_addr(addr))),
         other => {
-            let mut d = connect_detail(other, facts.errno, ctx.timeout);
+            let mut d = if facts.cut_short {
+                format!(
+                    "no answer after {:.1}s; stopped waiting: the TTL-limited SYNs decided",
+                    facts.elapsed_ms / 1000.0
+                )
+            } else {
+                connect_detail(other, facts.errno, ctx.timeout)
+            };
             if let Some(i) = &facts.icmp {
                 let from = i.offender.map(|o| format!(" from {o}")).unwrap_or_default();
                 d.push_str(&format!(
@@ -137,21 +168,8 @@ async fn connect_stage(ctx: &Ctx, addr: SocketAddr, a: &mut Attempt) -> Option<T
     stage(a, StageName::Connect, status, facts.elapsed_ms, detail);
     a.connect = facts;
     if let Some(p) = &path {
-        for h in &p.hops {
-            let who = h.router.map(|r| format!(" from {r}")).unwrap_or_default();
-            let what = match h.outcome {
-                HopOutcome::TimeExceeded => "time exceeded",
-                HopOutcome::Reached => "reached the server",
-                HopOutcome::Silent => "no answer",
-                HopOutcome::Error => "error",
-            };
-            note(
-                a,
-                format!(
-                    "path probe ttl={}: {what}{who} after {:.1} ms",
-                    h.ttl, h.elapsed_ms
-                ),
-            );
+        for line in path_notes(p, addr) {
+            note(a, line);
         }
     }
     a.path = path;
@@ -164,20 +182,101 @@ async fn connect_stage(ctx: &Ctx, addr: SocketAddr, a: &mut Attempt) -> Option<T
     stream
 }
 
-/// A tiny join_all so the crate needs no futures dependency for three futures.
-async fn futures_join_all<F, T>(futs: impl Iterator<Item = F>) -> Vec<T>
-where
-    F: std::future::Future<Output = T> + Send + 'static,
-    T: Send + 'static,
-{
-    let handles: Vec<_> = futs.map(tokio::spawn).collect();
-    let mut out = Vec::with_capacity(handles.len());
-    for h in handles {
-        if let Ok(v) = h.await {
-            out.push(v);
+/// The facts of a connect given up on because the ladders decided.
+fn cut_short(start: Instant) -> (ConnectFacts, Option<TcpStream>) {
+    (
+        ConnectFacts {
+            outcome: ConnectOutcome::TimedOut,
+            errno: None,
+            elapsed_ms: elapsed_ms(start),
+            local_port: None,
+            icmp: None,
+            cut_short: true,
+            answered_here: false,
+        },
+        None,
+    )
+}
+
+/// Resolves when the connect started at `start` is no longer prompt: after a twentieth of --timeout (between
+/// 150 and 500 ms), or sooner once another port of the same address has connected and four of its connect
+/// times have passed.
+async fn patience(ctx: &Ctx, addr: SocketAddr, start: Instant) {
+    let most = (ctx.timeout / 20).clamp(Duration::from_millis(150), Duration::from_millis(500));
+    loop {
+        let waited = start.elapsed();
+        let sibling = ctx
+            .paths
+            .connected(addr.ip())
+            .into_iter()
+            .filter(|(p, _)| *p != addr.port())
+            .map(|(_, ms)| ms)
+            .fold(None, |m: Option<f64>, x| Some(m.map_or(x, |m| m.max(x))));
+        let enough = sibling.map_or(most, |ms| {
+            Duration::from_secs_f64(4.0 * ms / 1e3)
+                .max(Duration::from_millis(50))
+                .min(most)
+        });
+        if waited >= enough {
+            return;
         }
+        tokio::time::sleep((enough - waited).min(Duration::from_millis(10))).await;
+    }
+}
+
+/// The ladders in a few lines: each TTL's answers to the probed port and to the control.
+fn path_notes(p: &PathFacts, addr: SocketAddr) -> Vec<String> {
+    let mut out = vec![format!(
+        "path probe port {}: {}",
+        addr.port(),
+        rungs(&p.hops)
+    )];
+    for c in &p.control {
+        out.push(format!(
+            "path probe control port {}: {}",
+            c.port,
+            rungs(&c.hops)
+        ));
+    }
+    if let Some(s) = &p.summary {
+        out.push(format!(
+            "path: server at ttl {}, ladders part at ttl {}, {} silent SYN(s) that would reach the server{}",
+            s.server_at.map_or_else(|| "?".into(), |t| t.to_string()),
+            s.parted_at.map_or_else(|| "-".into(), |t| t.to_string()),
+            s.silences,
+            if s.lossy { ", loss seen" } else { "" }
+        ));
     }
     out
+}
+
+/// "ttl=1 time exceeded from 198.51.100.1 ×2; ttl=2 no answer ×2" — equal answers at one TTL counted once.
+fn rungs(hops: &[HopFacts]) -> String {
+    let mut parts: Vec<(u8, String, usize)> = Vec::new();
+    let mut sorted: Vec<&HopFacts> = hops.iter().collect();
+    sorted.sort_by_key(|h| h.ttl);
+    for h in sorted {
+        let what = format!(
+            "{}{}",
+            h.outcome.name(),
+            h.router.map(|r| format!(" from {r}")).unwrap_or_default()
+        );
+        match parts.last_mut() {
+            Some((t, w, n)) if *t == h.ttl && *w == what => *n += 1,
+            _ => parts.push((h.ttl, what, 1)),
+        }
+    }
+    parts
+        .into_iter()
+        .map(|(t, w, n)| {
+            if n > 1 {
+                format!("ttl={t} {w} ×{n}")
+            } else {
+                format!("ttl={t} {w}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The name of an ICMP or ICMPv6 error as RFC 792 / RFC 4443 give it.

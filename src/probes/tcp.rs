@@ -55,30 +55,70 @@ pub async fn connect(
             elapsed_ms: elapsed,
             local_port,
             icmp,
+            cut_short: false,
+            answered_here: false,
         },
         stream,
     )
 }
 
-/// A SYN with a small TTL: did it leave this host, and which router answered?
-pub async fn hop(addr: SocketAddr, ttl: u8, timeout: Duration) -> HopFacts {
+/// One TTL-limited SYN and what came back; never returns while nothing did (the caller's clock decides
+/// when silence means "no answer"). `sent` is when the SYN left, for the ladder's timeline.
+pub async fn syn(addr: SocketAddr, ttl: u8, local_addrs: &[IpAddr]) -> HopFacts {
     let start = Instant::now();
-    let result = tokio::time::timeout(timeout, raw_connect(addr, Some(ttl))).await;
+    let result = raw_connect(addr, Some(ttl)).await;
     let elapsed = elapsed_ms(start);
-    let (outcome, router) = match result {
-        Err(_) => (HopOutcome::Silent, None),
-        Ok(Ok(_stream)) => (HopOutcome::Reached, None),
-        Ok(Err(f)) => match (f.error.raw_os_error(), f.icmp) {
-            (_, Some(i)) if is_time_exceeded(&i) => (HopOutcome::TimeExceeded, i.offender),
-            (Some(libc::ECONNREFUSED), None) => (HopOutcome::Reached, None),
-            (_, icmp) => (HopOutcome::Error, icmp.and_then(|i| i.offender)),
-        },
-    };
-    HopFacts {
-        ttl,
-        outcome,
-        router,
-        elapsed_ms: elapsed,
+    let mut hop = HopFacts::new(ttl, HopOutcome::Silent);
+    hop.elapsed_ms = elapsed;
+    match result {
+        Ok(stream) => {
+            hop.outcome = HopOutcome::SynAck;
+            hop.router = Some(addr.ip());
+            // A SYN-ACK to a SYN that could not pass the first router came from this host or that router:
+            // the other end of the connection in this host's socket table says which, without root.
+            if ttl == 1 {
+                hop.here = stream.local_addr().is_ok_and(peer_is_here);
+            }
+            // Reset rather than close: the server (or whoever answered) should not keep a session for a probe.
+            let _ = socket2::SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+        }
+        Err(f) => {
+            let errno = f.error.raw_os_error();
+            match (errno, f.icmp) {
+                (_, Some(i)) if is_time_exceeded(&i) => {
+                    hop.outcome = HopOutcome::TimeExceeded;
+                    hop.router = i.offender;
+                }
+                (_, Some(i)) => {
+                    hop.outcome = HopOutcome::Unreachable;
+                    hop.router = i.offender;
+                    hop.icmp_type = Some(i.icmp_type);
+                    hop.icmp_code = Some(i.icmp_code);
+                    hop.here = i.offender.is_some_and(|o| local_addrs.contains(&o));
+                }
+                (Some(libc::ECONNREFUSED), None) => {
+                    hop.outcome = HopOutcome::Reset;
+                    hop.router = Some(addr.ip());
+                }
+                (e, None) => {
+                    hop.outcome = HopOutcome::Error;
+                    hop.errno = e;
+                }
+            }
+        }
+    }
+    hop
+}
+
+/// A SYN with a small TTL: did it leave this host, and which router answered? (One SYN, waited for up to `timeout`.)
+pub async fn hop(addr: SocketAddr, ttl: u8, timeout: Duration, local_addrs: &[IpAddr]) -> HopFacts {
+    match tokio::time::timeout(timeout, syn(addr, ttl, local_addrs)).await {
+        Ok(h) => h,
+        Err(_) => {
+            let mut h = HopFacts::new(ttl, HopOutcome::Silent);
+            h.elapsed_ms = timeout.as_secs_f64() * 1e3;
+            h
+        }
     }
 }
 
@@ -98,6 +138,28 @@ pub fn classify_errno(errno: Option<i32>) -> ConnectOutcome {
     }
 }
 
+/// Whether the other end of a connection from `local` is a socket of this host: some socket in the kernel's
+/// table has `local` as its peer. True after a NAT redirect to a local server or proxy, whatever it says in
+/// its banner; read from /proc/net/tcp and tcp6 (a dual-stack listener shows IPv4 peers there, mapped), which
+/// any user may read.
+pub fn peer_is_here(local: SocketAddr) -> bool {
+    let unmapped = |a: SocketAddr| match a.ip() {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map_or(a, |v4| SocketAddr::new(IpAddr::V4(v4), a.port())),
+        IpAddr::V4(_) => a,
+    };
+    let local = unmapped(local);
+    [("/proc/net/tcp", false), ("/proc/net/tcp6", true)]
+        .iter()
+        .filter_map(|(path, v6)| Some((std::fs::read_to_string(path).ok()?, *v6)))
+        .any(|(text, v6)| {
+            crate::probes::host::parse_proc_net_tcp_sockets(&text, v6)
+                .into_iter()
+                .any(|(l, r)| unmapped(r) == local && unmapped(l) != local)
+        })
+}
+
 struct ConnectFailure {
     error: io::Error,
     icmp: Option<IcmpFacts>,
@@ -109,6 +171,8 @@ impl From<io::Error> for ConnectFailure {
     }
 }
 
+/// A non-blocking connect on one descriptor: the socket stays ours after a failure, so the ICMP error that
+/// ended it can be read from its error queue.
 async fn raw_connect(addr: SocketAddr, ttl: Option<u8>) -> Result<TcpStream, ConnectFailure> {
     let domain = if addr.is_ipv4() {
         Domain::IPV4
@@ -132,30 +196,41 @@ async fn raw_connect(addr: SocketAddr, ttl: Option<u8>) -> Result<TcpStream, Con
             socket.set_unicast_hops_v6(u32::from(t))?;
         }
     }
-    // A duplicate of the descriptor outlives a failed connect, so the ICMP error can still be read from it.
-    let probe = socket.try_clone()?;
-    let std_stream: std::net::TcpStream = socket.into();
-    let tokio_socket = tokio::net::TcpSocket::from_std_stream(std_stream);
-    match tokio_socket.connect(addr).await {
-        Ok(stream) => {
-            // Small commands must not wait for delayed ACKs (Nagle), or each stage's time would include ~40 ms of ours.
-            let _ = stream.set_nodelay(true);
-            Ok(stream)
-        }
+    match socket.connect(&addr.into()) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
         Err(error) => {
-            let icmp = read_error_queue(&probe);
-            Err(ConnectFailure { error, icmp })
+            let icmp = read_error_queue(socket.as_raw_fd());
+            return Err(ConnectFailure { error, icmp });
         }
     }
+    // A connect in progress, waited on as tokio's own connect does: writable (or closed with an error) once
+    // the handshake ends either way; the descriptor stays ours for the error queue.
+    let std_stream: std::net::TcpStream = socket.into();
+    let stream = TcpStream::from_std(std_stream)?;
+    stream.writable().await?;
+    let error = match stream.take_error() {
+        Ok(None) => match stream.peer_addr() {
+            Ok(_) => {
+                // Small commands must not wait for delayed ACKs (Nagle), or each stage's time would include ~40 ms of ours.
+                let _ = stream.set_nodelay(true);
+                return Ok(stream);
+            }
+            Err(e) => e,
+        },
+        Ok(Some(e)) | Err(e) => e,
+    };
+    let icmp = read_error_queue(stream.as_raw_fd());
+    Err(ConnectFailure { error, icmp })
 }
 
 /// Reads one queued ICMP error (IP_RECVERR) without blocking.
-fn read_error_queue(socket: &Socket) -> Option<IcmpFacts> {
+fn read_error_queue(fd: std::os::fd::RawFd) -> Option<IcmpFacts> {
     let mut data = [0u8; 64];
     let mut iov = [io::IoSliceMut::new(&mut data)];
     let mut cmsg = nix::cmsg_space!(libc::sock_extended_err, libc::sockaddr_in6);
     let msg = recvmsg::<SockaddrStorage>(
-        socket.as_raw_fd(),
+        fd,
         &mut iov,
         Some(&mut cmsg),
         MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT,
@@ -232,8 +307,8 @@ mod tests {
         assert_eq!(facts.outcome, ConnectOutcome::Connected);
         assert!(stream.is_some());
         // TTL 1 reaches a loopback server: there is no router in between.
-        let hop = hop(addr, 1, Duration::from_secs(2)).await;
-        assert_eq!(hop.outcome, HopOutcome::Reached);
+        let hop = hop(addr, 1, Duration::from_secs(2), &[]).await;
+        assert_eq!(hop.outcome, HopOutcome::SynAck);
     }
 
     #[test]

@@ -6,8 +6,10 @@ use serde::{Deserialize, Serialize};
 
 mod host;
 pub mod mta;
+mod path;
 pub mod settings;
 pub use host::*;
+pub use path::*;
 
 /// How a port expects TLS to start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -261,6 +263,8 @@ impl Attempt {
                 elapsed_ms: 0.0,
                 local_port: None,
                 icmp: None,
+                cut_short: false,
+                answered_here: false,
             },
             path: None,
             greeting: None,
@@ -296,6 +300,14 @@ pub struct ConnectFacts {
     pub local_port: Option<u16>,
     /// The ICMP error queued on the socket (IP_RECVERR), if any.
     pub icmp: Option<IcmpFacts>,
+    /// The wait for a SYN-ACK was cut short before --timeout because the TTL-limited SYNs decided where the
+    /// SYN dies (`path`); `elapsed_ms` is how long it was waited for.
+    #[serde(default)]
+    pub cut_short: bool,
+    /// The other end of this connection is a socket of this host although the address is not one of its own:
+    /// something here (a NAT redirect to a local server or proxy) answered in the server's place.
+    #[serde(default)]
+    pub answered_here: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -327,37 +339,6 @@ pub struct IcmpFacts {
     pub offender: Option<IpAddr>,
     /// Whether the offender is one of this host's own addresses.
     pub offender_is_local: bool,
-}
-
-/// Where a SYN dies, learnt by raising the IP TTL one hop at a time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PathFacts {
-    /// Per TTL: what happened to a SYN sent with that TTL.
-    pub hops: Vec<HopFacts>,
-    /// The server is on a network this host is directly attached to (a TTL-1 SYN reaches it).
-    pub on_link: bool,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct HopFacts {
-    pub ttl: u8,
-    pub outcome: HopOutcome,
-    /// The router that answered "time exceeded", if one did.
-    pub router: Option<IpAddr>,
-    pub elapsed_ms: f64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HopOutcome {
-    /// A router on the way answered: the SYN left this host and got that far.
-    TimeExceeded,
-    /// The server itself answered (connected or RST).
-    Reached,
-    /// Nothing came back.
-    Silent,
-    /// Some other error (unreachable, refused by policy).
-    Error,
 }
 
 /// A server reply, or what came instead of one.

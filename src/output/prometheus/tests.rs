@@ -50,6 +50,8 @@ fn healthy(addr: &str, not_after_unix: i64) -> Attempt {
         elapsed_ms: 12.0,
         local_port: None,
         icmp: None,
+        cut_short: false,
+        answered_here: false,
     };
     a.speaks = Some(PortMode::Starttls);
     a.greeting = Some(reply(220, "mail.example.com ESMTP"));
@@ -91,6 +93,8 @@ fn refused(addr: &str) -> Attempt {
         elapsed_ms: 0.2,
         local_port: None,
         icmp: None,
+        cut_short: false,
+        answered_here: false,
     };
     a.stages = vec![stage(StageName::Connect, StageStatus::Failed, 0.2)];
     a
