@@ -11,8 +11,8 @@ use super::RunError;
 /// `ladder::LADDER_WIDTH` more SYNs at once, taken from what the budget has free at that moment.
 pub const FDS_PER_CHAIN: u32 = 4;
 /// Descriptors one target's name lookups may hold at once: the A, AAAA and MX queries (UDP, TCP when an
-/// answer is truncated) and the direct check of a name server that does not answer.
-pub const FDS_PER_LOOKUP: u32 = 8;
+/// answer is truncated) and, at the same time, the direct check of up to three name servers.
+pub const FDS_PER_LOOKUP: u32 = 10;
 /// Descriptors kept for everything else: stdio, the runtime, rule listings, the NAT table, route lookups.
 pub const FD_RESERVE: u64 = 64;
 

@@ -326,9 +326,10 @@ fn failed(outcome: DnsOutcome, elapsed_ms: f64) -> DnsLookup {
 }
 
 /// Asks one name server a trivial question (the root's NS) on a connected UDP socket, whose errno says
-/// what the resolver library does not: ICMP port unreachable, no route, or this host's own firewall.
+/// what the resolver library does not: ICMP port unreachable, no route, or this host's own firewall. The
+/// question is sent three times within `timeout`, so one lost packet does not make a live resolver silent.
 pub async fn check_server(server: SocketAddr, timeout: Duration) -> ResolverCheck {
-    let outcome = match tokio::time::timeout(timeout, ask_root(server)).await {
+    let outcome = match tokio::time::timeout(timeout, ask_root(server, timeout / 3)).await {
         Err(_) => ResolverReach::Silent,
         Ok(r) => r,
     };
@@ -338,7 +339,7 @@ pub async fn check_server(server: SocketAddr, timeout: Duration) -> ResolverChec
     }
 }
 
-async fn ask_root(server: SocketAddr) -> ResolverReach {
+async fn ask_root(server: SocketAddr, again_after: Duration) -> ResolverReach {
     use hickory_resolver::proto::op::{Message, Query};
     use hickory_resolver::proto::rr::{Name, RecordType};
     let bind: SocketAddr = if server.is_ipv4() {
@@ -360,13 +361,18 @@ async fn ask_root(server: SocketAddr) -> ResolverReach {
     let Ok(bytes) = query.to_vec() else {
         return ResolverReach::Other;
     };
-    if let Err(e) = socket.send(&bytes).await {
-        return errno(e);
-    }
+    let again_after = again_after.max(Duration::from_millis(50));
     let mut buf = [0u8; 512];
-    match socket.recv(&mut buf).await {
-        Ok(_) => ResolverReach::Answers,
-        Err(e) => errno(e),
+    // The caller's timeout ends the loop; each turn sends the question once more.
+    loop {
+        if let Err(e) = socket.send(&bytes).await {
+            return errno(e);
+        }
+        match tokio::time::timeout(again_after, socket.recv(&mut buf)).await {
+            Ok(Ok(_)) => return ResolverReach::Answers,
+            Ok(Err(e)) => return errno(e),
+            Err(_) => {}
+        }
     }
 }
 

@@ -364,50 +364,114 @@ async fn resolve_target(plan: &Plan) -> (DnsReport, Vec<IpAddr>, Option<dns::Dns
             return (report, Vec::new(), None);
         }
     };
-    let addrs_fut = dns.lookup_addresses(&name, plan.family);
-    let mx_fut = async {
-        let mut last = (None, DnsLookup::not_asked(), Vec::new());
-        for candidate in dns::mx_candidates(&name) {
-            let (lookup, records) = dns.lookup_mx(&candidate).await;
-            let answered = lookup.outcome == DnsOutcome::Answered;
-            last = (Some(candidate), lookup, records);
-            // Stop at the first answer, and at a dead resolver: asking the parent would only wait again.
-            if answered || lookup_is_transport_failure(&last.1) {
-                break;
+    let (a, aaaa, mx_domain, mx_lookup, mx_records, addresses, resolver_checks) = {
+        let addrs_fut = dns.lookup_addresses(&name, plan.family);
+        let mx_fut = async {
+            let mut last = (None, DnsLookup::not_asked(), Vec::new());
+            for candidate in dns::mx_candidates(&name) {
+                let (lookup, records) = dns.lookup_mx(&candidate).await;
+                let answered = lookup.outcome == DnsOutcome::Answered;
+                last = (Some(candidate), lookup, records);
+                // Stop at the first answer, and at a dead resolver: asking the parent would only wait again.
+                if answered || lookup_is_transport_failure(&last.1) {
+                    break;
+                }
             }
-        }
-        last
-    };
-    // A lookup still running after one timeout is failing; asking each server directly meanwhile says whether
-    // it is dead, refusing or blocked here, at no extra wall time. Fast failures (EPERM) get the check after.
-    let servers: Vec<SocketAddr> = dns.servers().iter().take(3).copied().collect();
-    let limit = plan.timeout.min(std::time::Duration::from_secs(2));
-    let check_all = |servers: Vec<SocketAddr>| async move {
-        let mut out = Vec::new();
-        for server in servers {
-            out.push(dns::check_server(server, limit).await);
-        }
-        out
-    };
-    let (((a, aaaa), (mx_domain, mx_lookup, mx_records)), early_checks) = {
+            last
+        };
+        // Each name server is asked directly at the same time as the lookups: when none of them answers a plain
+        // question within --timeout (or each refuses it at once), and the lookups have had no answer either, the
+        // resolver is dead and waiting for the lookups' retry would only cost time. A server that answers lets the
+        // lookups run their course (the name's own servers may be the slow ones).
+        let servers: Vec<SocketAddr> = dns.servers().iter().take(3).copied().collect();
+        let limit = plan.timeout;
+        let started = Instant::now();
+        let checks = async {
+            let mut out = Vec::new();
+            let asks: Vec<_> = servers
+                .iter()
+                .map(|&s| tokio::spawn(dns::check_server(s, limit)))
+                .collect();
+            for ask in asks {
+                if let Ok(c) = ask.await {
+                    out.push(c);
+                }
+            }
+            out
+        };
         let lookups = async { tokio::join!(addrs_fut, mx_fut) };
         tokio::pin!(lookups);
-        tokio::select! {
-            done = &mut lookups => (done, None),
-            _ = tokio::time::sleep(plan.timeout) => {
-                let (done, checks) = tokio::join!(&mut lookups, check_all(servers.clone()));
-                (done, Some(checks))
+        tokio::pin!(checks);
+        let mut check_results: Option<Vec<crate::report::ResolverCheck>> = None;
+        let finished = loop {
+            tokio::select! {
+                done = &mut lookups => break Some(done),
+                c = &mut checks, if check_results.is_none() => {
+                    use crate::report::ResolverReach as R;
+                    let dead = !c.is_empty() && c.iter().all(|r| r.outcome != R::Answers);
+                    // An ICMP error or this host's refusal for every server is an answer already: no wait.
+                    let refused = !c.is_empty()
+                        && c.iter().all(|r| {
+                            matches!(r.outcome, R::PortUnreachable | R::BlockedHere | R::Unreachable)
+                        });
+                    check_results = Some(c);
+                    if dead {
+                        let until = if refused {
+                            tokio::time::Instant::now()
+                        } else {
+                            tokio::time::Instant::from_std(started + plan.timeout)
+                        };
+                        match tokio::time::timeout_at(until, &mut lookups).await {
+                            Ok(done) => break Some(done),
+                            Err(_) => break None,
+                        }
+                    }
+                }
             }
-        }
-    };
-    let addresses = dns::addresses(&a, &aaaa);
-    let failed = [&a, &aaaa]
-        .iter()
-        .any(|l| matches!(l.outcome, DnsOutcome::Timeout | DnsOutcome::Error));
-    let resolver_checks = match (failed, early_checks) {
-        (false, _) => Vec::new(),
-        (true, Some(c)) => c,
-        (true, None) => check_all(servers).await,
+        };
+        let ((a, aaaa), (mx_domain, mx_lookup, mx_records)) = match finished {
+            Some(done) => done,
+            None => {
+                // Given up on at --timeout: nothing answered, and no name server answers a plain question.
+                let waited = elapsed_ms(started);
+                let gone = || DnsLookup {
+                    outcome: DnsOutcome::Timeout,
+                    records: Vec::new(),
+                    elapsed_ms: waited,
+                };
+                let (a, aaaa) = match plan.family {
+                    Family::V4 => (gone(), DnsLookup::not_asked()),
+                    Family::V6 => (DnsLookup::not_asked(), gone()),
+                    Family::Any => (gone(), gone()),
+                };
+                let mx_domain = dns::mx_candidates(&name).into_iter().next();
+                let mx_lookup = if mx_domain.is_some() {
+                    gone()
+                } else {
+                    DnsLookup::not_asked()
+                };
+                ((a, aaaa), (mx_domain, mx_lookup, Vec::new()))
+            }
+        };
+        let addresses = dns::addresses(&a, &aaaa);
+        let failed = [&a, &aaaa]
+            .iter()
+            .any(|l| matches!(l.outcome, DnsOutcome::Timeout | DnsOutcome::Error));
+        let resolver_checks = match (failed, check_results) {
+            (false, _) => Vec::new(),
+            (true, Some(c)) => c,
+            // The lookups failed before the checks ended (a refusal at once): their answer is near too.
+            (true, None) => checks.await,
+        };
+        (
+            a,
+            aaaa,
+            mx_domain,
+            mx_lookup,
+            mx_records,
+            addresses,
+            resolver_checks,
+        )
     };
     let report = DnsReport {
         queried: true,
