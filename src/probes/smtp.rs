@@ -25,8 +25,9 @@ use crate::report::{
     StageStatus, TlsFacts, TlsOutcome,
 };
 
-/// How long a plaintext greeting is awaited on a port of unknown mode before trying TLS on it.
-const DETECT_GREETING_WAIT: Duration = Duration::from_millis(1500);
+/// How long a port stays silent before a TLS handshake is tried on a second connection, beside the wait for its
+/// greeting (on a port of unknown mode and on a STARTTLS port alike).
+const TLS_TRY_AFTER: Duration = Duration::from_millis(1500);
 
 /// What every chain of one run shares.
 #[derive(Clone)]
@@ -54,25 +55,10 @@ pub async fn probe(ctx: &Ctx, addr: SocketAddr, mode: PortMode) -> Attempt {
     let Some(stream) = connect_stage(ctx, addr, &mut a).await else {
         return a;
     };
-    let mut conn = Conn::new(stream, ctx);
+    let conn = Conn::new(stream, ctx);
     match mode {
         PortMode::Implicit => implicit_chain(ctx, conn, &mut a).await,
-        PortMode::Starttls | PortMode::Detect => {
-            let wait = if mode == PortMode::Detect {
-                ctx.timeout.min(DETECT_GREETING_WAIT)
-            } else {
-                ctx.timeout
-            };
-            let (greeting, _) = conn.reply_within(&mut a, wait, ctx.timeout).await;
-            // Only true silence suggests TLS first; a greeting that began but did not finish (drip-fed) is
-            // plaintext and fails as a greeting.
-            if greeting.outcome == ReplyOutcome::Silent {
-                // A port that stays silent may be waiting for a TLS ClientHello: try one on the same connection.
-                implicit_after_silence(ctx, conn, &mut a, greeting, mode).await;
-            } else {
-                plaintext_chain(ctx, conn, &mut a, greeting).await;
-            }
-        }
+        PortMode::Starttls | PortMode::Detect => greeting_or_tls(ctx, addr, conn, &mut a).await,
     }
     a
 }
@@ -447,54 +433,87 @@ async fn implicit_chain(ctx: &Ctx, conn: Conn<TcpStream>, a: &mut Attempt) {
     tls_session(ctx, Conn::new(stream, ctx), a).await;
 }
 
-/// A STARTTLS or unknown port stayed silent: a TLS handshake on the same socket tells "speaks TLS first" from "stalls".
-async fn implicit_after_silence(
-    ctx: &Ctx,
-    conn: Conn<TcpStream>,
-    a: &mut Attempt,
-    silent: ReplyFacts,
-    mode: PortMode,
-) {
-    if mode == PortMode::Starttls {
-        note(
-            a,
-            "no greeting: trying a TLS handshake in case the port expects TLS first".into(),
-        );
-    }
-    let raw = conn.io.into_inner();
+/// The greeting on this connection and, after a short silence, a TLS handshake on a second connection at the
+/// same time. A completed handshake is certain proof that the port speaks TLS first (plaintext SMTP cannot
+/// complete one) and ends the wait at once; anything else leaves the decision to the greeting's own wait.
+async fn greeting_or_tls(ctx: &Ctx, addr: SocketAddr, mut conn: Conn<TcpStream>, a: &mut Attempt) {
     let start = Instant::now();
-    let hs = tls::handshake(raw, &ctx.trust, ctx.server_name.clone(), ctx.timeout).await;
-    let mut facts = hs.facts;
-    facts.elapsed_ms = elapsed_ms(start);
-    match (facts.outcome, facts.handshake_error) {
-        (TlsOutcome::Established, _) => {
+    let after = ctx.timeout.min(TLS_TRY_AFTER);
+    let tls_try = async {
+        tokio::time::sleep(after).await;
+        let left = ctx.timeout.saturating_sub(start.elapsed());
+        let (_, stream) = tcp::connect(addr, None, left, &ctx.local_addrs).await;
+        let stream = stream?;
+        let left = ctx
+            .timeout
+            .saturating_sub(start.elapsed())
+            .max(Duration::from_millis(100));
+        let began = Instant::now();
+        let hs = tls::handshake(stream, &ctx.trust, ctx.server_name.clone(), left).await;
+        Some((hs, elapsed_ms(began)))
+    };
+    tokio::pin!(tls_try);
+    // The greeting's lines are kept apart while the TLS try may still write to the attempt.
+    let mut heard = Attempt::new(a.address);
+    let (greeting, tried) = {
+        let read = conn.reply_within(&mut heard, ctx.timeout, ctx.timeout);
+        tokio::pin!(read);
+        tokio::select! {
+            (g, _) = &mut read => (Some(g), None),
+            t = &mut tls_try => {
+                let established = t
+                    .as_ref()
+                    .is_some_and(|(hs, _)| hs.facts.outcome == TlsOutcome::Established);
+                if established {
+                    (None, Some(t))
+                } else {
+                    let (g, _) = read.await;
+                    (Some(g), Some(t))
+                }
+            }
+        }
+    };
+    a.transcript.append(&mut heard.transcript);
+    let greeting = match greeting {
+        // Only true silence suggests TLS first; a greeting that began but did not finish (drip-fed) is
+        // plaintext and fails as a greeting.
+        Some(g) if g.outcome != ReplyOutcome::Silent => {
+            return plaintext_chain(ctx, conn, a, g).await;
+        }
+        g => g,
+    };
+    drop(conn);
+    note(
+        a,
+        format!(
+            "no greeting within {:.1}s: a TLS handshake was tried on a second connection, in case the port expects TLS first",
+            after.as_secs_f64()
+        ),
+    );
+    // The greeting's wait ended in silence: the TLS try, if still running, ends by the same deadline.
+    let tried = match tried {
+        Some(t) => t,
+        None => tls_try.await,
+    };
+    match tried {
+        Some((hs, ms)) if hs.facts.outcome == TlsOutcome::Established => {
             a.speaks = Some(PortMode::Implicit);
-            note(a, "the port answered a TLS ClientHello: it speaks TLS from the first byte (implicit TLS)".into());
+            note(a, "the second connection completed a TLS handshake: the port speaks TLS from the first byte (implicit TLS)".into());
+            let mut facts = hs.facts;
+            facts.elapsed_ms = ms;
             let ok = tls_stage(ctx, a, facts);
             if let Some(stream) = hs.stream.filter(|_| ok) {
                 tls_session(ctx, Conn::new(stream, ctx), a).await;
             }
         }
-        (_, Some(HandshakeError::PlaintextReply)) => {
-            // A slow greeter: the greeting arrived while we were starting TLS. Report it; the socket is spoilt.
-            a.speaks = Some(PortMode::Starttls);
-            let mut greeting = greeting_from_bytes(&hs.peer_first_bytes, &ctx.redactor);
-            greeting.elapsed_ms = silent.elapsed_ms + facts.elapsed_ms;
-            let d = format!(
-                "slow greeting ({:.1}s): {}",
-                greeting.elapsed_ms / 1000.0,
-                crate::report::ReplyFacts::describe(&greeting)
-            );
-            stage(
-                a,
-                StageName::Greeting,
-                StageStatus::Warning,
-                greeting.elapsed_ms,
-                d,
-            );
-            a.greeting = Some(greeting);
-        }
-        _ => {
+        other => {
+            let silent =
+                greeting.unwrap_or_else(|| reply_facts(ReplyOutcome::Silent, 0.0, Vec::new()));
+            if let Some((hs, _)) = &other {
+                if hs.facts.handshake_error == Some(HandshakeError::PlaintextReply) {
+                    note(a, "the second connection was greeted in plaintext: the port speaks SMTP, but this connection's greeting never came".into());
+                }
+            }
             let d = format!(
                 "nothing received in {:.1}s, and no answer to TLS either",
                 silent.elapsed_ms / 1000.0
@@ -507,12 +526,13 @@ async fn implicit_after_silence(
                 d,
             );
             // The TLS try is part of the time this port took; show it, though it only probed.
+            let ms = other.as_ref().map_or(0.0, |(_, ms)| *ms);
             stage(
                 a,
                 StageName::Tls,
                 StageStatus::Skipped,
-                facts.elapsed_ms,
-                "probe only: no answer to a TLS ClientHello either".into(),
+                ms,
+                "probe only: no answer to a TLS ClientHello on a second connection either".into(),
             );
             a.greeting = Some(silent);
         }
