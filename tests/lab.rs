@@ -15,6 +15,8 @@ use smtp_doctor::report::{Manager, NotRead};
 
 #[path = "common/plugin.rs"]
 mod common_plugin;
+#[path = "lab/ladder.rs"]
+mod ladder;
 #[path = "lab/nagios.rs"]
 mod nagios;
 #[path = "lab/prometheus.rs"]
@@ -40,7 +42,7 @@ fn state_dir() -> String {
 }
 const MAIL: &str = "mail.lab.example.com";
 /// Longest a single smtp-doctor run may take before it is killed and the scenario fails.
-const RUN_LIMIT: Duration = Duration::from_secs(40);
+pub(crate) const RUN_LIMIT: Duration = Duration::from_secs(40);
 
 struct Scenario {
     name: &'static str,
@@ -524,12 +526,32 @@ fn scenarios() -> Vec<Scenario> {
             L::LocalMta,
             &[(587, L::LocalMta)],
         ),
+        // A local relay to the real server: its banner and certificate are the server's; only the other end of
+        // the connection, in this host's own socket table, gives it away.
+        (
+            "44_unprivileged_local_relay",
+            &["redirect4-587-relay"],
+            &["-4", "-p", "587"],
+            L::LocalMta,
+            &[(587, L::LocalMta)],
+        ),
     ] {
         v.push(Scenario {
             unprivileged: true,
             ..s(name, faults, MAIL, args, false, verdict, ports)
         });
     }
+    // A transparent proxy on the first router relays 25 to the real server: a TTL-1 SYN to 25 gets a SYN-ACK
+    // while one to 587 gets "time exceeded". The session itself works (warning).
+    v.push(s(
+        "45_router_proxy_25",
+        &["router-proxy-25"],
+        MAIL,
+        &["-4", "-p", "25", "-p", "587"],
+        true,
+        L::IspBlock,
+        &[(25, L::None), (587, L::None)],
+    ));
     v.extend(manager_scenarios());
     v.extend(envelope_scenarios());
     v.extend(env_file_scenarios());
@@ -993,6 +1015,8 @@ const CODES: &[(&str, &[Code])] = &[
     ("41_unprivileged_client_reset", &[C::FirewallReject]),
     ("42_unprivileged_router_drop", &[C::IspDrop]),
     ("43_unprivileged_redirect", &[C::LocalRedirect]),
+    ("44_unprivileged_local_relay", &[C::LocalRedirect]),
+    ("45_router_proxy_25", &[C::IspProxy]),
     (
         "50_greeting_554_blocklisted",
         &[C::GreetingRejected, C::GreetingRejected],
@@ -1928,6 +1952,7 @@ fn main() -> ExitCode {
         .collect();
     let chosen_prom: Vec<prometheus::PromScenario> = prometheus::scenarios()
         .into_iter()
+        .chain(ladder::scenarios())
         .filter(|(name, _)| filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str())))
         .collect();
     let fleet_chosen =

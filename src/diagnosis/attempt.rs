@@ -84,6 +84,14 @@ pub(super) fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> Att
         call.fail(1, f);
         return call;
     }
+    match interception::proxy(&at) {
+        Some(f) if f.severity == Severity::Error => {
+            call.fail(1, f);
+            return call;
+        }
+        Some(f) => call.notes.push(f),
+        None => {}
+    }
     if let Some(f) = tls::wrong_mode(&at) {
         call.fail(2, f);
         return call;

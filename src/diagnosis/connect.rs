@@ -187,13 +187,13 @@ fn from_ladders(
             ev.path = Some(PathNote::NeverLeft { router_answers });
             // A matching rule is the cause itself; without the listing, the first router's answer to the control
             // at the same moment shows it would have answered these SYNs had they left. A listing that shows no
-            // such rule leaves a first router that filters before it counts the TTL as likely.
-            let sure = match (drop_rule, router_answers, rules_were_read(at.report)) {
-                (true, _, _) | (false, true, false) => Confidence::High,
-                (false, true, true) | (false, false, false) => Confidence::Medium,
-                (false, false, true) => Confidence::Low,
-            };
-            (Code::FirewallDrop, sure)
+            // such rule leaves a first router that filters before it counts the TTL as likely. Without that
+            // answer, a silent first hop is unknown, never "dropped here".
+            match (drop_rule, router_answers, rules_were_read(at.report)) {
+                (true, _, _) | (false, true, false) => (Code::FirewallDrop, Confidence::High),
+                (false, true, true) => (Code::FirewallDrop, Confidence::Medium),
+                (false, false, _) => (Code::ConnectTimeout, Confidence::Low),
+            }
         }
         PathReading::DroppedAfter { hop, router, next } => {
             ev.path = Some(PathNote::DroppedAt { hop, router, next });

@@ -1,9 +1,9 @@
 //! Local interception: a banner, EHLO name, certificate or the kernel's NAT table showing this host answering for a remote target.
 
-use crate::report::{Attempt, Report};
+use crate::report::{Attempt, ControlLadder, HopOutcome, Report};
 
 use super::attempt::At;
-use super::{Code, Confidence, Facts, Finding, Sign};
+use super::{Code, Confidence, ConnectEvidence, Facts, Finding, PathNote, Severity, Sign};
 
 /// How surely a name in a banner or certificate means this very host.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -73,8 +73,9 @@ fn signs(at: &At<'_>) -> (NameMatch, Vec<Sign>) {
             saw(best, Sign::CertNamesThisHost(leaf.sans.clone()));
         }
     }
-    // Decisive without root and whatever the banner says: the connection's other end is in this host's table.
-    if a.connect.answered_here {
+    // Decisive without root and whatever the banner says: the connection's other end is in this host's table,
+    // or a SYN that could not pass the first router was answered from this host.
+    if a.connect.answered_here || first_hop_answer(a).is_some_and(|h| h.here) {
         saw(NameMatch::Own, Sign::AnsweredHere);
     }
     for r in &report.host.nat_redirects {
@@ -129,4 +130,62 @@ pub(super) fn decide(at: &At<'_>) -> Option<Finding> {
         Confidence::High,
         Facts::Intercept(signs),
     ))
+}
+
+/// The first-hop check of a connection that was answered (SYN-ACK or RST) although the server is not on a
+/// directly attached network.
+fn first_hop_answer(a: &Attempt) -> Option<&crate::report::HopFacts> {
+    let path = a.path.as_ref().filter(|p| !p.on_link)?;
+    path.hops.iter().find(|h| h.ttl == 1 && h.reached())
+}
+
+/// A router within one hop answers for the server: this connection's TTL-1 SYN got a SYN-ACK or RST while a
+/// TTL-1 SYN to another port of the same address got "time exceeded" from the first router (so the server is
+/// farther). A warning when the session still reached the real server's verified certificate (the proxy passes
+/// it through), an error otherwise.
+pub(super) fn proxy(at: &At<'_>) -> Option<Finding> {
+    let (report, a) = (at.report, at.a);
+    let answered = first_hop_answer(a).filter(|h| !h.here)?;
+    let (port, router_hop) = report
+        .ports
+        .iter()
+        .filter(|p| p.port != at.pr.port)
+        .flat_map(|p| p.attempts.iter().map(move |o| (p.port, o)))
+        .filter(|(_, o)| o.address == a.address)
+        .find_map(|(port, o)| {
+            let hop = o
+                .path
+                .as_ref()?
+                .hops
+                .iter()
+                .find(|h| h.ttl == 1 && h.outcome == HopOutcome::TimeExceeded)?;
+            Some((port, hop.clone()))
+        })?;
+    let verified = a
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.chain_verified && t.name_matches);
+    let ev = ConnectEvidence {
+        connect: a.connect.clone(),
+        hops: vec![answered.clone()],
+        control: vec![ControlLadder {
+            port,
+            connected_in_run: true,
+            hops: vec![router_hop.clone()],
+        }],
+        other_port_works: true,
+        rules: Vec::new(),
+        router: router_hop.router,
+        path: Some(PathNote::AnsweredEarly {
+            ttl: 1,
+            by: router_hop.router,
+            here: false,
+        }),
+    };
+    let facts = Facts::Connect(Box::new(ev));
+    Some(if verified {
+        at.note(Code::IspProxy, Severity::Warning, facts)
+    } else {
+        at.finding(Code::IspProxy, Confidence::Medium, facts)
+    })
 }

@@ -118,7 +118,7 @@ fn evidence(ev: &ConnectEvidence, address: Option<std::net::IpAddr>) -> Vec<Stri
             "no SYN to this port got any answer, not even at TTL 1, while the first router answered the control's TTL-1 SYN at the same moment: these never left this host".into(),
         ),
         Some(PathNote::NeverLeft { router_answers: false }) => out.push(
-            "no SYN to this port got any answer, not even at TTL 1, while the control reached the server; the first router did not answer the control at TTL 1 either, so it may also be the one that drops them".into(),
+            "no SYN to this port got any answer, not even at TTL 1, while the control reached the server; the first router did not answer the control's TTL-1 SYN at the same moment either (a router that does not answer, or whose ICMP budget was spent), so where these die is unknown".into(),
         ),
         Some(PathNote::ReachedServer(t)) => out.push(format!(
             "a SYN to this port with TTL {t} reached the server and was answered: the port is not blocked, the connect's own SYNs were lost"

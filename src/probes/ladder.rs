@@ -22,16 +22,19 @@ const TRIES_TTL1: usize = crate::report::TTL1_SILENCES_NEEDED;
 const STEP: Duration = Duration::from_millis(25);
 /// Between the extra SYNs sent at a TTL that reaches the server, when more silences are needed to be sure.
 const EXTRA_GAP: Duration = Duration::from_millis(60);
+/// Between two TTL-1 pairs (the port's SYN, then the control's) sent when the first router answered neither:
+/// a Linux router's ICMP budget grows by one a second.
+const PAIR_GAP: Duration = Duration::from_millis(1100);
 /// TTLs beyond the control's hop count still tried on the probed port: paths of different flows may differ a little.
 const BEYOND: u8 = 2;
 /// The least time a SYN goes unanswered before it counts as silent, and the most.
 const SILENCE_MIN: Duration = Duration::from_millis(200);
 const SILENCE_MAX: Duration = Duration::from_secs(2);
-/// Routers limit the ICMP errors they send to one destination (Linux: a burst of 6, then one a second; real
-/// routers are often stricter). This run sends at most this many SYNs that a router at one hop must answer
-/// within `ICMP_WINDOW`, so a silence there is never the run's own doing.
-const ICMP_PER_WINDOW: usize = 6;
-const ICMP_WINDOW: Duration = Duration::from_secs(6);
+/// Routers limit the ICMP errors they send to one destination (Linux: a token bucket of 6, one token back a
+/// second; real routers are often stricter). This run keeps the same bucket per hop for the SYNs a router there
+/// must answer, so a silence is never the run's own doing as long as nothing else spends the router's budget.
+const ICMP_BURST: f64 = 6.0;
+const ICMP_PER_SECOND: f64 = 1.0;
 /// Descriptors one ladder may hold beyond its chain's own, when the budget has them.
 pub const LADDER_WIDTH: u32 = 30;
 /// Ports tried as the control when no other port of the run connected: servers usually answer there (a RST
@@ -47,8 +50,8 @@ pub struct Paths {
 
 #[derive(Debug, Default)]
 struct PathsInner {
-    /// Per (IPv6, TTL): when SYNs that a router at that hop must answer were sent.
-    icmp: HashMap<(bool, u8), VecDeque<Instant>>,
+    /// Per (IPv6, TTL): the bucket of SYNs a router at that hop can still answer, and when it was last filled.
+    icmp: HashMap<(bool, u8), (f64, Instant)>,
     /// Per address and port: the connect's time, when it connected.
     connected: HashMap<SocketAddr, f64>,
 }
@@ -79,24 +82,36 @@ impl Paths {
         out
     }
 
+    /// How many SYNs the router budget at `ttl` has left now.
+    fn icmp_left(&self, v6: bool, ttl: u8, now: Instant) -> usize {
+        let Ok(mut inner) = self.inner.lock() else {
+            return 0;
+        };
+        refill(&mut inner, v6, ttl, now).floor() as usize
+    }
+
     /// Takes one SYN of the router budget at `ttl` if there is one left; false means "not now".
-    fn take_icmp(&self, v6: bool, ttl: u8, now: Instant) -> bool {
+    pub fn take_icmp(&self, v6: bool, ttl: u8, now: Instant) -> bool {
         let Ok(mut inner) = self.inner.lock() else {
             return true;
         };
-        let sent = inner.icmp.entry((v6, ttl)).or_default();
-        while sent
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= ICMP_WINDOW)
-        {
-            sent.pop_front();
-        }
-        if sent.len() >= ICMP_PER_WINDOW {
+        if refill(&mut inner, v6, ttl, now) < 1.0 {
             return false;
         }
-        sent.push_back(now);
+        if let Some(b) = inner.icmp.get_mut(&(v6, ttl)) {
+            b.0 -= 1.0;
+        }
         true
     }
+}
+
+/// The bucket at (`v6`, `ttl`) brought up to `now`: full the first time, one token more a second since.
+fn refill(inner: &mut PathsInner, v6: bool, ttl: u8, now: Instant) -> f64 {
+    let b = inner.icmp.entry((v6, ttl)).or_insert((ICMP_BURST, now));
+    let since = now.saturating_duration_since(b.1).as_secs_f64();
+    b.0 = (b.0 + since * ICMP_PER_SECOND).min(ICMP_BURST);
+    b.1 = now;
+    b.0
 }
 
 /// Which ladder a SYN belongs to: the probed port's, or control `i`'s.
@@ -155,6 +170,7 @@ impl Climb<'_> {
         let mut waiting: VecDeque<(Rung, u8)> = VecDeque::new();
         let mut next_step = start;
         let mut next_extra = start;
+        let mut next_pair = start;
         loop {
             let now = Instant::now();
             let facts = self.snapshot(&sent, on_link, now, start);
@@ -187,6 +203,15 @@ impl Climb<'_> {
                     let tries = if probed.next == 1 { TRIES_TTL1 } else { TRIES };
                     for _ in 0..tries {
                         waiting.push_back((Rung::Probed, probed.next));
+                    }
+                    // At TTL 1 the control's SYN follows the port's first at once: a pair the router's budget
+                    // cannot split (see PathFacts::read).
+                    if probed.next == 1 {
+                        if let Some(c) = controls.first_mut().filter(|c| c.on && c.next == 1) {
+                            let after_first = waiting.len() + 1 - tries;
+                            waiting.insert(after_first, (Rung::Control(0), 1));
+                            c.next = 2;
+                        }
                     }
                     probed.next += 1;
                 }
@@ -241,10 +266,37 @@ impl Climb<'_> {
                     }
                 }
             }
+            // No answer to the port's TTL-1 SYNs and none to the control's at that moment: the first router may be out
+            // of ICMP budget. A pair (the port's SYN, then the control's at once) when the budget allows both: if
+            // the router answers only the control, the port's SYN never reached it.
+            if let crate::report::PathReading::NeverLeft {
+                router_answers: false,
+            } = reading
+            {
+                if now >= next_pair
+                    && !self.controls.is_empty()
+                    && self.paths.icmp_left(v6, 1, now) >= 2
+                {
+                    waiting.push_front((Rung::Control(0), 1));
+                    waiting.push_front((Rung::Probed, 1));
+                    next_pair = now + PAIR_GAP;
+                }
+            }
             // Send what may be sent now, in order; what may not waits for the next turn.
             let window = silence_window(&sent);
             let mut held = VecDeque::new();
             while let Some((rung, ttl)) = waiting.pop_front() {
+                // A TTL-1 pair goes as one, or waits as one.
+                let pair = rung == Rung::Probed
+                    && ttl == 1
+                    && waiting.front() == Some(&(Rung::Control(0), 1));
+                if pair && self.paths.icmp_left(v6, 1, now) < 2 {
+                    held.push_back((rung, ttl));
+                    if let Some(c) = waiting.pop_front() {
+                        held.push_back(c);
+                    }
+                    continue;
+                }
                 let in_flight = sent.iter().filter(|s| s.answer.is_none()).count();
                 if in_flight >= width && !free_one(&mut sent, window, now) {
                     held.push_back((rung, ttl));
@@ -290,6 +342,14 @@ impl Climb<'_> {
             }
             if server_at.is_some() && !probed.on {
                 wake = wake.min(next_extra.max(now + Duration::from_millis(5)));
+            }
+            if matches!(
+                reading,
+                crate::report::PathReading::NeverLeft {
+                    router_answers: false
+                }
+            ) {
+                wake = wake.min(next_pair.max(now + Duration::from_millis(5)));
             }
             if let Some(t) = silent_at {
                 wake = wake.min(t);
@@ -413,17 +473,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_router_budget_holds_back_the_sixth_syn_at_a_hop() {
+    fn the_router_budget_holds_back_the_seventh_syn_at_a_hop_for_a_second() {
         let paths = Paths::default();
         let now = Instant::now();
-        for _ in 0..ICMP_PER_WINDOW {
+        for _ in 0..6 {
             assert!(paths.take_icmp(false, 1, now));
         }
         assert!(!paths.take_icmp(false, 1, now));
+        assert_eq!(paths.icmp_left(false, 1, now), 0);
         // Another hop, and the other family, have budgets of their own.
         assert!(paths.take_icmp(false, 2, now));
         assert!(paths.take_icmp(true, 1, now));
-        assert!(paths.take_icmp(false, 1, now + ICMP_WINDOW));
+        let later = now + Duration::from_millis(1000);
+        assert!(paths.take_icmp(false, 1, later));
+        assert!(!paths.take_icmp(false, 1, later));
     }
 
     #[test]

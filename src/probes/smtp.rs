@@ -21,8 +21,8 @@ use crate::probes::{ladder, tcp, Budget};
 use crate::redact::{Redactor, MARK};
 use crate::report::{
     Attempt, AuthFacts, AuthOutcome, ConnectFacts, ConnectOutcome, EhloFacts, HandshakeError,
-    HopFacts, PathFacts, PathReading, PortMode, ReplyFacts, ReplyOutcome, Stage, StageName,
-    StageStatus, TlsFacts, TlsOutcome,
+    HopFacts, HopOutcome, PathFacts, PathReading, PortMode, ReplyFacts, ReplyOutcome, Stage,
+    StageName, StageStatus, TlsFacts, TlsOutcome,
 };
 
 /// How long a port stays silent before a TLS handshake is tried on a second connection, beside the wait for its
@@ -55,12 +55,50 @@ pub async fn probe(ctx: &Ctx, addr: SocketAddr, mode: PortMode) -> Attempt {
     let Some(stream) = connect_stage(ctx, addr, &mut a).await else {
         return a;
     };
+    let hop1 = first_hop_check(ctx, addr);
     let conn = Conn::new(stream, ctx);
     match mode {
         PortMode::Implicit => implicit_chain(ctx, conn, &mut a).await,
         PortMode::Starttls | PortMode::Detect => greeting_or_tls(ctx, addr, conn, &mut a).await,
     }
+    if let Some((sent, check)) = hop1 {
+        // Its answer usually came long ago; a first router that stays silent costs at most a moment more.
+        let grace = (sent + FIRST_HOP_WAIT).saturating_duration_since(Instant::now());
+        let grace = grace.min(Duration::from_millis(100));
+        if let Ok(Ok(hop)) = tokio::time::timeout(grace, check).await {
+            if hop.outcome != HopOutcome::Silent {
+                note(
+                    &mut a,
+                    format!("first-hop check: {}", rungs(std::slice::from_ref(&hop))),
+                );
+                a.path = Some(PathFacts::single(hop, false));
+            }
+        }
+    }
     a
+}
+
+/// How long the first-hop check of a connection waits for its answer.
+const FIRST_HOP_WAIT: Duration = Duration::from_secs(1);
+
+/// A connection made to a server that is not on a directly attached network: one SYN with TTL 1 to the same
+/// port, in the background, says whether the connection's other end is within one hop (a SYN-ACK where a
+/// first router should say "time exceeded": this host or that router answers for the server).
+fn first_hop_check(
+    ctx: &Ctx,
+    addr: SocketAddr,
+) -> Option<(Instant, tokio::task::JoinHandle<HopFacts>)> {
+    let remote = !addr.ip().is_loopback() && !ctx.local_addrs.contains(&addr.ip());
+    if !remote || crate::probes::host::on_link(&addr.ip()) {
+        return None;
+    }
+    // The first router's ICMP budget is shared with every ladder of the run: no check rather than a silenced one.
+    if !ctx.paths.take_icmp(addr.is_ipv6(), 1, Instant::now()) {
+        return None;
+    }
+    let locals = ctx.local_addrs.clone();
+    let check = tokio::spawn(async move { tcp::hop(addr, 1, FIRST_HOP_WAIT, &locals).await });
+    Some((Instant::now(), check))
 }
 
 async fn connect_stage(ctx: &Ctx, addr: SocketAddr, a: &mut Attempt) -> Option<TcpStream> {

@@ -15,8 +15,8 @@ pub const SILENCES_NEEDED_LOSSY: usize = 10;
 /// is seen).
 pub const TTL1_SILENCES_NEEDED: usize = 3;
 pub const TTL1_SILENCES_NEEDED_LOSSY: usize = 5;
-/// A control TTL-1 SYN answered within this long after the port's own TTL-1 SYNs were sent shows the first
-/// router was answering then: an ICMP rate limit that silenced them would have silenced it too.
+/// A control TTL-1 SYN answered within this long after one of the port's own TTL-1 SYNs was sent shows the first
+/// router was answering then: an ICMP rate limit that silenced that one would have silenced it too.
 pub const SAME_MOMENT_MS: f64 = 20.0;
 
 /// Where a SYN dies, learnt by raising the IP TTL one hop at a time: the probed port's ladder beside the
@@ -182,9 +182,17 @@ pub enum PathReading {
 }
 
 impl PathReading {
-    /// A reading that no later answer can change: the probe may stop waiting on it.
+    /// A reading that no later answer can change: the probe may stop waiting on it. "Never left" without the
+    /// first router's answer to the control at the same moment is not: the router may only have been out of
+    /// ICMP budget, and a later pair of SYNs can tell.
     pub fn decided(self) -> bool {
-        !matches!(self, PathReading::Undecided)
+        !matches!(
+            self,
+            PathReading::Undecided
+                | PathReading::NeverLeft {
+                    router_answers: false
+                }
+        )
     }
 }
 
@@ -307,12 +315,13 @@ impl PathFacts {
                 if ttl1.len() < needed || !ttl1.iter().all(|h| self.silent(h)) {
                     return PathReading::Undecided;
                 }
-                let last = ttl1.iter().map(|h| h.sent_ms).fold(f64::MIN, f64::max);
+                // One of them followed at once by a control SYN the first router answered: it had budget then.
                 let router_answers = self.control_hops().any(|c| {
                     c.ttl == 1
                         && c.outcome == HopOutcome::TimeExceeded
-                        && c.sent_ms >= last
-                        && c.sent_ms - last <= SAME_MOMENT_MS
+                        && ttl1.iter().any(|p| {
+                            c.sent_ms >= p.sent_ms && c.sent_ms - p.sent_ms <= SAME_MOMENT_MS
+                        })
                 });
                 PathReading::NeverLeft { router_answers }
             }

@@ -43,6 +43,16 @@
 #   resolver-none          the client's /etc/netns/<ns>/resolv.conf keeps only comment lines (the
 #                          lab's marker first): no nameserver configured at all. glibc then
 #                          falls back to 127.0.0.1:53, where nothing listens (refused at once)
+#   router-loss-PCT        router FORWARD drops PCT % (5 or 10) of all forwarded packets, both ways, at random
+#                          (-m statistic --mode random): lost SYNs, SYN-ACKs, segments; its own ICMP is not lost
+#   router-icmp-limit      the router limits its ICMP errors as Linux does by default (icmp_ratelimit 1000 ms: a
+#                          burst of 6 per destination, then 1/s; v6 4/s on a /64): the lab's own setting is unlimited
+#   router-proxy-PORT      a transparent proxy on the router: nat PREROUTING REDIRECTs the client's tcp dport PORT
+#                          to a socat on the router (port 10000+PORT) that relays to mail.lab.example.com:PORT; even
+#                          a TTL-1 SYN gets a SYN-ACK (from the router), the session is the real server's
+#   redirect4-PORT-relay   client nat OUTPUT REDIRECT (IPv4) of tcp dport PORT to a socat on the client's loopback
+#                          (port 10000+PORT) that relays to mail over IPv6: the banner and certificate are the real
+#                          server's, only the connection's local other end gives the redirect away
 #   owner-reject-PORT-UID  client OUTPUT REJECT tcp dport PORT only for sockets of uid UID
 #                          (-m owner --uid-owner, v4+v6; e.g. 65534 = nobody): root gets through
 #
@@ -100,6 +110,8 @@ list_faults() {
     for p in 25 465 587; do echo "stop-$p"; done
     for p in 25 465 587; do echo "client-nft-drop-$p"; done
     for p in 25 465 587; do echo "redirect-$p-local"; echo "redirect4-$p-local"; echo "dnat-$p-local"; done
+    for p in 25 465 587; do echo "router-proxy-$p"; echo "redirect4-$p-relay"; done
+    printf '%s\n' router-loss-5 router-loss-10 router-icmp-limit
     for p in 25 465 587; do
         echo "owner-reject-$p-65534"; echo "ufw-deny-out-$p"; echo "ufw-reject-out-$p"
         echo "firewalld-policy-reject-$p"; echo "firewalld-direct-reject-$p"
@@ -140,6 +152,23 @@ server_master_reload() { # closed ports on mail...
     write_server_master_cf "$@"
     postfix_ctl "$NS_SERVER" "$PF_SERVER_DIR" reload ||
         { tail_log "$SDLAB_DIR/log/postfix-ctl.log"; die "postfix reload failed"; }
+}
+
+# A socat relay started by a fault: $1=name $2=ns $3=listen spec $4=connect spec; fault.sh clear stops it.
+start_relay() {
+    ip netns exec "$2" setsid socat -T 60 "$3,reuseaddr,fork" "$4" \
+        </dev/null >>"$SDLAB_DIR/log/socat.log" 2>&1 &
+    echo $! > "$SDLAB_DIR/run/socat-fault-$1.pid"
+}
+
+stop_relays() {
+    local f pid
+    for f in "$SDLAB_DIR"/run/socat-fault-*.pid; do
+        [[ -f $f ]] || continue
+        pid=$(tr -dc 0-9 < "$f")
+        [[ -n $pid ]] && { kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; }
+        rm -f "$f"
+    done
 }
 
 stopped_ports() { grep -E '^stop-(25|465|587)$' "$ACTIVE" 2>/dev/null | sed 's/^stop-//' | tr '\n' ' ' || true; }
@@ -202,6 +231,34 @@ NFT
             port=${f#dnat-}; port=${port%-local}
             rule46 "$NS_CLIENT" SDLAB-NAT nat "-p tcp --dport $port ! -d 127.0.0.0/8 -j DNAT --to-destination 127.0.0.1:$port" \
                 "-p tcp --dport $port ! -d ::1/128 -j DNAT --to-destination [::1]:$port"
+            ;;
+        router-loss-5 | router-loss-10)
+            t4=$(printf '0.%02d' "${f#router-loss-}")
+            rule46 "$NS_ROUTER" SDLAB-FWD filter "-m statistic --mode random --probability $t4 -j DROP" \
+                "-m statistic --mode random --probability $t4 -j DROP"
+            ;;
+        router-icmp-limit)
+            ns_exec "$NS_ROUTER" sysctl -qw net.ipv4.icmp_ratelimit=1000 net.ipv6.icmp.ratelimit=1000
+            ;;
+        router-proxy-25 | router-proxy-465 | router-proxy-587)
+            port=${f#router-proxy-}
+            start_relay "proxy4-$port" "$NS_ROUTER" "TCP4-LISTEN:$((10000 + port))" "TCP4:$MAIL4:$port"
+            start_relay "proxy6-$port" "$NS_ROUTER" "TCP6-LISTEN:$((10000 + port)),ipv6only=1" "TCP6:[$MAIL6]:$port"
+            for ipt in ipt4 ipt6; do
+                $ipt "$NS_ROUTER" -t nat -N SDLAB-PROXY 2>/dev/null || true
+                $ipt "$NS_ROUTER" -t nat -C PREROUTING -j SDLAB-PROXY 2>/dev/null ||
+                    $ipt "$NS_ROUTER" -t nat -A PREROUTING -j SDLAB-PROXY
+                $ipt "$NS_ROUTER" -t nat -A SDLAB-PROXY -i "$IF_RTR_C" -p tcp --dport "$port" \
+                    -j REDIRECT --to-ports $((10000 + port))
+            done
+            wait_listen "$NS_ROUTER" 0.0.0.0 $((10000 + port)) 5 || die "the router's proxy for $port did not start"
+            ;;
+        redirect4-25-relay | redirect4-465-relay | redirect4-587-relay)
+            port=${f#redirect4-}; port=${port%-relay}
+            start_relay "relay-$port" "$NS_CLIENT" "TCP4-LISTEN:$((10000 + port)),bind=127.0.0.1" "TCP6:[$MAIL6]:$port"
+            ipt4 "$NS_CLIENT" -t nat -A SDLAB-NAT -p tcp --dport "$port" ! -d 127.0.0.0/8 -j REDIRECT \
+                --to-ports $((10000 + port))
+            wait_listen "$NS_CLIENT" 127.0.0.1 $((10000 + port)) 5 || die "the local relay for $port did not start"
             ;;
         local-mta-off)
             postfix_ctl "$NS_CLIENT" "$PF_LOCAL_DIR" stop || true
@@ -310,6 +367,14 @@ clear_all() {
         $ipt "$NS_ROUTER" -F SDLAB-IN
         $ipt "$NS_SERVER" -F SDLAB-IN
     done
+    # The router's transparent proxies, the local relays and the router's ICMP limit.
+    stop_relays
+    for ipt in ipt4 ipt6; do
+        $ipt "$NS_ROUTER" -t nat -D PREROUTING -j SDLAB-PROXY 2>/dev/null || true
+        $ipt "$NS_ROUTER" -t nat -F SDLAB-PROXY 2>/dev/null || true
+        $ipt "$NS_ROUTER" -t nat -X SDLAB-PROXY 2>/dev/null || true
+    done
+    ns_exec "$NS_ROUTER" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
     # The managers' files (and the real ufw's state). Only in-client.sh mounts them, each time in
     # a mount namespace of its own, so nothing is mounted here.
     rm -rf "${HOSTFS:?}"
