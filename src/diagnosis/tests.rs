@@ -141,6 +141,58 @@ fn with_path(mut a: Attempt, hops: &[(u8, HopOutcome, Option<&str>)]) -> Attempt
     a
 }
 
+/// One rung of a ladder: TTL, answer, who answered, how many SYNs got it, and when the first was sent (ms).
+type Rung = (u8, HopOutcome, Option<&'static str>, usize, f64);
+
+fn rungs(rows: &[Rung]) -> Vec<HopFacts> {
+    rows.iter()
+        .flat_map(|&(ttl, outcome, router, n, sent)| {
+            (0..n).map(move |k| {
+                let mut h = HopFacts::new(ttl, outcome);
+                h.router = router.map(ip);
+                h.sent_ms = sent + k as f64 * 0.1;
+                h.elapsed_ms = if outcome == HopOutcome::Silent {
+                    600.0
+                } else {
+                    1.0
+                };
+                h
+            })
+        })
+        .collect()
+}
+
+/// The ladders of a timed-out connect: the port's, and the control's (`control_port`, which connected in the run).
+fn with_ladders(mut a: Attempt, probed: &[Rung], control_port: u16, control: &[Rung]) -> Attempt {
+    a.connect.cut_short = true;
+    let mut path = PathFacts {
+        hops: rungs(probed),
+        on_link: false,
+        control: vec![ControlLadder {
+            port: control_port,
+            connected_in_run: true,
+            hops: rungs(control),
+        }],
+        silence_ms: 200.0,
+        summary: None,
+    };
+    path.summary = Some(path.summarize());
+    a.path = Some(path);
+    a
+}
+
+/// Three routers, then the server at TTL 4, as the control (465) sees them.
+const CONTROL_4: &[Rung] = &[
+    (1, HopOutcome::TimeExceeded, Some("198.51.100.1"), 1, 0.1),
+    (2, HopOutcome::TimeExceeded, Some("192.0.2.1"), 1, 25.0),
+    (3, HopOutcome::TimeExceeded, Some("192.0.2.2"), 1, 50.0),
+    (4, HopOutcome::SynAck, Some("203.0.113.10"), 1, 75.0),
+];
+
+fn timed_out(ms: f64) -> Attempt {
+    failed_connect(V4, ConnectOutcome::TimedOut, None, ms)
+}
+
 pub(super) fn port(n: u16, attempts: Vec<Attempt>) -> PortReport {
     PortReport {
         host: "mail.example.com".into(),
@@ -1214,6 +1266,296 @@ fn settings_cases() -> Vec<Case> {
         ports: vec![],
         code: Some(Code::EnvHostMalformed),
         mentions: &["spaces", "nothing was probed"],
+    });
+
+    // The TTL ladders (a slow connect climbs them beside a control port of the same address).
+    v.push(Case {
+        name: "ladders: the port's SYNs die after hop 2 while the control reaches the server",
+        report: report(
+            "mail.example.com",
+            three_ports_v4(
+                with_ladders(
+                    timed_out(400.0),
+                    &[
+                        (1, HopOutcome::TimeExceeded, Some("198.51.100.1"), 3, 0.0),
+                        (2, HopOutcome::TimeExceeded, Some("192.0.2.1"), 2, 25.0),
+                        (3, HopOutcome::Silent, None, 2, 50.0),
+                        (4, HopOutcome::Silent, None, 2, 75.0),
+                        (5, HopOutcome::Silent, None, 2, 100.0),
+                        (6, HopOutcome::Silent, None, 2, 125.0),
+                    ],
+                    465,
+                    CONTROL_4,
+                ),
+                ok4(PortMode::Implicit),
+                ok4(PortMode::Starttls),
+            ),
+        ),
+        ok: false,
+        verdict: Layer::IspBlock,
+        ports: vec![
+            (25, Layer::IspBlock),
+            (465, Layer::None),
+            (587, Layer::None),
+        ],
+        code: Some(Code::IspDrop),
+        mentions: &["after hop 2 (192.0.2.1)", "past 192.0.2.2"],
+    });
+
+    v.push(Case {
+        name: "ladders: no SYN leaves this host while the first router answers the control at the same moment",
+        report: report(
+            "mail.example.com",
+            three_ports_v4(
+                ok4(PortMode::Starttls),
+                ok4(PortMode::Implicit),
+                with_ladders(
+                    timed_out(400.0),
+                    &[
+                        (1, HopOutcome::Silent, None, 3, 0.0),
+                        (2, HopOutcome::Silent, None, 2, 25.0),
+                        (3, HopOutcome::Silent, None, 2, 50.0),
+                        (4, HopOutcome::Silent, None, 2, 75.0),
+                        (5, HopOutcome::Silent, None, 2, 100.0),
+                        (6, HopOutcome::Silent, None, 2, 125.0),
+                    ],
+                    465,
+                    CONTROL_4,
+                ),
+            ),
+        ),
+        ok: false,
+        verdict: Layer::Firewall,
+        ports: vec![
+            (25, Layer::None),
+            (465, Layer::None),
+            (587, Layer::Firewall),
+        ],
+        code: Some(Code::FirewallDrop),
+        mentions: &["no SYN to the port leaves this host"],
+    });
+
+    // The first router answered the control a second later only: its ICMP budget may have silenced the port's
+    // SYNs, so nothing says they never left. Undecided, said so.
+    let mut late_control: Vec<Rung> = CONTROL_4.to_vec();
+    late_control[0].4 = 1000.0;
+    v.push(Case {
+        name: "ladders: a silent first hop without the router's answer at that moment stays undecided",
+        report: report(
+            "mail.example.com",
+            three_ports_v4(
+                ok4(PortMode::Starttls),
+                ok4(PortMode::Implicit),
+                with_ladders(
+                    timed_out(10_000.0),
+                    &[
+                        (1, HopOutcome::Silent, None, 3, 0.0),
+                        (2, HopOutcome::Silent, None, 2, 25.0),
+                        (3, HopOutcome::Silent, None, 2, 50.0),
+                        (4, HopOutcome::Silent, None, 2, 75.0),
+                        (5, HopOutcome::Silent, None, 2, 100.0),
+                        (6, HopOutcome::Silent, None, 2, 125.0),
+                    ],
+                    465,
+                    &late_control,
+                ),
+            ),
+        ),
+        ok: false,
+        verdict: Layer::Server,
+        ports: vec![
+            (25, Layer::None),
+            (465, Layer::None),
+            (587, Layer::Server),
+        ],
+        code: Some(Code::ConnectTimeout),
+        mentions: &["could not place the drop", "budget was spent"],
+    });
+
+    // Loss: the connect's SYN and its retransmission were lost, yet one of the ladder's SYNs reached the server.
+    // The silences that look like a block are overruled.
+    v.push(Case {
+        name: "ladders: one SYN that reached the server overrules a block (loss)",
+        report: report(
+            "mail.example.com",
+            three_ports_v4(
+                with_ladders(
+                    timed_out(2000.0),
+                    &[
+                        (1, HopOutcome::TimeExceeded, Some("198.51.100.1"), 3, 0.0),
+                        (2, HopOutcome::TimeExceeded, Some("192.0.2.1"), 2, 25.0),
+                        (3, HopOutcome::TimeExceeded, Some("192.0.2.2"), 1, 50.0),
+                        (3, HopOutcome::Silent, None, 1, 50.0),
+                        (4, HopOutcome::Silent, None, 2, 75.0),
+                        (5, HopOutcome::Silent, None, 1, 100.0),
+                        (5, HopOutcome::SynAck, Some("203.0.113.10"), 1, 100.0),
+                        (6, HopOutcome::Silent, None, 2, 125.0),
+                    ],
+                    465,
+                    CONTROL_4,
+                ),
+                ok4(PortMode::Implicit),
+                ok4(PortMode::Starttls),
+            ),
+        ),
+        ok: false,
+        verdict: Layer::Network,
+        ports: vec![(25, Layer::Network), (465, Layer::None), (587, Layer::None)],
+        code: Some(Code::ConnectLossy),
+        mentions: &["lost on the way", "TTL 5 reached the server"],
+    });
+
+    // Loss seen (two SYNs with the same TTL answered differently): five silences are not enough to be sure.
+    v.push(Case {
+        name: "ladders: with loss seen, too few silences leave the drop unplaced",
+        report: report(
+            "mail.example.com",
+            three_ports_v4(
+                with_ladders(
+                    timed_out(2000.0),
+                    &[
+                        (1, HopOutcome::TimeExceeded, Some("198.51.100.1"), 2, 0.0),
+                        (1, HopOutcome::Silent, None, 1, 0.0),
+                        (2, HopOutcome::Silent, None, 2, 25.0),
+                        (3, HopOutcome::Silent, None, 2, 50.0),
+                        (4, HopOutcome::Silent, None, 2, 75.0),
+                        (5, HopOutcome::Silent, None, 2, 100.0),
+                        (6, HopOutcome::Silent, None, 1, 125.0),
+                    ],
+                    465,
+                    CONTROL_4,
+                ),
+                ok4(PortMode::Implicit),
+                ok4(PortMode::Starttls),
+            ),
+        ),
+        ok: false,
+        verdict: Layer::Server,
+        ports: vec![(25, Layer::Server), (465, Layer::None), (587, Layer::None)],
+        code: Some(Code::ConnectTimeout),
+        mentions: &["could not place the drop"],
+    });
+
+    // Root's rule listing names a DROP rule, but the port's SYNs got "time exceeded" from two routers: the SYN
+    // left this host, so the rule is not what stopped it.
+    let mut rule_but_left = report(
+        "mail.example.com",
+        three_ports_v4(
+            with_ladders(
+                timed_out(400.0),
+                &[
+                    (1, HopOutcome::TimeExceeded, Some("198.51.100.1"), 3, 0.0),
+                    (2, HopOutcome::TimeExceeded, Some("192.0.2.1"), 2, 25.0),
+                    (3, HopOutcome::Silent, None, 2, 50.0),
+                    (4, HopOutcome::Silent, None, 2, 75.0),
+                    (5, HopOutcome::Silent, None, 2, 100.0),
+                    (6, HopOutcome::Silent, None, 2, 125.0),
+                ],
+                465,
+                CONTROL_4,
+            ),
+            ok4(PortMode::Implicit),
+            ok4(PortMode::Starttls),
+        ),
+    );
+    rule_but_left.host.firewall = Some(FirewallFacts {
+        read: true,
+        why_not: None,
+        managers: Vec::new(),
+    });
+    rule_but_left.ports[0].attempts[0].host_path = Some(HostPath {
+        outcome: PathOutcome::Drop,
+        decided_by: Some(FirewallRule {
+            source: "iptables".into(),
+            table: "filter".into(),
+            chain: "OUTPUT".into(),
+            v6: false,
+            action: RuleAction::Drop,
+            text: "-A OUTPUT -p tcp -m tcp --dport 25 -j DROP".into(),
+            comment: None,
+            manager: Manager::Iptables,
+            via: Vec::new(),
+            origin: None,
+        }),
+        nat: None,
+        met: Vec::new(),
+        unsure: Vec::new(),
+        others: None,
+    });
+    v.push(Case {
+        name: "ladders: SYNs that passed two routers overrule a DROP rule the listing seemed to match",
+        report: rule_but_left,
+        ok: false,
+        verdict: Layer::IspBlock,
+        ports: vec![
+            (25, Layer::IspBlock),
+            (465, Layer::None),
+            (587, Layer::None),
+        ],
+        code: Some(Code::IspDrop),
+        mentions: &["after hop 2"],
+    });
+
+    // A connection that works, but a TTL-1 SYN to 25 got a SYN-ACK while one to 587 got "time exceeded" from the
+    // first router: that router answers for the server on 25.
+    let mut proxied = ok4(PortMode::Starttls);
+    proxied.path = Some(PathFacts::single(
+        rungs(&[(1, HopOutcome::SynAck, Some(V4), 1, 0.0)])
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| HopFacts::new(1, HopOutcome::SynAck)),
+        false,
+    ));
+    let mut beside = ok4(PortMode::Starttls);
+    beside.path = Some(PathFacts::single(
+        rungs(&[(1, HopOutcome::TimeExceeded, Some("198.51.100.1"), 1, 0.0)])
+            .into_iter()
+            .next()
+            .unwrap_or_else(|| HopFacts::new(1, HopOutcome::TimeExceeded)),
+        false,
+    ));
+    let mut proxied_bad_cert = proxied.clone();
+    if let Some(t) = proxied_bad_cert.tls.as_mut() {
+        t.chain_verified = false;
+        t.chain_error = Some(CertProblem::UnknownIssuer);
+    }
+    v.push(Case {
+        name: "a first router that answers for the server, passing TLS through: a warning",
+        report: report(
+            "mail.example.com",
+            vec![port(25, vec![proxied]), port(587, vec![beside.clone()])],
+        ),
+        ok: true,
+        verdict: Layer::IspBlock,
+        ports: vec![(25, Layer::None), (587, Layer::None)],
+        code: Some(Code::IspProxy),
+        mentions: &["hop 1 (198.51.100.1)", "transparent proxy"],
+    });
+    v.push(Case {
+        name: "a first router that answers for the server with its own certificate: an error",
+        report: report(
+            "mail.example.com",
+            vec![port(25, vec![proxied_bad_cert]), port(587, vec![beside])],
+        ),
+        ok: false,
+        verdict: Layer::IspBlock,
+        ports: vec![(25, Layer::IspBlock), (587, Layer::None)],
+        code: Some(Code::IspProxy),
+        mentions: &["transparent proxy"],
+    });
+
+    // Without root and with a banner and certificate that are the server's own: the connection's other end is a
+    // socket of this host (its socket table), which decides alone.
+    let mut relayed = ok4(PortMode::Starttls);
+    relayed.connect.answered_here = true;
+    v.push(Case {
+        name: "a connection answered by a socket of this host, whatever its banner says",
+        report: report("mail.example.com", vec![port(587, vec![relayed])]),
+        ok: false,
+        verdict: Layer::LocalMta,
+        ports: vec![(587, Layer::LocalMta)],
+        code: Some(Code::LocalRedirect),
+        mentions: &["socket of this host"],
     });
     v
 }
