@@ -63,6 +63,16 @@ pub(super) fn ehlo(at: &At<'_>, e: Option<&EhloFacts>, after_tls: bool) -> EhloC
                 reply: e.reply.clone(),
             },
         )),
+        // No reply at all (silence, a closed or reset connection, a loss the timeout did not outlast) is not a
+        // refusal: a refusal needs a reply code.
+        Some(e) if e.reply.code.is_none() => Err(at.finding(
+            Code::EhloNoAnswer,
+            Confidence::Medium,
+            Facts::Ehlo {
+                reply: None,
+                after_tls,
+            },
+        )),
         Some(e) => Err(at.finding(
             Code::EhloRefused,
             Confidence::High,

@@ -1557,6 +1557,29 @@ fn settings_cases() -> Vec<Case> {
         code: Some(Code::LocalRedirect),
         mentions: &["socket of this host"],
     });
+    // Under loss with a short --timeout, the EHLO reply can fail to arrive: that is no answer, not a refusal.
+    let mut unanswered = ok4(PortMode::Starttls);
+    if let Some(e) = unanswered.ehlo.as_mut() {
+        e.reply = ReplyFacts {
+            outcome: ReplyOutcome::Silent,
+            code: None,
+            enhanced: None,
+            lines: Vec::new(),
+            elapsed_ms: 2000.0,
+        };
+        e.keywords.clear();
+    }
+    unanswered.tls = None;
+    unanswered.ehlo_tls = None;
+    v.push(Case {
+        name: "an EHLO that got no reply at all is unanswered, not refused",
+        report: report("mail.example.com", vec![port(587, vec![unanswered])]),
+        ok: false,
+        verdict: Layer::Server,
+        ports: vec![(587, Layer::Server)],
+        code: Some(Code::EhloNoAnswer),
+        mentions: &[],
+    });
     v
 }
 
