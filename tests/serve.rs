@@ -482,15 +482,10 @@ fn beyond_max_concurrent_a_request_waits_within_its_deadline_then_gets_503() {
     let addr = exporter.addr;
     let target = format!("localhost:{}", server.port());
     let url = probe_url(&target, "slow");
+    // A silent greeting costs one step, a quarter of the first probe's 7.5 s deadline: it holds the slot ~1.9 s.
     let first = {
         let url = url.clone();
-        std::thread::spawn(move || {
-            get(
-                addr,
-                &url,
-                &[("X-Prometheus-Scrape-Timeout-Seconds", "3.5")],
-            )
-        })
+        std::thread::spawn(move || get(addr, &url, &[("X-Prometheus-Scrape-Timeout-Seconds", "8")]))
     };
     // Let the first probe take the only slot.
     std::thread::sleep(Duration::from_millis(300));
