@@ -1,7 +1,7 @@
 //! Benchmark: a run takes about as long as its slowest chain (not the sum), and stays small in memory.
 //!
 //! `cargo bench --bench concurrency` starts loopback servers that accept and never greet, then times the release
-//! binary probing 1 such port and 6 such ports (each chain waits the greeting timeout, then tries TLS), side by
+//! binary probing 1 such port and 6 such ports (each chain waits the greeting timeout, a TLS try beside it), side by
 //! side, 5 rounds each, and prints the medians, their ratio, and the peak RSS of the probe process.
 
 use std::io::Read;
