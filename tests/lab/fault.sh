@@ -14,10 +14,20 @@
 #   client-reset-PORT      client OUTPUT REJECT tcp-reset: ECONNREFUSED at once
 #   client-prohibit-PORT   client OUTPUT REJECT icmp-admin-prohibited / icmp6-adm-prohibited:
 #                          EHOSTUNREACH (v4) / EACCES (v6), ~1 s
-#   router-drop-PORT       router FORWARD DROP tcp dport PORT (ISP silently blocks): times out
-#   router-reject-PORT     router FORWARD REJECT port-unreachable (offender = router): ECONNREFUSED, ~1 s
-#   router-reset-PORT      router FORWARD REJECT tcp-reset (RST forged on the path): at once
-#   router-prohibit-PORT   router FORWARD REJECT admin-prohibited: EHOSTUNREACH / EACCES, ~1 s
+#   router-drop-PORT       router1 (the first hop) FORWARD DROP tcp dport PORT (ISP silently blocks): times out
+#   router-reject-PORT     router1 FORWARD REJECT port-unreachable (offender = 198.51.100.1): ECONNREFUSED, ~1 s
+#   router-reset-PORT      router1 FORWARD REJECT tcp-reset (RST forged on the path): at once
+#   router-prohibit-PORT   router1 FORWARD REJECT admin-prohibited: EHOSTUNREACH / EACCES, ~1 s
+#   router2-drop-PORT      router2 (the second hop, the server's gateway) FORWARD DROP: times out; a TTL-2
+#                          SYN still gets "time exceeded" from router2, a TTL-3 SYN dies silently
+#   router2-reject-PORT    router2 FORWARD REJECT port-unreachable (offender = 192.0.2.2 / 2001:db8:3::2)
+#   router2-reset-PORT     router2 FORWARD REJECT tcp-reset: ECONNREFUSED at once
+#   router2-prohibit-PORT  router2 FORWARD REJECT admin-prohibited
+#   router-loss-PCT        router1 drops PCT% (5 or 10) of the packets it forwards, at random, in each
+#   router2-loss-PCT       direction (iptables -m statistic; this kernel has no netem): the same at router2.
+#                          DNS (router1 itself) is not affected
+#   slow-greeting-SECS     mail.lab.example.com greets only after SECS (1, 2 or 3) seconds of silence on 25,
+#                          587 and 465 (465: after the TLS handshake); Postfix's `sleep` client restriction
 #   server-drop-PORT       server INPUT DROP tcp dport PORT (server's firewall): times out
 #   server-reject-PORT     server INPUT REJECT port-unreachable (offender = server): ~1 s
 #   server-prohibit-PORT   server INPUT REJECT admin-prohibited: ~1 s
@@ -96,6 +106,9 @@ list_faults() {
     local p a
     for a in drop reject reset prohibit; do for p in 25 465 587; do echo "client-$a-$p"; done; done
     for a in drop reject reset prohibit; do for p in 25 465 587; do echo "router-$a-$p"; done; done
+    for a in drop reject reset prohibit; do for p in 25 465 587; do echo "router2-$a-$p"; done; done
+    for p in 5 10; do echo "router-loss-$p"; echo "router2-loss-$p"; done
+    for p in 1 2 3; do echo "slow-greeting-$p"; done
     for a in drop reject prohibit; do for p in 25 465 587; do echo "server-$a-$p"; done; done
     for p in 25 465 587; do echo "stop-$p"; done
     for p in 25 465 587; do echo "client-nft-drop-$p"; done
@@ -136,12 +149,13 @@ reject_with() {
     esac
 }
 
-server_master_reload() { # closed ports on mail...
-    write_server_master_cf "$@"
+server_master_reload() { # closed ports on mail...; GREETING_DELAY from the active slow-greeting fault
+    GREETING_DELAY=${GREETING_DELAY-$(greeting_delay)} write_server_master_cf "$@"
     postfix_ctl "$NS_SERVER" "$PF_SERVER_DIR" reload ||
         { tail_log "$SDLAB_DIR/log/postfix-ctl.log"; die "postfix reload failed"; }
 }
 
+greeting_delay() { grep -E '^slow-greeting-[1-9]$' "$ACTIVE" 2>/dev/null | tail -n 1 | sed 's/^slow-greeting-//' || true; }
 stopped_ports() { grep -E '^stop-(25|465|587)$' "$ACTIVE" 2>/dev/null | sed 's/^stop-//' | tr '\n' ' ' || true; }
 
 apply() {
@@ -164,6 +178,32 @@ apply() {
             kind=${f#router-}; port=${kind#*-}; kind=${kind%-*}
             target=$(reject_with "$kind"); t4=${target%|*}; t6=${target#*|}
             rule46 "$NS_ROUTER" SDLAB-FWD filter "-p tcp --dport $port $t4" "-p tcp --dport $port $t6"
+            ;;
+        router2-drop-25 | router2-drop-465 | router2-drop-587 | router2-reject-25 | router2-reject-465 | \
+            router2-reject-587 | router2-reset-25 | router2-reset-465 | router2-reset-587 | \
+            router2-prohibit-25 | router2-prohibit-465 | router2-prohibit-587)
+            kind=${f#router2-}; port=${kind#*-}; kind=${kind%-*}
+            target=$(reject_with "$kind"); t4=${target%|*}; t6=${target#*|}
+            rule46 "$NS_ROUTER2" SDLAB-FWD filter "-p tcp --dport $port $t4" "-p tcp --dport $port $t6"
+            ;;
+        router-loss-5 | router-loss-10 | router2-loss-5 | router2-loss-10)
+            # One rule per incoming interface, so each direction loses its share (and selftest can see both
+            # counters move); inserted first, so a packet a block would also stop is lost at the same rate.
+            local ns ifs probability i
+            if [[ $f == router2-* ]]; then ns=$NS_ROUTER2 ifs=("$IF_R2_T" "$IF_RTR_S"); else ns=$NS_ROUTER ifs=("$IF_RTR_C" "$IF_R1_T"); fi
+            probability=0.0${f##*-}; [[ ${f##*-} == 10 ]] && probability=0.10
+            for i in "${ifs[@]}"; do
+                rule46 "$ns" SDLAB-FWD filter "-i $i -m statistic --mode random --probability $probability -j DROP" \
+                    "-i $i -m statistic --mode random --probability $probability -j DROP"
+            done
+            ;;
+        slow-greeting-1 | slow-greeting-2 | slow-greeting-3)
+            grep -qE '^slow-greeting-' "$ACTIVE" && die "$f: another slow-greeting fault is active (clear first)"
+            # shellcheck disable=SC2046
+            GREETING_DELAY=${f#slow-greeting-} server_master_reload $(stopped_ports)
+            [[ " $(stopped_ports) " == *" 25 "* ]] ||
+                wait_mail_greeting "$((${f#slow-greeting-} * 1000 - 100))" "$((${f#slow-greeting-} * 1000 + 900))" ||
+                die "$f: mail.$ZONE does not greet late after the reload"
             ;;
         server-drop-25 | server-drop-465 | server-drop-587 | server-reject-25 | server-reject-465 | \
             server-reject-587 | server-prohibit-25 | server-prohibit-465 | server-prohibit-587)
@@ -295,7 +335,7 @@ NFT
 
 clear_all() {
     local ns ipt chain table had_stop=0 had_local=0
-    grep -qE '^stop-' "$ACTIVE" 2>/dev/null && had_stop=1
+    grep -qE '^(stop|slow-greeting)-' "$ACTIVE" 2>/dev/null && had_stop=1
     grep -qxF local-mta-off "$ACTIVE" 2>/dev/null && had_local=1
     # The client's whole rule set goes back to up.sh's: the lab runs the fix commands smtp-doctor
     # prints (they insert rules into OUTPUT), and the firewall-manager faults replace whole tables,
@@ -308,6 +348,8 @@ clear_all() {
         $ipt "$NS_CLIENT" -t nat -A OUTPUT -j SDLAB-NAT
         $ipt "$NS_ROUTER" -F SDLAB-FWD
         $ipt "$NS_ROUTER" -F SDLAB-IN
+        $ipt "$NS_ROUTER2" -F SDLAB-FWD
+        $ipt "$NS_ROUTER2" -F SDLAB-IN
         $ipt "$NS_SERVER" -F SDLAB-IN
     done
     # The managers' files (and the real ufw's state). Only in-client.sh mounts them, each time in
@@ -316,14 +358,16 @@ clear_all() {
     ip -n "$NS_CLIENT" route replace default via "$RTR_C4"
     ip -n "$NS_CLIENT" -6 route replace default via "$RTR_C6"
     if [[ -d /etc/netns/$NS_CLIENT ]]; then write_client_resolv_conf normal; fi   # undoes resolver-none
-    if ((had_stop)) || ! grep -qF "$MAIL4:587 inet" "$PF_SERVER_DIR/etc/master.cf"; then
-        server_master_reload
+    if ((had_stop)) || ! grep -qF "$MAIL4:587 inet" "$PF_SERVER_DIR/etc/master.cf" ||
+        grep -qF smtpd_delay_reject=no "$PF_SERVER_DIR/etc/master.cf"; then
+        GREETING_DELAY='' server_master_reload
         local p a
         for p in 25 465 587; do
             for a in "$MAIL4" "$MAIL6"; do
                 wait_listen "$NS_SERVER" "$a" "$p" 5 || die "mail.$ZONE not listening on $a:$p after clear"
             done
         done
+        wait_mail_greeting 0 500 || die "mail.$ZONE still greets late after clear"
     fi
     if ((had_local)) || ! is_listening "$NS_CLIENT" 127.0.0.1 25; then
         postfix_ctl "$NS_CLIENT" "$PF_LOCAL_DIR" start || true
