@@ -26,6 +26,9 @@
 #   router-loss-PCT        router1 drops PCT% (5 or 10) of the packets it forwards, at random, in each
 #   router2-loss-PCT       direction (iptables -m statistic; this kernel has no netem): the same at router2.
 #                          DNS (router1 itself) is not affected
+#   router-no-time-exceeded   router1 never answers TTL expiry (its OUTPUT drops ICMP time exceeded, v4+v6),
+#   router2-no-time-exceeded  as many real routers do: a TTL-limited probe gets no answer from that hop.
+#                          Everything else is forwarded as before
 #   slow-greeting-SECS     mail.lab.example.com greets only after SECS (1, 2 or 3) seconds of silence on 25,
 #                          587 and 465 (465: after the TLS handshake); Postfix's `sleep` client restriction
 #   server-drop-PORT       server INPUT DROP tcp dport PORT (server's firewall): times out
@@ -108,6 +111,7 @@ list_faults() {
     for a in drop reject reset prohibit; do for p in 25 465 587; do echo "router-$a-$p"; done; done
     for a in drop reject reset prohibit; do for p in 25 465 587; do echo "router2-$a-$p"; done; done
     for p in 5 10; do echo "router-loss-$p"; echo "router2-loss-$p"; done
+    echo router-no-time-exceeded; echo router2-no-time-exceeded
     for p in 1 2 3; do echo "slow-greeting-$p"; done
     for a in drop reject prohibit; do for p in 25 465 587; do echo "server-$a-$p"; done; done
     for p in 25 465 587; do echo "stop-$p"; done
@@ -196,6 +200,11 @@ apply() {
                 rule46 "$ns" SDLAB-FWD filter "-i $i -m statistic --mode random --probability $probability -j DROP" \
                     "-i $i -m statistic --mode random --probability $probability -j DROP"
             done
+            ;;
+        router-no-time-exceeded | router2-no-time-exceeded)
+            if [[ $f == router2-* ]]; then t4=$NS_ROUTER2; else t4=$NS_ROUTER; fi
+            ipt4 "$t4" -A SDLAB-OUT -p icmp --icmp-type time-exceeded -j DROP
+            ipt6 "$t4" -A SDLAB-OUT -p ipv6-icmp --icmpv6-type time-exceeded -j DROP
             ;;
         slow-greeting-1 | slow-greeting-2 | slow-greeting-3)
             grep -qE '^slow-greeting-' "$ACTIVE" && die "$f: another slow-greeting fault is active (clear first)"
@@ -350,6 +359,8 @@ clear_all() {
         $ipt "$NS_ROUTER" -F SDLAB-IN
         $ipt "$NS_ROUTER2" -F SDLAB-FWD
         $ipt "$NS_ROUTER2" -F SDLAB-IN
+        $ipt "$NS_ROUTER" -F SDLAB-OUT
+        $ipt "$NS_ROUTER2" -F SDLAB-OUT
         $ipt "$NS_SERVER" -F SDLAB-IN
     done
     # The managers' files (and the real ufw's state). Only in-client.sh mounts them, each time in

@@ -126,6 +126,8 @@ for ipt in ipt4 ipt6; do
         $ipt "$ns" -A FORWARD -j SDLAB-FWD
         $ipt "$ns" -N SDLAB-IN
         $ipt "$ns" -A INPUT -j SDLAB-IN
+        $ipt "$ns" -N SDLAB-OUT   # what the router itself sends (its ICMP errors)
+        $ipt "$ns" -A OUTPUT -j SDLAB-OUT
     done
     $ipt "$NS_SERVER" -N SDLAB-IN
     $ipt "$NS_SERVER" -A INPUT -j SDLAB-IN
