@@ -28,7 +28,6 @@ NS_ROUTER=$SDLAB_PREFIX-router     # router1: the client's first hop (its ISP) a
 NS_ROUTER2=$SDLAB_PREFIX-router2   # router2: the server's last hop; the server sits three hops from the client
 NS_SERVER=$SDLAB_PREFIX-server
 ALL_NS=("$NS_CLIENT" "$NS_ROUTER" "$NS_ROUTER2" "$NS_SERVER")
-ROUTERS=("$NS_ROUTER" "$NS_ROUTER2")
 
 ZONE=lab.example.com
 CLIENT_NAME=client.$ZONE
