@@ -1,7 +1,7 @@
 //! Benchmark: time to verdict with the default `--timeout` for each fault of the lab, beside the target.
 //!
 //! `sudo cargo bench --bench verdict` (root: network namespaces). It installs the lab's packages
-//! (tests/lab/install-deps.sh), brings up a lab of its own (prefix SDLAB_PREFIX, default sdbench10; the server sits
+//! (tests/lab/install-deps.sh), brings up a lab of its own (prefix SDLAB_PREFIX, default sdbnch10: the lab allows 8 characters; the server sits
 //! three hops away, behind router1 and router2) and, round after round, applies each fault and times one
 //! `smtp-doctor check` (release binary, no `--timeout`: the default 10 s) from the client namespace until it has
 //! printed its JSON report. Then the same table with 5% random loss at a router stacked on every fault. Prints the
@@ -119,7 +119,7 @@ fn main() {
     let rounds = setting("SDBENCH_ROUNDS", 3);
     let loss = std::env::var("SDBENCH_LOSS").unwrap_or_else(|_| "router-loss-5".into());
     let only = std::env::var("SDBENCH_ONLY").unwrap_or_default();
-    let lab = Lab::from_env("sdbench10");
+    let lab = Lab::from_env("sdbnch10");
     let cases: Vec<&Case> = CASES.iter().filter(|c| c.label.contains(&only)).collect();
     let result = bench(&lab, &cases, rounds, &loss);
     lab.finish();
