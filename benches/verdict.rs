@@ -32,6 +32,8 @@ struct Case {
     args: &'static [&'static str],
     /// The bound on the time to verdict, as printed.
     target: &'static str,
+    /// The same bound in seconds (None: no target).
+    bound: Option<f64>,
     /// The code of the right verdict (None: every path works).
     want: Option<&'static str>,
 }
@@ -45,6 +47,7 @@ const CASES: &[Case] = &[
         host: MAIL,
         args: &[],
         target: "≤ 1 s",
+        bound: Some(1.0),
         want: Some("firewall_drop"),
     },
     Case {
@@ -53,6 +56,7 @@ const CASES: &[Case] = &[
         host: MAIL,
         args: &[],
         target: "≤ 2 s",
+        bound: Some(2.0),
         want: Some("isp_drop"),
     },
     Case {
@@ -61,6 +65,7 @@ const CASES: &[Case] = &[
         host: MAIL,
         args: &[],
         target: "≤ 2 s",
+        bound: Some(2.0),
         want: Some("isp_drop"),
     },
     Case {
@@ -69,6 +74,7 @@ const CASES: &[Case] = &[
         host: MAIL,
         args: &["-p", "465", "--mode", "starttls"],
         target: "≤ 2 s",
+        bound: Some(2.0),
         want: Some("wrong_tls_mode_implicit"),
     },
     Case {
@@ -77,6 +83,7 @@ const CASES: &[Case] = &[
         host: MAIL,
         args: &["-p", "587", "--mode", "implicit"],
         target: "≤ 2 s",
+        bound: Some(2.0),
         want: Some("wrong_tls_mode_starttls"),
     },
     Case {
@@ -85,6 +92,7 @@ const CASES: &[Case] = &[
         host: MAIL,
         args: &[],
         target: "≤ 10 s (1 × timeout)",
+        bound: Some(10.0),
         want: Some("resolver_dead"),
     },
     Case {
@@ -93,6 +101,7 @@ const CASES: &[Case] = &[
         host: "silent.lab.example.com",
         args: &["-p", "587"],
         target: "≤ 10 s (1 × timeout)",
+        bound: Some(10.0),
         want: Some("greeting_silent"),
     },
     Case {
@@ -101,6 +110,7 @@ const CASES: &[Case] = &[
         host: MAIL,
         args: &[],
         target: "-",
+        bound: None,
         want: None,
     },
 ];
@@ -213,8 +223,8 @@ fn verdict_of(stdout: &str) -> String {
 }
 
 fn print_table(cases: &[&Case], samples: &[Vec<Sample>]) {
-    println!("| fault | target | median | runs (s) | verdict (right/runs) |");
-    println!("|---|---|---|---|---|");
+    println!("| fault | target | median | within | runs (s) | verdict (right/runs) |");
+    println!("|---|---|---|---|---|---|");
     for (case, s) in cases.iter().zip(samples) {
         let runs: Vec<String> = s.iter().map(|x| format!("{:.2}", x.secs)).collect();
         let want = case.want.unwrap_or("none");
@@ -222,11 +232,16 @@ fn print_table(cases: &[&Case], samples: &[Vec<Sample>]) {
         let mut seen: Vec<&str> = s.iter().map(|x| x.verdict.as_str()).collect();
         seen.sort_unstable();
         seen.dedup();
+        let m = median(s.iter().map(|x| x.secs).collect());
+        let within = match case.bound {
+            Some(b) if m <= b => "yes",
+            Some(_) => "no",
+            None => "-",
+        };
         println!(
-            "| {} | {} | {:.2} s | {} | {} ({right}/{}) |",
+            "| {} | {} | {m:.2} s | {within} | {} | {} ({right}/{}) |",
             case.label,
             case.target,
-            median(s.iter().map(|x| x.secs).collect()),
             runs.join(" "),
             seen.join(", "),
             s.len()
