@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, FormatChoice};
 use crate::exit;
+use crate::interrupt::Stop;
 use crate::output::{self, Format, Style};
 use crate::plan::{MtaPlan, Output, Plan};
 use crate::report::mta::MtaReport;
@@ -138,7 +139,7 @@ fn mta(plan: &MtaPlan) -> ExitCode {
         let probe = match plan.probe_plan(&facts, g.credentials, g.trust) {
             Some((probe_plan, probed)) => {
                 facts.probed = Some(probed);
-                Some(probes::run(&probe_plan).await)
+                Some(probes::run(&probe_plan, &Stop::never()).await)
             }
             None => None,
         };
@@ -170,7 +171,8 @@ fn check(plan: &Plan) -> ExitCode {
         Ok(r) => r,
         Err(why) => return internal_error(format, &why),
     };
-    let report = match runtime.block_on(probes::run(plan)) {
+    let stop = listen(&runtime);
+    let report = match runtime.block_on(probes::run(plan, &stop)) {
         Ok(r) => r,
         Err(e) => return internal_error(format, &e.to_string()),
     };
@@ -180,7 +182,22 @@ fn check(plan: &Plan) -> ExitCode {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let written = output::write(format, &mut out, &report, &explained);
-    finish_output(written.and_then(|_| out.flush()), code)
+    let status = finish_output(written.and_then(|_| out.flush()), code);
+    leave(runtime, &stop);
+    status
+}
+
+/// Ctrl-C and SIGTERM stop this run's probes from now on (a second one exits at once).
+fn listen(runtime: &tokio::runtime::Runtime) -> Stop {
+    let _inside = runtime.enter();
+    crate::interrupt::listen()
+}
+
+/// Drops the runtime; after a signal, without waiting for work the signal left behind (a probe cut mid-way).
+fn leave(runtime: tokio::runtime::Runtime, stop: &Stop) {
+    if stop.signal().is_some() {
+        runtime.shutdown_background();
+    }
 }
 
 /// Several targets: each written as it finishes, their exit status together.

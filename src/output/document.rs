@@ -30,6 +30,15 @@ pub struct JsonReport {
     /// --env-file: the file and keys read, the connection they made, their problems (null without --env-file).
     #[serde(default)]
     pub settings: Option<SettingsFacts>,
+    /// Ctrl-C or SIGTERM stopped the run: stages still running are `interrupted`, those not reached absent.
+    /// Only present (true) then.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub interrupted: bool,
+}
+
+/// serde's test for a flag written only when set.
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The `mta` document: the verdict over everything, the MTA's facts (its route, SASL map, queue), its own findings,
@@ -178,6 +187,7 @@ impl JsonReport {
             tls_verification: report.tls_verification,
             elapsed_ms: report.elapsed_ms,
             settings: report.settings.clone(),
+            interrupted: report.interrupted.is_some(),
         }
     }
 }

@@ -47,6 +47,7 @@ fn report() -> Report {
         tls_verification: true,
         elapsed_ms: 2040.0,
         settings: None,
+        interrupted: None,
     }
 }
 
