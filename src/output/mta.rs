@@ -74,6 +74,7 @@ fn plugin_check<'a>(r: &'a MtaReport, e: &'a MtaExplained, t: Thresholds) -> nag
         elapsed_s: r.elapsed_ms / 1000.0,
         extra,
         thresholds: t,
+        interrupted: r.probe.as_ref().and_then(|p| p.interrupted),
     }
 }
 
