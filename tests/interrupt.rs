@@ -1,0 +1,273 @@
+//! Ctrl-C and SIGTERM against the real binary: the first writes what is known and exits 130 (143), a second exits at once.
+//!
+//! Every run targets silent scripted servers on loopback (they accept and never greet) with `--timeout 30`, so
+//! only the signal can end it early; every wait is bounded and a run that overruns is killed.
+
+mod common;
+
+use std::io::Read;
+use std::os::fd::AsRawFd;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{run_doctor_watched, stage, Behaviour, Limits, Run, Server};
+use smtp_doctor::diagnosis::{Code, Layer};
+use smtp_doctor::output::document::JsonReport;
+use smtp_doctor::report::{StageName, StageStatus};
+
+/// Far beyond the signal: a run that waited for it would take this long per stage.
+const LONG_TIMEOUT: &str = "30";
+/// When the first signal is sent, after the start.
+const FIRST_SIGNAL: Duration = Duration::from_millis(1000);
+/// How soon after the signal the report must be out: well under the timeout.
+const PROMPT: Duration = Duration::from_secs(5);
+/// Wall-clock limit of one run; past it the run is killed and the test fails.
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// A server that accepts and never sends a byte, for longer than any run here.
+fn silent() -> Server {
+    Server::start_with(
+        Behaviour::Silent,
+        Limits {
+            io: Duration::from_secs(60),
+            connection: Duration::from_secs(60),
+            ..Limits::default()
+        },
+    )
+}
+
+/// Sends `signal` to `pid`; false when it could not be sent.
+fn send(pid: u32, signal: libc::c_int) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill(2) takes any pid and signal number; the pid is our own child's.
+    unsafe { libc::kill(pid, signal) == 0 }
+}
+
+/// Runs smtp-doctor with `args` and sends `signal` once, `FIRST_SIGNAL` after the start; also returns how long
+/// the run went on after the signal (None when it was never sent).
+fn run_interrupted(args: &[&str], signal: libc::c_int) -> (Run, Option<Duration>) {
+    let start = Instant::now();
+    let mut sent_at = None;
+    let run = run_doctor_watched(args, None, LIMIT, &mut |pid| {
+        if sent_at.is_none() && start.elapsed() >= FIRST_SIGNAL && send(pid, signal) {
+            sent_at = Some(start.elapsed());
+        }
+    });
+    let after = sent_at.map(|at| run.elapsed.saturating_sub(at));
+    (run, after)
+}
+
+/// The run ended by itself soon after the signal, not by the time limit.
+fn assert_prompt(run: &Run, after_signal: Option<Duration>) {
+    assert!(!run.timed_out, "killed at the time limit: {run:?}");
+    let Some(after) = after_signal else {
+        panic!("the signal was never sent: {run:?}");
+    };
+    assert!(
+        after < PROMPT,
+        "went on for {after:?} after the signal: {run:?}"
+    );
+}
+
+fn report(run: &Run) -> JsonReport {
+    run.report()
+}
+
+#[test]
+fn ctrl_c_during_a_silent_greeting_writes_the_report_and_exits_130() {
+    let server = silent();
+    let port = server.port().to_string();
+    let args = [
+        "check",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "--mode",
+        "starttls",
+        "--timeout",
+        LONG_TIMEOUT,
+        "--json",
+    ];
+    let (run, sent_at) = run_interrupted(&args, libc::SIGINT);
+    assert_prompt(&run, sent_at);
+    assert_eq!(run.code, Some(130), "{run:?}");
+    let r = report(&run);
+    assert!(r.interrupted, "{}", run.stdout);
+    assert!(!r.ok);
+    assert_eq!(r.verdict.layer, Layer::None, "{:?}", r.verdict);
+    assert_eq!(r.verdict.code, Some(Code::Interrupted), "{:?}", r.verdict);
+    let p = &r.ports[0];
+    assert_eq!(stage(p, StageName::Connect).status, StageStatus::Ok);
+    let greeting = stage(p, StageName::Greeting);
+    assert_eq!(greeting.status, StageStatus::Interrupted, "{p:?}");
+    assert!(greeting.elapsed_ms >= 500.0, "{greeting:?}");
+    // Stages not reached stay absent, and nothing is guessed from the cut greeting.
+    assert!(p.stages.iter().all(|s| s.name != StageName::Ehlo), "{p:?}");
+    assert!(
+        r.findings.iter().all(|f| f.code != Code::GreetingSilent),
+        "{:?}",
+        r.findings
+    );
+    assert!(run.stderr.contains("SIGINT"), "{}", run.stderr);
+    drop(server);
+}
+
+#[test]
+fn sigterm_writes_the_report_and_exits_143() {
+    let server = silent();
+    let port = server.port().to_string();
+    let args = [
+        "check",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "--timeout",
+        LONG_TIMEOUT,
+        "--json",
+    ];
+    let (run, sent_at) = run_interrupted(&args, libc::SIGTERM);
+    assert_prompt(&run, sent_at);
+    assert_eq!(run.code, Some(143), "{run:?}");
+    let r = report(&run);
+    assert!(r.interrupted);
+    assert_eq!(
+        stage(&r.ports[0], StageName::Greeting).status,
+        StageStatus::Interrupted
+    );
+    let f = r.findings.iter().find(|f| f.code == Code::Interrupted);
+    assert!(
+        f.is_some_and(|f| f.message.contains("SIGTERM")),
+        "{:?}",
+        r.findings
+    );
+}
+
+#[test]
+fn people_read_interrupted_in_the_table_and_the_verdict() {
+    let server = silent();
+    let port = server.port().to_string();
+    let args = [
+        "check",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "--timeout",
+        LONG_TIMEOUT,
+        "--color",
+        "never",
+    ];
+    let (run, sent_at) = run_interrupted(&args, libc::SIGINT);
+    assert_prompt(&run, sent_at);
+    assert_eq!(run.code, Some(130), "{run:?}");
+    for said in [
+        "interrupted by SIGINT",
+        "INTERRUPTED [none/interrupted]",
+        "the greeting on 127.0.0.1:",
+    ] {
+        assert!(
+            run.stdout.contains(said),
+            "{said:?} missing:\n{}",
+            run.stdout
+        );
+    }
+    let row = run
+        .stdout
+        .lines()
+        .find(|l| l.trim_start().starts_with(&port))
+        .unwrap_or_default();
+    assert!(row.contains('…') && row.ends_with("interrupted"), "{row:?}");
+}
+
+#[test]
+fn nagios_says_unknown_when_interrupted() {
+    let server = silent();
+    let port = server.port().to_string();
+    let args = [
+        "check",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "--timeout",
+        LONG_TIMEOUT,
+        "--format",
+        "nagios",
+    ];
+    let (run, sent_at) = run_interrupted(&args, libc::SIGINT);
+    assert_prompt(&run, sent_at);
+    assert_eq!(run.code, Some(3), "{run:?}");
+    assert!(
+        run.stdout
+            .starts_with("SMTP UNKNOWN - interrupted by SIGINT"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Starts smtp-doctor with stdout in a pipe nobody reads, shrunk to one page, so that a report longer than
+/// that blocks the writing process; stderr is discarded.
+fn spawn_blocked_writer(args: &[&str]) -> Child {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-doctor"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .env("NO_COLOR", "1")
+        .spawn()
+        .expect("start smtp-doctor");
+    if let Some(out) = child.stdout.as_ref() {
+        // SAFETY: F_SETPIPE_SZ on a pipe descriptor this process owns; the kernel rounds up to one page.
+        unsafe { libc::fcntl(out.as_raw_fd(), libc::F_SETPIPE_SZ, 4096) };
+    }
+    child
+}
+
+/// Waits (bounded) for the child to end; its exit code, or None when it had to be killed.
+fn wait_bounded(child: &mut Child, limit: Duration) -> Option<Option<i32>> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        match child.try_wait() {
+            Ok(Some(status)) => return Some(status.code()),
+            Ok(None) => std::thread::sleep(Duration::from_millis(10)),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[test]
+fn a_second_ctrl_c_exits_at_once_while_the_report_is_still_being_written() {
+    let servers: Vec<Server> = (0..4).map(|_| silent()).collect();
+    let ports: Vec<String> = servers.iter().map(|s| s.port().to_string()).collect();
+    let mut args = vec!["check", "127.0.0.1", "--timeout", LONG_TIMEOUT, "--json"];
+    for p in &ports {
+        args.extend(["-p", p.as_str()]);
+    }
+    let mut child = spawn_blocked_writer(&args);
+    std::thread::sleep(FIRST_SIGNAL);
+    assert!(send(child.id(), libc::SIGINT), "first SIGINT");
+    // The report (several ports, each with its attempt) is longer than the pipe holds: the writer blocks.
+    std::thread::sleep(Duration::from_millis(1500));
+    let still_writing = matches!(child.try_wait(), Ok(None));
+    if !still_writing {
+        let _ = child.wait();
+        panic!("the first SIGINT's report fit in the pipe; the test needs a longer one");
+    }
+    let second = Instant::now();
+    assert!(send(child.id(), libc::SIGINT), "second SIGINT");
+    let code = wait_bounded(&mut child, Duration::from_secs(5));
+    let took = second.elapsed();
+    assert_eq!(code, Some(Some(130)), "after {took:?}");
+    assert!(took < Duration::from_secs(1), "took {took:?} to exit");
+    // What reached the pipe is the start of a document, cut where the second signal came.
+    let mut written = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        let _ = out.read_to_string(&mut written);
+    }
+    assert!(written.starts_with('{'), "{written:?}");
+    assert!(serde_json::from_str::<JsonReport>(&written).is_err());
+    drop(servers);
+}
