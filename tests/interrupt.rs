@@ -208,7 +208,7 @@ fn nagios_says_unknown_when_interrupted() {
 /// Starts smtp-doctor with stdout in a pipe nobody reads, shrunk to one page, so that a report longer than
 /// that blocks the writing process; stderr is discarded.
 fn spawn_blocked_writer(args: &[&str]) -> Child {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-doctor"))
+    let child = Command::new(env!("CARGO_BIN_EXE_smtp-doctor"))
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
