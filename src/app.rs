@@ -209,15 +209,18 @@ fn fleet(plan: &crate::plan::FleetPlan) -> ExitCode {
             return ExitCode::from(exit::INTERNAL);
         }
     };
+    let stop = listen(&runtime);
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    match crate::fleet::run(&runtime, plan, &mut out, &mut io::stderr()) {
+    let status = match crate::fleet::run(&runtime, plan, &stop, &mut out, &mut io::stderr()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("smtp-doctor: {e}");
             ExitCode::from(exit::INTERNAL)
         }
-    }
+    };
+    leave(runtime, &stop);
+    status
 }
 
 /// A closed pipe (`| head`) is not an error; anything else on stdout is.

@@ -271,3 +271,46 @@ fn a_second_ctrl_c_exits_at_once_while_the_report_is_still_being_written() {
     assert!(serde_json::from_str::<JsonReport>(&written).is_err());
     drop(servers);
 }
+
+#[test]
+fn several_targets_report_what_finished_and_mark_the_rest_interrupted() {
+    use smtp_doctor::output::document::{JsonFleetReport, TargetStatus};
+    let servers: Vec<Server> = (0..3).map(|_| silent()).collect();
+    let targets: Vec<String> = servers
+        .iter()
+        .map(|s| format!("127.0.0.1:{}", s.port()))
+        .collect();
+    let mut args = vec!["check"];
+    args.extend(targets.iter().map(String::as_str));
+    args.extend(["--concurrency", "1", "--timeout", LONG_TIMEOUT, "--json"]);
+    let (run, after) = run_interrupted(&args, libc::SIGINT);
+    assert_prompt(&run, after);
+    assert_eq!(run.code, Some(130), "{run:?}");
+    let doc: JsonFleetReport = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not a fleet document ({e}):\n{}", run.stdout));
+    assert!(doc.interrupted && !doc.ok);
+    assert_eq!(doc.targets.len(), 3);
+    assert_eq!(doc.counts.interrupted, 3, "{:?}", doc.counts);
+    // One at a time: one target was under way (its greeting cut), the two others never began.
+    let began: Vec<_> = doc
+        .targets
+        .iter()
+        .filter_map(|t| t.report.as_ref())
+        .collect();
+    assert_eq!(began.len(), 1, "{}", run.stdout);
+    assert!(began[0].interrupted);
+    assert_eq!(
+        stage(&began[0].ports[0], StageName::Greeting).status,
+        StageStatus::Interrupted
+    );
+    for t in &doc.targets {
+        assert_eq!(t.status, TargetStatus::Interrupted, "{t:?}");
+        if t.report.is_none() {
+            assert_eq!(
+                t.error.as_ref().map(|e| e.code.as_str()),
+                Some("interrupted")
+            );
+        }
+    }
+    drop(servers);
+}

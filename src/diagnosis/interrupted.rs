@@ -148,6 +148,8 @@ mod tests {
         refused.connect.outcome = ConnectOutcome::Refused;
         refused.connect.errno = Some(111);
         refused.stages = vec![stage(StageName::Connect, StageStatus::Failed)];
+        let mut refused_v6 = refused.clone();
+        refused_v6.address = V6.parse().unwrap_or(refused.address);
         let cases: Vec<Row> = vec![
             (
                 "greeting still awaited: not greeting_silent",
@@ -201,6 +203,19 @@ mod tests {
                 false,
                 Some(Code::Interrupted),
                 vec![(true, Layer::None)],
+            ),
+            (
+                "IPv6 refused, IPv4 still waiting: the refusal is a warning of its address",
+                stopped(report(
+                    "mail.example.com",
+                    vec![port(
+                        587,
+                        vec![cut(V4, s, StageName::Greeting), refused_v6.clone()],
+                    )],
+                )),
+                false,
+                Some(Code::Interrupted),
+                vec![(false, Layer::None)],
             ),
             (
                 "the lookups were cut: no DNS verdict, no address-less port blamed",

@@ -130,6 +130,23 @@ fn weigh_port(
         };
     }
     let best = pick_failure(pr, calls, &bad_idx);
+    if ok_idx.is_empty() && calls.iter().any(|c| c.undecided()) {
+        // Some addresses failed while a signal stopped another: that one might have worked (these would then be
+        // warnings), so the failures stay facts of their addresses, as warnings, and the port is undecided.
+        findings.extend(
+            all_addresses_fail(calls, &bad_idx, best)
+                .into_iter()
+                .map(|f| Finding {
+                    severity: f.severity.max(Severity::Warning),
+                    ..f
+                }),
+        );
+        return Weighed {
+            verdict: verdict(false, Layer::None, Some(best)),
+            findings,
+            family: None,
+        };
+    }
     if ok_idx.is_empty() {
         let layer = attempt_layers[best];
         findings.extend(all_addresses_fail(calls, &bad_idx, best));

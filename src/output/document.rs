@@ -83,6 +83,10 @@ pub struct JsonFleetReport {
     pub counts: JsonCounts,
     pub targets: Vec<JsonTargetResult>,
     pub elapsed_ms: f64,
+    /// Ctrl-C or SIGTERM stopped the run: the targets it cut or never began have status `interrupted`.
+    /// Only present (true) then.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub interrupted: bool,
 }
 
 /// How many targets ended in each status.
@@ -91,6 +95,9 @@ pub struct JsonCounts {
     pub ok: usize,
     pub problem: usize,
     pub error: usize,
+    /// Targets a signal cut short or came before (0 unless the run was interrupted).
+    #[serde(default)]
+    pub interrupted: usize,
 }
 
 /// One target's result: its report, or why it was not probed.
@@ -124,9 +131,13 @@ pub enum TargetStatus {
     Problem,
     /// Not probed: its own settings are wrong (an unset password variable); the others still ran.
     Error,
+    /// Ctrl-C or SIGTERM stopped the run while this target ran (report holds what was known, its cut
+    /// stages `interrupted`) or before it began (no report; error.code is `interrupted`).
+    Interrupted,
 }
 
-/// Why one target was not probed: a stable code (`password_unset`, `password_empty`, `password_not_text`) and what to do.
+/// Why one target was not probed: a stable code (`password_unset`, `password_empty`, `password_not_text`,
+/// `interrupted`) and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JsonTargetError {
     pub code: String,
