@@ -314,3 +314,129 @@ fn several_targets_report_what_finished_and_mark_the_rest_interrupted() {
     }
     drop(servers);
 }
+
+/// A `postconf` of our own, first on PATH, and a Postfix configuration directory for it: it prints `relay` as
+/// relayhost when one is given, else it hangs (as a postconf stuck on a slow disk would).
+struct FakePostfix {
+    dir: tempfile::TempDir,
+}
+
+impl FakePostfix {
+    fn new(relay: Option<&str>) -> FakePostfix {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bin = dir.path().join("bin");
+        let etc = dir.path().join("etc");
+        std::fs::create_dir_all(&bin).expect("bin dir");
+        std::fs::create_dir_all(&etc).expect("etc dir");
+        std::fs::write(etc.join("main.cf"), "").expect("main.cf");
+        let body = match relay {
+            Some(r) => format!("echo 'relayhost = {r}'\necho 'mail_version = 3.8.0'\n"),
+            // exec: the process smtp-doctor kills is the sleep itself, so nothing outlives the test.
+            None => "exec sleep 30\n".to_string(),
+        };
+        let script = bin.join("postconf");
+        std::fs::write(&script, format!("#!/bin/sh\n{body}")).expect("postconf script");
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))
+            .expect("make it executable");
+        FakePostfix { dir }
+    }
+
+    fn config(&self) -> String {
+        self.dir.path().join("etc").to_string_lossy().into_owned()
+    }
+
+    /// PATH with our postconf first.
+    fn path(&self) -> String {
+        let ours = self.dir.path().join("bin");
+        format!(
+            "{}:{}",
+            ours.display(),
+            std::env::var("PATH").unwrap_or_default()
+        )
+    }
+}
+
+/// Runs `smtp-doctor mta` with the fake postconf and sends SIGINT after `FIRST_SIGNAL`, once `ready` holds
+/// (checked for at most `LIMIT`); (exit code, stdout).
+fn mta_interrupted(fake: &FakePostfix, ready: &dyn Fn() -> bool) -> (Option<i32>, String) {
+    let config = fake.config();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smtp-doctor"))
+        .args([
+            "mta",
+            "--postfix-config",
+            &config,
+            "--timeout",
+            LONG_TIMEOUT,
+            "--json",
+        ])
+        .env("PATH", fake.path())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start smtp-doctor mta");
+    let reader = child.stdout.take().map(|mut out| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = (&mut out).take(4 << 20).read_to_string(&mut text);
+            text
+        })
+    });
+    std::thread::sleep(FIRST_SIGNAL);
+    let waited = Instant::now();
+    while !ready() && waited.elapsed() < LIMIT {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent = Instant::now();
+    assert!(send(child.id(), libc::SIGINT), "SIGINT");
+    let code = wait_bounded(&mut child, PROMPT);
+    assert!(
+        code.is_some(),
+        "still running {:?} after the signal",
+        sent.elapsed()
+    );
+    let stdout = reader.and_then(|r| r.join().ok()).unwrap_or_default();
+    (code.flatten(), stdout)
+}
+
+#[test]
+fn mta_cut_while_reading_the_mta_says_nothing_of_it() {
+    use smtp_doctor::output::document::JsonMtaReport;
+    let fake = FakePostfix::new(None);
+    let (code, stdout) = mta_interrupted(&fake, &|| true);
+    assert_eq!(code, Some(130), "{stdout}");
+    let doc: JsonMtaReport = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not an mta document ({e}):\n{stdout}"));
+    assert!(doc.interrupted && !doc.ok);
+    assert_eq!(doc.verdict.code, Some(Code::Interrupted));
+    // Not "no MTA found": it was never read.
+    let codes: Vec<Code> = doc.findings.iter().map(|f| f.code).collect();
+    assert_eq!(codes, vec![Code::Interrupted], "{stdout}");
+    assert!(doc.check.is_none());
+}
+
+#[test]
+fn mta_cut_during_the_relay_probe_keeps_what_the_mta_said() {
+    use smtp_doctor::output::document::JsonMtaReport;
+    let server = silent();
+    let fake = FakePostfix::new(Some(&format!("[127.0.0.1]:{}", server.port())));
+    // The MTA's own tools (its queue, its maps) take their time here: the signal waits for the probe's connect.
+    let (code, stdout) = mta_interrupted(&fake, &|| server.log().connections > 0);
+    assert_eq!(code, Some(130), "{stdout}");
+    let doc: JsonMtaReport = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("not an mta document ({e}):\n{stdout}"));
+    assert!(doc.interrupted);
+    let check = doc.check.as_ref().expect("the relay probe's report");
+    assert!(check.interrupted);
+    assert_eq!(
+        stage(&check.ports[0], StageName::Greeting).status,
+        StageStatus::Interrupted
+    );
+    assert!(
+        check.findings.iter().any(|f| f.code == Code::Interrupted),
+        "{stdout}"
+    );
+    drop(server);
+}

@@ -1,6 +1,6 @@
 //! A run a signal stopped: one finding naming what was still running, which decides the verdict only when no finished stage did.
 
-use crate::report::{DnsOutcome, Report, StageName, StageStatus};
+use crate::report::{DnsOutcome, Report, Signal, StageName, StageStatus};
 
 use super::{Code, Confidence, Facts, Finding, InterruptedEvidence, Running, Severity};
 
@@ -48,10 +48,33 @@ pub(super) fn decide(report: &Report) -> Option<Finding> {
         host: report.target.clone(),
         port: None,
         address: None,
-        facts: Facts::Interrupted(Box::new(InterruptedEvidence { signal, running })),
+        facts: Facts::Interrupted(Box::new(InterruptedEvidence {
+            signal,
+            running,
+            reading_mta: false,
+        })),
         others: Vec::new(),
         other_addresses_work: false,
     })
+}
+
+/// The `interrupted` finding of an `mta` run cut while the MTA itself was read: none of its facts are known.
+pub(super) fn reading_mta(signal: Signal) -> Finding {
+    Finding {
+        code: Code::Interrupted,
+        severity: Severity::Error,
+        confidence: Confidence::High,
+        host: "this host".into(),
+        port: None,
+        address: None,
+        facts: Facts::Interrupted(Box::new(InterruptedEvidence {
+            signal,
+            running: Vec::new(),
+            reading_mta: true,
+        })),
+        others: Vec::new(),
+        other_addresses_work: false,
+    }
 }
 
 /// The target's own lookups were cut: its ports have no address because of the signal, not because of DNS.

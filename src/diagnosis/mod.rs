@@ -101,6 +101,8 @@ pub enum Facts {
 pub struct InterruptedEvidence {
     pub signal: Signal,
     pub running: Vec<Running>,
+    /// `mta`: the signal came while the MTA itself was being read.
+    pub reading_mta: bool,
 }
 
 /// One stage still running when the run was stopped (`dns` for the target's lookups).

@@ -26,6 +26,7 @@ pub(super) fn word(f: &Finding) -> Words {
     };
     let signal = ev.signal.name();
     let running = match ev.running.as_slice() {
+        [] if ev.reading_mta => ": this host's MTA was still being read".to_string(),
         [] => String::new(),
         [one] => format!(": {} was still running", place(one)),
         [first, rest @ ..] => format!(

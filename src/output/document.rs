@@ -54,6 +54,10 @@ pub struct JsonMtaReport {
     /// The relay (or the --to domain's MX hosts) probed; null when nothing could be probed.
     pub check: Option<JsonReport>,
     pub elapsed_ms: f64,
+    /// Ctrl-C or SIGTERM stopped the run (check.interrupted says whether it cut the probe); only present
+    /// (true) then. Cut while the MTA itself was read, `mta` holds nothing known (kind none).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub interrupted: bool,
 }
 
 impl JsonMtaReport {
@@ -69,6 +73,7 @@ impl JsonMtaReport {
                 _ => None,
             },
             elapsed_ms: r.elapsed_ms,
+            interrupted: r.interrupted.is_some(),
         }
     }
 }
