@@ -440,3 +440,38 @@ fn mta_cut_during_the_relay_probe_keeps_what_the_mta_said() {
     );
     drop(server);
 }
+
+#[test]
+fn ctrl_c_during_a_dns_lookup_marks_it_interrupted_not_timed_out() {
+    use smtp_doctor::report::DnsOutcome;
+    // A resolver that takes every question and answers none: a UDP socket nobody reads. --resolver asks port 53,
+    // which only root (or CAP_NET_BIND_SERVICE) may bind.
+    let Ok(resolver) = std::net::UdpSocket::bind("127.0.0.2:53") else {
+        eprintln!("skipped: binding 127.0.0.2:53 needs root");
+        return;
+    };
+    let args = [
+        "check",
+        "mail.interrupt.test",
+        "--resolver",
+        "127.0.0.2",
+        "-p",
+        "587",
+        "--timeout",
+        LONG_TIMEOUT,
+        "--json",
+    ];
+    let (run, after) = run_interrupted(&args, libc::SIGINT);
+    assert_prompt(&run, after);
+    assert_eq!(run.code, Some(130), "{run:?}");
+    let r = report(&run);
+    assert!(r.interrupted);
+    assert_eq!(r.dns.a.outcome, DnsOutcome::Interrupted, "{:?}", r.dns);
+    assert_eq!(r.dns.aaaa.outcome, DnsOutcome::Interrupted, "{:?}", r.dns);
+    // No resolver_dead, no address-less port blamed on DNS: only the interruption.
+    let codes: Vec<Code> = r.findings.iter().map(|f| f.code).collect();
+    assert_eq!(codes, vec![Code::Interrupted], "{}", run.stdout);
+    assert_eq!(r.verdict.layer, Layer::None);
+    assert!(r.ports.iter().all(|p| p.attempts.is_empty()));
+    drop(resolver);
+}
