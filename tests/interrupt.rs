@@ -75,23 +75,22 @@ fn report(run: &Run) -> JsonReport {
     run.report()
 }
 
-#[test]
-fn ctrl_c_during_a_silent_greeting_writes_the_report_and_exits_130() {
+/// `check 127.0.0.1 -p PORT --timeout 30 EXTRA…` against one silent server, stopped by `signal` after
+/// `FIRST_SIGNAL`; checked to have ended promptly. Returns the run and the server's port.
+fn one_silent_port(extra: &[&str], signal: libc::c_int) -> (Run, String) {
     let server = silent();
     let port = server.port().to_string();
-    let args = [
-        "check",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "--mode",
-        "starttls",
-        "--timeout",
-        LONG_TIMEOUT,
-        "--json",
-    ];
-    let (run, sent_at) = run_interrupted(&args, libc::SIGINT);
-    assert_prompt(&run, sent_at);
+    let mut args = vec!["check", "127.0.0.1", "-p", &port, "--timeout", LONG_TIMEOUT];
+    args.extend_from_slice(extra);
+    let (run, after) = run_interrupted(&args, signal);
+    assert_prompt(&run, after);
+    drop(server);
+    (run, port)
+}
+
+#[test]
+fn ctrl_c_during_a_silent_greeting_writes_the_report_and_exits_130() {
+    let (run, _) = one_silent_port(&["--mode", "starttls", "--json"], libc::SIGINT);
     assert_eq!(run.code, Some(130), "{run:?}");
     let r = report(&run);
     assert!(r.interrupted, "{}", run.stdout);
@@ -111,24 +110,11 @@ fn ctrl_c_during_a_silent_greeting_writes_the_report_and_exits_130() {
         r.findings
     );
     assert!(run.stderr.contains("SIGINT"), "{}", run.stderr);
-    drop(server);
 }
 
 #[test]
 fn sigterm_writes_the_report_and_exits_143() {
-    let server = silent();
-    let port = server.port().to_string();
-    let args = [
-        "check",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "--timeout",
-        LONG_TIMEOUT,
-        "--json",
-    ];
-    let (run, sent_at) = run_interrupted(&args, libc::SIGTERM);
-    assert_prompt(&run, sent_at);
+    let (run, _) = one_silent_port(&["--json"], libc::SIGTERM);
     assert_eq!(run.code, Some(143), "{run:?}");
     let r = report(&run);
     assert!(r.interrupted);
@@ -146,20 +132,7 @@ fn sigterm_writes_the_report_and_exits_143() {
 
 #[test]
 fn people_read_interrupted_in_the_table_and_the_verdict() {
-    let server = silent();
-    let port = server.port().to_string();
-    let args = [
-        "check",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "--timeout",
-        LONG_TIMEOUT,
-        "--color",
-        "never",
-    ];
-    let (run, sent_at) = run_interrupted(&args, libc::SIGINT);
-    assert_prompt(&run, sent_at);
+    let (run, port) = one_silent_port(&["--color", "never"], libc::SIGINT);
     assert_eq!(run.code, Some(130), "{run:?}");
     for said in [
         "interrupted by SIGINT",
@@ -182,20 +155,7 @@ fn people_read_interrupted_in_the_table_and_the_verdict() {
 
 #[test]
 fn nagios_says_unknown_when_interrupted() {
-    let server = silent();
-    let port = server.port().to_string();
-    let args = [
-        "check",
-        "127.0.0.1",
-        "-p",
-        &port,
-        "--timeout",
-        LONG_TIMEOUT,
-        "--format",
-        "nagios",
-    ];
-    let (run, sent_at) = run_interrupted(&args, libc::SIGINT);
-    assert_prompt(&run, sent_at);
+    let (run, _) = one_silent_port(&["--format", "nagios"], libc::SIGINT);
     assert_eq!(run.code, Some(3), "{run:?}");
     assert!(
         run.stdout
