@@ -12,6 +12,7 @@ use super::{Code, Confidence, Facts, Finding, InterruptedEvidence, Running, Seve
 pub(super) fn decide(report: &Report) -> Option<Finding> {
     let signal = report.interrupted?;
     let d = &report.dns;
+    // The target's lookups are cut together: one entry says it.
     let mut running: Vec<Running> = [&d.a, &d.aaaa, &d.mx_lookup]
         .into_iter()
         .filter(|l| l.outcome == DnsOutcome::Interrupted)
@@ -41,36 +42,27 @@ pub(super) fn decide(report: &Report) -> Option<Finding> {
             }
         }
     }
-    Some(Finding {
+    Some(finding(&report.target, signal, running, false))
+}
+
+/// The `interrupted` finding of an `mta` run cut while the MTA itself was read: none of its facts are known.
+pub(super) fn reading_mta(signal: Signal) -> Finding {
+    finding("this host", signal, Vec::new(), true)
+}
+
+/// The one finding of a cut run: an error of no layer.
+fn finding(host: &str, signal: Signal, running: Vec<Running>, reading_mta: bool) -> Finding {
+    Finding {
         code: Code::Interrupted,
         severity: Severity::Error,
         confidence: Confidence::High,
-        host: report.target.clone(),
+        host: host.to_string(),
         port: None,
         address: None,
         facts: Facts::Interrupted(Box::new(InterruptedEvidence {
             signal,
             running,
-            reading_mta: false,
-        })),
-        others: Vec::new(),
-        other_addresses_work: false,
-    })
-}
-
-/// The `interrupted` finding of an `mta` run cut while the MTA itself was read: none of its facts are known.
-pub(super) fn reading_mta(signal: Signal) -> Finding {
-    Finding {
-        code: Code::Interrupted,
-        severity: Severity::Error,
-        confidence: Confidence::High,
-        host: "this host".into(),
-        port: None,
-        address: None,
-        facts: Facts::Interrupted(Box::new(InterruptedEvidence {
-            signal,
-            running: Vec::new(),
-            reading_mta: true,
+            reading_mta,
         })),
         others: Vec::new(),
         other_addresses_work: false,
