@@ -335,16 +335,7 @@ impl Session {
             interrupted: None,
         };
         // Interrupted only when the signal cut something of this target's: one that had finished stays whole.
-        let cut = mx_cut
-            || report.dns.a.outcome == DnsOutcome::Interrupted
-            || report.dns.aaaa.outcome == DnsOutcome::Interrupted
-            || report.dns.mx_lookup.outcome == DnsOutcome::Interrupted
-            || report.ports.iter().flat_map(|p| &p.attempts).any(|a| {
-                a.stages
-                    .iter()
-                    .any(|s| s.status == crate::report::StageStatus::Interrupted)
-            });
-        if cut {
+        if mx_cut || stopped::cut_short(&report) {
             report.interrupted = self.stop.signal();
         }
         firewall::walk_attempts(&rules, &mut report, &self.local_addrs);

@@ -141,6 +141,20 @@ pub fn dns(plan: &Plan, ms: f64) -> DnsReport {
     }
 }
 
+/// Whether a signal cut a lookup or a stage of this report.
+pub fn cut_short(report: &Report) -> bool {
+    let d = &report.dns;
+    [&d.a, &d.aaaa, &d.mx_lookup]
+        .iter()
+        .any(|l| l.outcome == DnsOutcome::Interrupted)
+        || report
+            .ports
+            .iter()
+            .flat_map(|p| &p.attempts)
+            .flat_map(|a| &a.stages)
+            .any(|s| s.status == StageStatus::Interrupted)
+}
+
 /// The report of a run stopped before its first probe began (while this host's rules were read for --as-user).
 pub fn before_start(plan: &Plan, stop: &Stop, ms: f64) -> Report {
     Report {
