@@ -7,10 +7,10 @@ use crate::report::StageName;
 
 use super::Words;
 
-/// "the greeting on 192.0.2.1:25", "the DNS lookups of example.com".
+/// "the greeting on 192.0.2.1:25", "the DNS lookup of example.com".
 fn place(r: &Running) -> String {
     if r.stage == StageName::Dns {
-        return format!("the DNS lookups of {}", r.host);
+        return format!("the DNS lookup of {}", r.host);
     }
     let at = match (r.address, r.port) {
         (Some(a), Some(p)) => SocketAddr::new(a, p).to_string(),
