@@ -44,35 +44,44 @@ pub struct Ctx {
     pub local_addrs: Vec<IpAddr>,
     /// --from/--to/--send, shared by every chain of the run.
     pub envelope: Option<std::sync::Arc<envelope::Shared>>,
+    /// Ctrl-C or SIGTERM: the chain stops where it is, and its running stage is marked interrupted.
+    pub stop: crate::interrupt::Stop,
 }
 
 /// Runs the whole chain against one address and port; never fails, every problem becomes a fact.
 pub async fn probe(ctx: &Ctx, addr: SocketAddr, mode: PortMode) -> Attempt {
     let mut a = Attempt::new(addr.ip());
-    let Some(stream) = connect_stage(ctx, addr, &mut a).await else {
-        return a;
+    let began = Instant::now();
+    if ctx.stop.or(chain(ctx, addr, mode, &mut a)).await.is_none() {
+        super::stopped::mark(&mut a, ctx, mode, began);
+    }
+    a
+}
+
+async fn chain(ctx: &Ctx, addr: SocketAddr, mode: PortMode, a: &mut Attempt) {
+    let Some(stream) = connect_stage(ctx, addr, a).await else {
+        return;
     };
     let mut conn = Conn::new(stream, ctx);
     match mode {
-        PortMode::Implicit => implicit_chain(ctx, conn, &mut a).await,
+        PortMode::Implicit => implicit_chain(ctx, conn, a).await,
         PortMode::Starttls | PortMode::Detect => {
             let wait = if mode == PortMode::Detect {
                 ctx.timeout.min(DETECT_GREETING_WAIT)
             } else {
                 ctx.timeout
             };
-            let (greeting, _) = conn.reply_within(&mut a, wait, ctx.timeout).await;
+            let (greeting, _) = conn.reply_within(a, wait, ctx.timeout).await;
             // Only true silence suggests TLS first; a greeting that began but did not finish (drip-fed) is
             // plaintext and fails as a greeting.
             if greeting.outcome == ReplyOutcome::Silent {
                 // A port that stays silent may be waiting for a TLS ClientHello: try one on the same connection.
-                implicit_after_silence(ctx, conn, &mut a, greeting, mode).await;
+                implicit_after_silence(ctx, conn, a, greeting, mode).await;
             } else {
-                plaintext_chain(ctx, conn, &mut a, greeting).await;
+                plaintext_chain(ctx, conn, a, greeting).await;
             }
         }
     }
-    a
 }
 
 async fn connect_stage(ctx: &Ctx, addr: SocketAddr, a: &mut Attempt) -> Option<TcpStream> {
