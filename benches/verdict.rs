@@ -40,79 +40,95 @@ struct Case {
 
 const MAIL: &str = "mail.lab.example.com";
 
+/// A row: label, faults, host, extra arguments, the target as printed and in seconds, the right verdict's code.
+const fn case(
+    label: &'static str,
+    faults: &'static [&'static str],
+    host: &'static str,
+    args: &'static [&'static str],
+    (target, bound): (&'static str, Option<f64>),
+    want: Option<&'static str>,
+) -> Case {
+    Case {
+        label,
+        faults,
+        host,
+        args,
+        target,
+        bound,
+        want,
+    }
+}
+
+const ONE_S: (&str, Option<f64>) = ("≤ 1 s", Some(1.0));
+const TWO_S: (&str, Option<f64>) = ("≤ 2 s", Some(2.0));
+const ONE_TIMEOUT: (&str, Option<f64>) = ("≤ 10 s (1 × timeout)", Some(10.0));
+
 const CASES: &[Case] = &[
-    Case {
-        label: "this host's firewall DROP 25 (client-drop-25)",
-        faults: &["client-drop-25"],
-        host: MAIL,
-        args: &[],
-        target: "≤ 1 s",
-        bound: Some(1.0),
-        want: Some("firewall_drop"),
-    },
-    Case {
-        label: "router1 DROP 25 (router-drop-25)",
-        faults: &["router-drop-25"],
-        host: MAIL,
-        args: &[],
-        target: "≤ 2 s",
-        bound: Some(2.0),
-        want: Some("isp_drop"),
-    },
-    Case {
-        label: "router2 DROP 25 (router2-drop-25)",
-        faults: &["router2-drop-25"],
-        host: MAIL,
-        args: &[],
-        target: "≤ 2 s",
-        bound: Some(2.0),
-        want: Some("isp_drop"),
-    },
-    Case {
-        label: "TLS on a STARTTLS port (-p 465 --mode starttls)",
-        faults: &[],
-        host: MAIL,
-        args: &["-p", "465", "--mode", "starttls"],
-        target: "≤ 2 s",
-        bound: Some(2.0),
-        want: Some("wrong_tls_mode_implicit"),
-    },
-    Case {
-        label: "plaintext on an implicit port (-p 587 --mode implicit)",
-        faults: &[],
-        host: MAIL,
-        args: &["-p", "587", "--mode", "implicit"],
-        target: "≤ 2 s",
-        bound: Some(2.0),
-        want: Some("wrong_tls_mode_starttls"),
-    },
-    Case {
-        label: "dead resolver (resolver-silent)",
-        faults: &["resolver-silent"],
-        host: MAIL,
-        args: &[],
-        target: "≤ 10 s (1 × timeout)",
-        bound: Some(10.0),
-        want: Some("resolver_dead"),
-    },
-    Case {
-        label: "silent server / tarpit (silent, -p 587)",
-        faults: &[],
-        host: "silent.lab.example.com",
-        args: &["-p", "587"],
-        target: "≤ 10 s (1 × timeout)",
-        bound: Some(10.0),
-        want: Some("greeting_silent"),
-    },
-    Case {
-        label: "healthy (mail, 25 465 587)",
-        faults: &[],
-        host: MAIL,
-        args: &[],
-        target: "-",
-        bound: None,
-        want: None,
-    },
+    case(
+        "this host's firewall DROP 25 (client-drop-25)",
+        &["client-drop-25"],
+        MAIL,
+        &[],
+        ONE_S,
+        Some("firewall_drop"),
+    ),
+    case(
+        "router1 DROP 25 (router-drop-25)",
+        &["router-drop-25"],
+        MAIL,
+        &[],
+        TWO_S,
+        Some("isp_drop"),
+    ),
+    case(
+        "router2 DROP 25 (router2-drop-25)",
+        &["router2-drop-25"],
+        MAIL,
+        &[],
+        TWO_S,
+        Some("isp_drop"),
+    ),
+    case(
+        "TLS on a STARTTLS port (-p 465 --mode starttls)",
+        &[],
+        MAIL,
+        &["-p", "465", "--mode", "starttls"],
+        TWO_S,
+        Some("wrong_tls_mode_implicit"),
+    ),
+    case(
+        "plaintext on an implicit port (-p 587 --mode implicit)",
+        &[],
+        MAIL,
+        &["-p", "587", "--mode", "implicit"],
+        TWO_S,
+        Some("wrong_tls_mode_starttls"),
+    ),
+    case(
+        "dead resolver (resolver-silent)",
+        &["resolver-silent"],
+        MAIL,
+        &[],
+        ONE_TIMEOUT,
+        Some("resolver_dead"),
+    ),
+    case(
+        "silent server / tarpit (silent, -p 587)",
+        &[],
+        "silent.lab.example.com",
+        &["-p", "587"],
+        ONE_TIMEOUT,
+        Some("greeting_silent"),
+    ),
+    case(
+        "healthy (mail, 25 465 587)",
+        &[],
+        MAIL,
+        &[],
+        ("-", None),
+        None,
+    ),
 ];
 
 /// One run: wall seconds and the verdict's code ("none" when every path works, or what went wrong).

@@ -574,179 +574,148 @@ const ROUTER2_6: &str = "2001:db8:3::2";
 ///   is read as "never left this host" (firewall_drop) although this host's rules were read and none drops it.
 fn path_scenarios() -> Vec<Scenario> {
     let isp25: &[(u16, Layer)] = &[(25, L::IspBlock), (465, L::None), (587, L::None)];
-    let slow = |sc: Scenario| Scenario {
-        timeout: "10",
-        ..sc
-    };
-    let lossy = |sc: Scenario, runs: usize| Scenario {
-        timeout: "10",
-        runs,
-        ..sc
-    };
-    let mentioning = |sc: Scenario, mentions: &'static [&'static str]| Scenario { mentions, ..sc };
-    vec![
-        mentioning(
-            s(
-                "140_router2_drop_25",
-                &["router2-drop-25"],
-                MAIL,
-                &[],
-                false,
-                L::IspBlock,
-                isp25,
-            ),
+    let isp587: &[(u16, Layer)] = &[(587, L::IspBlock), (465, L::None)];
+    let p587_465: &[&str] = &["-p", "587", "-p", "465"];
+    let mut v = Vec::new();
+    // Blocks at the second hop; the deciding finding must name router2's address.
+    for (name, faults, args, ports, mentions) in [
+        (
+            "140_router2_drop_25",
+            &["router2-drop-25"][..],
+            &[][..],
+            isp25,
+            &[ROUTER2_4][..],
+        ),
+        (
+            "141_router2_reject_25",
+            &["router2-reject-25"],
+            &["-4"],
+            isp25,
             &[ROUTER2_4],
         ),
-        mentioning(
-            s(
-                "141_router2_reject_25",
-                &["router2-reject-25"],
-                MAIL,
-                &["-4"],
-                false,
-                L::IspBlock,
-                isp25,
-            ),
-            &[ROUTER2_4],
-        ),
-        mentioning(
-            s(
-                "142_router2_reject_25_v6",
-                &["router2-reject-25"],
-                MAIL,
-                &["-6"],
-                false,
-                L::IspBlock,
-                isp25,
-            ),
+        (
+            "142_router2_reject_25_v6",
+            &["router2-reject-25"],
+            &["-6"],
+            isp25,
             &[ROUTER2_6],
         ),
-        mentioning(
-            s(
-                "143_router2_prohibit_587",
-                &["router2-prohibit-587"],
-                MAIL,
-                &["-p", "587", "-p", "465"],
-                false,
-                L::IspBlock,
-                &[(587, L::IspBlock), (465, L::None)],
-            ),
+        (
+            "143_router2_prohibit_587",
+            &["router2-prohibit-587"],
+            p587_465,
+            isp587,
             &[ROUTER2_4, ROUTER2_6],
         ),
-        Scenario {
-            unprivileged: true,
-            ..s(
-                "144_unprivileged_router2_drop_587",
-                &["router2-drop-587"],
-                MAIL,
-                &["-4", "-p", "587", "-p", "465"],
-                false,
-                L::IspBlock,
-                &[(587, L::IspBlock), (465, L::None)],
-            )
-        },
-        lossy(
-            s(
-                "145_loss_5_router2_healthy",
-                &["router2-loss-5"],
-                MAIL,
-                &[],
-                true,
-                L::None,
-                ALL_NONE,
-            ),
+    ] {
+        v.push(Scenario {
+            mentions,
+            ..s(name, faults, MAIL, args, false, L::IspBlock, ports)
+        });
+    }
+    v.push(Scenario {
+        unprivileged: true,
+        ..s(
+            "144_unprivileged_router2_drop_587",
+            &["router2-drop-587"],
+            MAIL,
+            &["-4", "-p", "587", "-p", "465"],
+            false,
+            L::IspBlock,
+            isp587,
+        )
+    });
+    // Random loss and slow greetings, with the default timeout; loss runs more than once.
+    let c587: &[(u16, Layer)] = &[(25, L::None), (465, L::None), (587, L::Firewall)];
+    let auth: &[&str] = &["-p", "587", "-p", "465", "--user", "app@lab.example.com"];
+    for (name, faults, args, verdict, ports, runs) in [
+        (
+            "145_loss_5_router2_healthy",
+            &["router2-loss-5"][..],
+            &[][..],
+            L::None,
+            ALL_NONE,
             3,
         ),
-        lossy(
-            s(
-                "146_loss_5_router1_healthy",
-                &["router-loss-5"],
-                MAIL,
-                &[],
-                true,
-                L::None,
-                ALL_NONE,
-            ),
+        (
+            "146_loss_5_router1_healthy",
+            &["router-loss-5"],
+            &[],
+            L::None,
+            ALL_NONE,
             3,
         ),
-        lossy(
-            s(
-                "147_loss_5_router2_router1_drop_25",
-                &["router-drop-25", "router2-loss-5"],
-                MAIL,
-                &[],
-                false,
-                L::IspBlock,
-                isp25,
-            ),
+        (
+            "147_loss_5_router2_router1_drop_25",
+            &["router-drop-25", "router2-loss-5"],
+            &[],
+            L::IspBlock,
+            isp25,
             2,
         ),
-        lossy(
-            s(
-                "148_loss_5_router1_router2_drop_25",
-                &["router2-drop-25", "router-loss-5"],
-                MAIL,
-                &[],
-                false,
-                L::IspBlock,
-                isp25,
-            ),
+        (
+            "148_loss_5_router1_router2_drop_25",
+            &["router2-drop-25", "router-loss-5"],
+            &[],
+            L::IspBlock,
+            isp25,
             2,
         ),
-        lossy(
-            s(
-                "149_loss_5_router1_router2_reject_25",
-                &["router2-reject-25", "router-loss-5"],
-                MAIL,
-                &["-4"],
-                false,
-                L::IspBlock,
-                isp25,
-            ),
+        (
+            "149_loss_5_router1_router2_reject_25",
+            &["router2-reject-25", "router-loss-5"],
+            &["-4"],
+            L::IspBlock,
+            isp25,
             3,
         ),
-        lossy(
-            s(
-                "150_loss_5_router2_client_drop_587",
-                &["client-drop-587", "router2-loss-5"],
-                MAIL,
-                &["-4"],
-                false,
-                L::Firewall,
-                &[(25, L::None), (465, L::None), (587, L::Firewall)],
-            ),
+        (
+            "150_loss_5_router2_client_drop_587",
+            &["client-drop-587", "router2-loss-5"],
+            &["-4"],
+            L::Firewall,
+            c587,
             2,
         ),
-        slow(s(
+        (
             "151_slow_greeting_2",
             &["slow-greeting-2"],
-            MAIL,
             &[],
-            true,
             L::None,
             ALL_NONE,
-        )),
-        Scenario {
-            password: Password::Right,
-            ..slow(s(
-                "152_slow_greeting_3_auth",
-                &["slow-greeting-3"],
-                MAIL,
-                &["-p", "587", "-p", "465", "--user", "app@lab.example.com"],
-                true,
-                L::None,
-                &[(587, L::None), (465, L::None)],
-            ))
-        },
-        slow(s(
+            1,
+        ),
+        (
+            "152_slow_greeting_3_auth",
+            &["slow-greeting-3"],
+            auth,
+            L::None,
+            &[(587, L::None), (465, L::None)],
+            1,
+        ),
+        (
             "153_slow_greeting_3_router2_loss_5",
             &["slow-greeting-3", "router2-loss-5"],
-            MAIL,
             &[],
-            true,
             L::None,
             ALL_NONE,
-        )),
+            1,
+        ),
+    ] {
+        let ok = verdict == L::None;
+        v.push(Scenario {
+            timeout: "10",
+            runs,
+            password: if args == auth {
+                Password::Right
+            } else {
+                Password::None
+            },
+            ..s(name, faults, MAIL, args, ok, verdict, ports)
+        });
+    }
+    // Routers that never answer TTL expiry; the ladder scenarios (see above).
+    v.extend([
         s(
             "154_mute_router2_drop_25",
             &["router2-no-time-exceeded", "router2-drop-25"],
@@ -783,7 +752,8 @@ fn path_scenarios() -> Vec<Scenario> {
             L::IspBlock,
             isp25,
         ),
-    ]
+    ]);
+    v
 }
 
 /// Each firewall manager's own rule layout (tests/lab/layouts, real ufw): the manager named, the rule walked to,

@@ -178,21 +178,19 @@ apply() {
             ;;
         router-drop-25 | router-drop-465 | router-drop-587 | router-reject-25 | router-reject-465 | \
             router-reject-587 | router-reset-25 | router-reset-465 | router-reset-587 | \
-            router-prohibit-25 | router-prohibit-465 | router-prohibit-587)
-            kind=${f#router-}; port=${kind#*-}; kind=${kind%-*}
-            target=$(reject_with "$kind"); t4=${target%|*}; t6=${target#*|}
-            rule46 "$NS_ROUTER" SDLAB-FWD filter "-p tcp --dport $port $t4" "-p tcp --dport $port $t6"
-            ;;
-        router2-drop-25 | router2-drop-465 | router2-drop-587 | router2-reject-25 | router2-reject-465 | \
+            router-prohibit-25 | router-prohibit-465 | router-prohibit-587 | \
+            router2-drop-25 | router2-drop-465 | router2-drop-587 | router2-reject-25 | router2-reject-465 | \
             router2-reject-587 | router2-reset-25 | router2-reset-465 | router2-reset-587 | \
             router2-prohibit-25 | router2-prohibit-465 | router2-prohibit-587)
-            kind=${f#router2-}; port=${kind#*-}; kind=${kind%-*}
+            local ns=$NS_ROUTER
+            [[ $f == router2-* ]] && ns=$NS_ROUTER2
+            kind=${f#router*-}; port=${kind#*-}; kind=${kind%-*}
             target=$(reject_with "$kind"); t4=${target%|*}; t6=${target#*|}
-            rule46 "$NS_ROUTER2" SDLAB-FWD filter "-p tcp --dport $port $t4" "-p tcp --dport $port $t6"
+            rule46 "$ns" SDLAB-FWD filter "-p tcp --dport $port $t4" "-p tcp --dport $port $t6"
             ;;
         router-loss-5 | router-loss-10 | router2-loss-5 | router2-loss-10)
             # One rule per incoming interface, so each direction loses its share (and selftest can see both
-            # counters move); inserted first, so a packet a block would also stop is lost at the same rate.
+            # counters move).
             local ns ifs probability i
             if [[ $f == router2-* ]]; then ns=$NS_ROUTER2 ifs=("$IF_R2_T" "$IF_RTR_S"); else ns=$NS_ROUTER ifs=("$IF_RTR_C" "$IF_R1_T"); fi
             probability=0.0${f##*-}; [[ ${f##*-} == 10 ]] && probability=0.10

@@ -298,14 +298,23 @@ expect_probe "router-drop-25: v6 25" "$MAIL6" 25 timeout slow
 expect_probe "router-drop-25: v4 587 unaffected" "$MAIL4" 587 connected fast
 expect_probe "router-drop-25: v6 465 unaffected" "$MAIL6" 465 connected fast
 fault clear
-for k in reject:refused reset:refused prohibit:hostunreach; do
-    fault "router-${k%:*}-25"
-    expect_probe "router-${k%:*}-25: v4" "$MAIL4" 25 "${k#*:}" fast
-    want6=${k#*:}; [[ ${k%:*} == prohibit ]] && want6=denied
-    expect_probe "router-${k%:*}-25: v6" "$MAIL6" 25 "$want6" fast
-    expect_probe "router-${k%:*}-25: 587 unaffected" "$MAIL6" 587 connected fast
-    fault clear
-done
+# A router's REJECT of one port, each kind: $1 = router|router2, $2 = its namespace, $3 = the port, $4 = another
+# port that must still connect. The router's rule must have answered (its counters), in both families.
+router_rejects() {
+    local r=$1 ns=$2 port=$3 other=$4 k want6 c4 c6
+    for k in reject:refused reset:refused prohibit:hostunreach; do
+        fault "$r-${k%:*}-$port"
+        expect_probe "$r-${k%:*}-$port: v4" "$MAIL4" "$port" "${k#*:}" fast
+        want6=${k#*:}; [[ ${k%:*} == prohibit ]] && want6=denied
+        expect_probe "$r-${k%:*}-$port: v6" "$MAIL6" "$port" "$want6" fast
+        expect_probe "$r-${k%:*}-$port: $other unaffected" "$MAIL6" "$other" connected fast
+        c4=$(rule_counts "$ns" v4) c6=$(rule_counts "$ns" v6)
+        if [[ $c4 =~ ^[1-9] && $c6 =~ ^[1-9] ]]; then ok "$r-${k%:*}-$port: the rule at $ns answered (v4 $c4, v6 $c6 packets)"
+        else bad "$r-${k%:*}-$port: the rule at $ns did not match (v4 '$c4', v6 '$c6')"; fi
+        fault clear
+    done
+}
+router_rejects router "$NS_ROUTER" 25 587
 fault router2-drop-25
 expect_probe "router2-drop-25: v4 25" "$MAIL4" 25 timeout slow
 expect_probe "router2-drop-25: v6 25" "$MAIL6" 25 timeout slow
@@ -313,17 +322,7 @@ expect_probe "router2-drop-25: v4 587 unaffected" "$MAIL4" 587 connected fast
 expect_ttl "router2-drop-25: TTL 2 SYN to 25 reaches router2 (time exceeded)" "$MAIL4" 25 2 exceeded
 expect_ttl "router2-drop-25: TTL 3 SYN to 25 dies at router2" "$MAIL4" 25 3 timeout
 fault clear
-for k in reject:refused reset:refused prohibit:hostunreach; do
-    fault "router2-${k%:*}-587"
-    expect_probe "router2-${k%:*}-587: v4" "$MAIL4" 587 "${k#*:}" fast
-    want6=${k#*:}; [[ ${k%:*} == prohibit ]] && want6=denied
-    expect_probe "router2-${k%:*}-587: v6" "$MAIL6" 587 "$want6" fast
-    expect_probe "router2-${k%:*}-587: 25 unaffected" "$MAIL6" 25 connected fast
-    c4=$(rule_counts "$NS_ROUTER2" v4) c6=$(rule_counts "$NS_ROUTER2" v6)
-    if [[ $c4 =~ ^[1-9] && $c6 =~ ^[1-9] ]]; then ok "router2-${k%:*}-587: router2's rule answered (v4 $c4, v6 $c6 packets)"
-    else bad "router2-${k%:*}-587: router2's rule did not match (v4 '$c4', v6 '$c6')"; fi
-    fault clear
-done
+router_rejects router2 "$NS_ROUTER2" 587 25
 fault router-no-time-exceeded
 expect_hop "router-no-time-exceeded: TTL 1 unanswered" 1 "$MAIL4" none
 expect_hop "router-no-time-exceeded: TTL 2 still router2" 2 "$MAIL4" "$R2_T4"
@@ -335,20 +334,22 @@ expect_hop "router2-no-time-exceeded: TTL 1 router1" 1 "$MAIL4" "$RTR_C4"
 expect_hop "router2-no-time-exceeded: TTL 2 unanswered" 2 "$MAIL4" none
 expect_hop "router2-no-time-exceeded: TTL 3 the server" 3 "$MAIL4" reached
 fault clear
-# 5% per direction is about 10% of pings (request or reply lost); 10% about 19%.
-fault router-loss-5
-expect_loss "router-loss-5 (v4)" "$MAIL4" 2 25
-c=$(rule_counts "$NS_ROUTER" v4)
-if [[ $c =~ ^[1-9][0-9]*\ [1-9][0-9]*\ $ ]]; then ok "router-loss-5: both directions lose packets at router1 ($c)"
-else bad "router-loss-5: want drops in both directions at router1, got '$c'"; fi
+# 5% per direction is about 10% of pings (request or reply lost); 10% about 19%. Both of the router's rules
+# (one per incoming interface) must have dropped packets. $1=fault $2=ns $3=address $4/$5=range of loss in %
+expect_lossy_router() {
+    local c fam=v4
+    [[ $3 == *:* ]] && fam=v6
+    fault "$1"
+    expect_loss "$1 ($fam)" "$3" "$4" "$5"
+    c=$(rule_counts "$2" "$fam")
+    if [[ $c =~ ^[1-9][0-9]*\ [1-9][0-9]*\ $ ]]; then ok "$1: both directions lose packets at $2 ($c)"
+    else bad "$1: want drops in both directions at $2, got '$c'"; fi
+}
+expect_lossy_router router-loss-5 "$NS_ROUTER" "$MAIL4" 2 25
 expect_probe "router-loss-5: 25 connects (a lost SYN costs 1 s)" "$MAIL4" 25 connected slow 8
 expect_dig "router-loss-5: DNS (router1 itself) unaffected" 'NOERROR' A "$MAIL_NAME"
 fault clear
-fault router2-loss-10
-expect_loss "router2-loss-10 (v6)" "$MAIL6" 8 35
-c=$(rule_counts "$NS_ROUTER2" v6)
-if [[ $c =~ ^[1-9][0-9]*\ [1-9][0-9]*\ $ ]]; then ok "router2-loss-10: both directions lose packets at router2 ($c)"
-else bad "router2-loss-10: want drops in both directions at router2, got '$c'"; fi
+expect_lossy_router router2-loss-10 "$NS_ROUTER2" "$MAIL6" 8 35
 fault clear
 expect_loss "loss cleared" "$MAIL4" 0 0
 fault slow-greeting-2
