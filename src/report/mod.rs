@@ -400,6 +400,11 @@ pub struct ReplyFacts {
 }
 
 impl ReplyFacts {
+    /// A 2xx reply: the command was accepted.
+    pub fn is_positive(&self) -> bool {
+        self.outcome == ReplyOutcome::Reply && self.code.is_some_and(|c| (200..300).contains(&c))
+    }
+
     /// The reply in one short line: the code and first line, or what came instead.
     pub fn describe(&self) -> String {
         let r = self;
