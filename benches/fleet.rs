@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 
 use smtp_doctor::output::document::{JsonTargetResult, TargetStatus};
 
+#[path = "common/lab.rs"]
+mod lab;
+use lab::{median, setting, Lab};
+
 /// Each probe's time limit, for every tool alike (blackbox's module says 5s too: tests/lab/scale.sh).
 const PROBE_TIMEOUT_SECS: &str = "5";
 /// Longest one exporter request may take before the driver gives up on it.
@@ -61,51 +65,9 @@ impl Tool {
     }
 }
 
-struct Lab {
-    prefix: String,
-    dir: PathBuf,
-    scripts: PathBuf,
-}
-
-impl Lab {
-    fn script(&self, name: &str, args: &[&str]) -> Result<(), String> {
-        let status = Command::new("bash")
-            .arg(self.scripts.join(name))
-            .args(args)
-            .env("SDLAB_PREFIX", &self.prefix)
-            .env("SDLAB_DIR", &self.dir)
-            .stdin(Stdio::null())
-            .status()
-            .map_err(|e| format!("cannot run {name}: {e}"))?;
-        if status.success() {
-            Ok(())
-        } else {
-            Err(format!("{name} {args:?} failed ({status})"))
-        }
-    }
-
-    fn client_ns(&self) -> String {
-        format!("{}-client", self.prefix)
-    }
-
-    /// A command run in the client namespace by `ip netns exec`, which execs it in place: its pid is the tool's.
-    fn in_client(&self, argv: &[String]) -> Command {
-        let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.client_ns()]).args(argv);
-        c
-    }
-
-    fn scale(&self, file: &str) -> PathBuf {
-        self.dir.join("scale").join(file)
-    }
-}
-
-fn setting(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&v| v > 0)
-        .unwrap_or(default)
+/// The scale set's files (tests/lab/scale.sh writes them).
+fn scale(lab: &Lab, file: &str) -> PathBuf {
+    lab.dir.join("scale").join(file)
 }
 
 fn main() {
@@ -116,24 +78,9 @@ fn main() {
     let targets = setting("SDBENCH_TARGETS", 1000);
     let concurrency = setting("SDBENCH_CONCURRENCY", 200);
     let rounds = setting("SDBENCH_ROUNDS", 3);
-    let prefix = std::env::var("SDLAB_PREFIX").unwrap_or_else(|_| "sdbench".into());
-    let dir = std::env::var("SDLAB_DIR").unwrap_or_else(|_| format!("/tmp/{prefix}"));
-    let lab = Lab {
-        prefix,
-        dir: PathBuf::from(dir),
-        scripts: Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests")
-            .join("lab"),
-    };
+    let lab = Lab::from_env("sdbench");
     let result = bench(&lab, targets, concurrency, rounds);
-    if std::env::var("SDBENCH_KEEP_LAB").is_ok_and(|v| v == "1") {
-        println!(
-            "lab kept: SDLAB_PREFIX={} tests/lab/down.sh removes it",
-            lab.prefix
-        );
-    } else if let Err(e) = lab.script("down.sh", &[]) {
-        eprintln!("fleet benchmark: teardown: {e}");
-    }
+    lab.finish();
     if let Err(e) = result {
         eprintln!("fleet benchmark: {e}");
         std::process::exit(1);
@@ -144,7 +91,7 @@ fn bench(lab: &Lab, targets: usize, concurrency: usize, rounds: usize) -> Result
     lab.script("install-deps.sh", &["--scale"])?;
     lab.script("up.sh", &[])?;
     lab.script("scale.sh", &["up", &targets.to_string()])?;
-    let hosts: Vec<String> = std::fs::read_to_string(lab.scale("targets.txt"))
+    let hosts: Vec<String> = std::fs::read_to_string(scale(lab, "targets.txt"))
         .map_err(|e| format!("cannot read the scale targets: {e}"))?
         .lines()
         .map(str::to_string)
@@ -157,7 +104,7 @@ fn bench(lab: &Lab, targets: usize, concurrency: usize, rounds: usize) -> Result
             name: blackbox_name(),
             argv: vec![
                 "prometheus-blackbox-exporter".into(),
-                format!("--config.file={}", lab.scale("blackbox.yml").display()),
+                format!("--config.file={}", scale(lab, "blackbox.yml").display()),
                 format!("--web.listen-address={BLACKBOX_LISTEN}"),
             ],
             url: UrlTemplate::parse(&format!(
@@ -177,7 +124,7 @@ fn bench(lab: &Lab, targets: usize, concurrency: usize, rounds: usize) -> Result
             "--listen".into(),
             SERVE_LISTEN.into(),
             "--config".into(),
-            lab.scale("serve.toml").display().to_string(),
+            scale(lab, "serve.toml").display().to_string(),
             "--max-concurrent".into(),
             slots,
             "--max-connections".into(),
@@ -235,14 +182,14 @@ fn blackbox_name() -> String {
 }
 
 fn run_doctor(lab: &Lab, bin: &Path, concurrency: usize) -> Result<Sample, String> {
-    let lines_path = lab.scale("smtp-doctor.jsonl");
+    let lines_path = scale(lab, "smtp-doctor.jsonl");
     let out = std::fs::File::create(&lines_path)
         .map_err(|e| format!("cannot create {}: {e}", lines_path.display()))?;
     let argv: Vec<String> = [
         bin.display().to_string(),
         "check".into(),
         "--targets".into(),
-        lab.scale("targets.toml").display().to_string(),
+        scale(lab, "targets.toml").display().to_string(),
         "--concurrency".into(),
         concurrency.to_string(),
         "--timeout".into(),
@@ -476,11 +423,6 @@ async fn get(addr: SocketAddr, path: &str) -> Option<String> {
         .await
         .ok()
         .flatten()
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
 fn print_table(

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command, FormatChoice};
 use crate::exit;
+use crate::interrupt::Stop;
 use crate::output::{self, Format, Style};
 use crate::plan::{MtaPlan, Output, Plan};
-use crate::report::mta::MtaReport;
+use crate::report::mta::{MtaFacts, MtaInterruption, MtaKind, MtaReport};
 use crate::{diagnosis, explain, generate, probes};
 
 /// Parses argv; an attempt to pass a password there is refused without echoing it (clap's own error would).
@@ -131,29 +132,38 @@ fn mta(plan: &MtaPlan) -> ExitCode {
         Ok(r) => r,
         Err(why) => return internal_error(format, &why),
     };
+    let stop = listen(&runtime);
     let start = std::time::Instant::now();
     let gathered = runtime.block_on(async {
-        let g = probes::mta::gather(plan).await;
+        // Cut while the MTA is read: nothing of it is known, and nothing is probed.
+        let Some(g) = stop.or(probes::mta::gather(plan)).await else {
+            return (MtaFacts::new(MtaKind::None), None, true);
+        };
         let mut facts = g.facts;
         let probe = match plan.probe_plan(&facts, g.credentials, g.trust) {
             Some((probe_plan, probed)) => {
                 facts.probed = Some(probed);
-                Some(probes::run(&probe_plan).await)
+                Some(probes::run(&probe_plan, &stop).await)
             }
             None => None,
         };
-        (facts, probe)
+        (facts, probe, false)
     });
-    let (facts, probe) = gathered;
+    let (facts, probe, reading_mta) = gathered;
     let probe = match probe.transpose() {
         Ok(p) => p,
         Err(e) => return internal_error(format, &e.to_string()),
     };
+    let cut = reading_mta || probe.as_ref().is_some_and(|p| p.interrupted.is_some());
     let report = MtaReport {
         mta: facts,
         probe,
         invocation: plan.invocation.clone(),
         elapsed_ms: probes::elapsed_ms(start),
+        interrupted: stop.signal().filter(|_| cut).map(|signal| MtaInterruption {
+            signal,
+            reading_mta,
+        }),
     };
     let diagnosis = diagnosis::mta::diagnose(&report);
     let explained = explain::mta::explain(&report, &diagnosis);
@@ -161,7 +171,9 @@ fn mta(plan: &MtaPlan) -> ExitCode {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let written = output::mta::write(format, &mut out, &report, &explained);
-    finish_output(written.and_then(|_| out.flush()), code)
+    let status = finish_output(written.and_then(|_| out.flush()), code);
+    leave(runtime, &stop);
+    status
 }
 
 fn check(plan: &Plan) -> ExitCode {
@@ -170,7 +182,8 @@ fn check(plan: &Plan) -> ExitCode {
         Ok(r) => r,
         Err(why) => return internal_error(format, &why),
     };
-    let report = match runtime.block_on(probes::run(plan)) {
+    let stop = listen(&runtime);
+    let report = match runtime.block_on(probes::run(plan, &stop)) {
         Ok(r) => r,
         Err(e) => return internal_error(format, &e.to_string()),
     };
@@ -180,7 +193,22 @@ fn check(plan: &Plan) -> ExitCode {
     let stdout = io::stdout();
     let mut out = stdout.lock();
     let written = output::write(format, &mut out, &report, &explained);
-    finish_output(written.and_then(|_| out.flush()), code)
+    let status = finish_output(written.and_then(|_| out.flush()), code);
+    leave(runtime, &stop);
+    status
+}
+
+/// Ctrl-C and SIGTERM stop this run's probes from now on (a second one exits at once).
+fn listen(runtime: &tokio::runtime::Runtime) -> Stop {
+    let _inside = runtime.enter();
+    crate::interrupt::listen()
+}
+
+/// Drops the runtime; after a signal, without waiting for work the signal left behind (a probe cut mid-way).
+fn leave(runtime: tokio::runtime::Runtime, stop: &Stop) {
+    if stop.signal().is_some() {
+        runtime.shutdown_background();
+    }
 }
 
 /// Several targets: each written as it finishes, their exit status together.
@@ -192,15 +220,18 @@ fn fleet(plan: &crate::plan::FleetPlan) -> ExitCode {
             return ExitCode::from(exit::INTERNAL);
         }
     };
+    let stop = listen(&runtime);
     let stdout = io::stdout();
     let mut out = stdout.lock();
-    match crate::fleet::run(&runtime, plan, &mut out, &mut io::stderr()) {
+    let status = match crate::fleet::run(&runtime, plan, &stop, &mut out, &mut io::stderr()) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             eprintln!("smtp-doctor: {e}");
             ExitCode::from(exit::INTERNAL)
         }
-    }
+    };
+    leave(runtime, &stop);
+    status
 }
 
 /// A closed pipe (`| head`) is not an error; anything else on stdout is.

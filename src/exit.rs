@@ -8,9 +8,21 @@ pub const PROBLEM: u8 = 1;
 pub const USAGE: u8 = 2;
 /// smtp-doctor itself could not run (no async runtime, output closed with an error).
 pub const INTERNAL: u8 = 3;
+/// Stopped by Ctrl-C (SIGINT): 128 + 2, as a shell reports a command the signal ended.
+pub const INTERRUPTED: u8 = 130;
+/// Stopped by SIGTERM: 128 + 15.
+pub const TERMINATED: u8 = 143;
+
+/// The exit status of a run a signal stopped.
+pub fn signal_status(signal: crate::report::Signal) -> u8 {
+    match signal {
+        crate::report::Signal::Sigint => INTERRUPTED,
+        crate::report::Signal::Sigterm => TERMINATED,
+    }
+}
 
 /// Each exit status with its meaning in plain text; each place that shows it does its own escaping.
-pub const TABLE: [(u8, &str); 4] = [
+pub const TABLE: [(u8, &str); 6] = [
     (
         OK,
         "Every probed path works (warnings allowed): the report's ok is true.",
@@ -26,6 +38,14 @@ pub const TABLE: [(u8, &str); 4] = [
     (
         INTERNAL,
         "smtp-doctor itself could not run (no async runtime, report could not be written).",
+    ),
+    (
+        INTERRUPTED,
+        "Interrupted by Ctrl-C (SIGINT): what was known so far is written, the stages still running marked interrupted (\"interrupted\": true in JSON); in every format but nagios. A second Ctrl-C exits at once, writing nothing more.",
+    ),
+    (
+        TERMINATED,
+        "Stopped by SIGTERM: as for Ctrl-C.",
     ),
 ];
 
@@ -57,7 +77,7 @@ pub mod nagios {
         (
             UNKNOWN,
             "UNKNOWN",
-            "Bad usage (unknown flag, bad host, bad range, an unreadable --ca-file) or smtp-doctor could not run: said on standard output as SMTP UNKNOWN - reason.",
+            "Bad usage (unknown flag, bad host, bad range, an unreadable --ca-file) or smtp-doctor could not run: said on standard output as SMTP UNKNOWN - reason. Also a run stopped by Ctrl-C or SIGTERM before it could decide (a second Ctrl-C exits 130 at once).",
         ),
     ];
 }
@@ -87,7 +107,10 @@ mod tests {
     #[test]
     fn codes_are_distinct_and_in_order() {
         let codes: Vec<u8> = TABLE.iter().map(|(c, _)| *c).collect();
-        assert_eq!(codes, vec![OK, PROBLEM, USAGE, INTERNAL]);
+        assert_eq!(
+            codes,
+            vec![OK, PROBLEM, USAGE, INTERNAL, INTERRUPTED, TERMINATED]
+        );
         let states: Vec<u8> = nagios::TABLE.iter().map(|(c, _, _)| *c).collect();
         assert_eq!(
             states,

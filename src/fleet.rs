@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, Semaphore};
 
+use crate::interrupt::Stop;
 use crate::output::fleet::{FleetStyle, FleetWriter, Probed, TargetOutcome};
 use crate::output::Style;
 use crate::plan::{FleetFormat, FleetPlan};
@@ -24,9 +25,11 @@ pub enum FleetError {
 
 /// Probes every target of the plan and writes each result as it finishes; returns the exit status of them all.
 /// A reader that goes away (`| head`) ends the run early, with the status of the targets written by then.
+/// When `stop` fires, the targets under way report what they know and those not begun are written as such.
 pub fn run(
     runtime: &tokio::runtime::Runtime,
     plan: &FleetPlan,
+    stop: &Stop,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<u8, FleetError> {
@@ -43,35 +46,50 @@ pub fn run(
             .max()
             .unwrap_or(0);
         let in_flight = plan.concurrency.min(total).max(1) as u64;
-        let session = Arc::new(
-            Session::start(&plan.base, per_target.saturating_mul(in_flight), total > 1).await?,
-        );
+        let starting = Session::start(&plan.base, per_target.saturating_mul(in_flight), total > 1);
+        // A signal while this host's rules are read (--as-user) leaves a session that probes nothing.
+        let session = match stop.or(starting).await {
+            Some(session) => Some(Arc::new(session?.stop_on(stop.clone()))),
+            None => None,
+        };
         let (tx, mut rx) = mpsc::unbounded_channel::<TargetOutcome>();
         let slots = Arc::new(Semaphore::new(plan.concurrency.max(1)));
+        // Targets that cannot be probed are reported before any probe starts: they have nothing to wait for.
+        for (index, t) in plan.targets.iter().enumerate() {
+            if let Err(why) = &t.plan {
+                let _ = tx.send(TargetOutcome {
+                    index,
+                    name: t.name.clone(),
+                    input: t.input.clone(),
+                    elapsed_ms: 0.0,
+                    result: Probed::NotProbed {
+                        code: why.code(),
+                        message: why.to_string(),
+                    },
+                });
+            }
+        }
         let mut tasks = Vec::new();
         for (index, t) in plan.targets.iter().enumerate() {
-            let (name, input) = (t.name.clone(), t.input.clone());
-            let target_plan = match &t.plan {
-                Ok(p) => p.clone(),
-                Err(why) => {
-                    let _ = tx.send(TargetOutcome {
-                        index,
-                        name,
-                        input,
-                        elapsed_ms: 0.0,
-                        result: Probed::NotProbed {
-                            code: why.code(),
-                            message: why.to_string(),
-                        },
-                    });
-                    continue;
-                }
+            let Ok(target_plan) = t.plan.clone() else {
+                continue;
             };
-            let (session, slots, tx, running) =
-                (session.clone(), slots.clone(), tx.clone(), running.clone());
+            let (name, input) = (t.name.clone(), t.input.clone());
+            let Some(session) = session.clone() else {
+                let _ = tx.send(not_started(index, name, input, stop));
+                continue;
+            };
+            let (slots, tx, running, stop) =
+                (slots.clone(), tx.clone(), running.clone(), stop.clone());
             tasks.push(tokio::spawn(async move {
                 // The semaphore is never closed; were it, the target would run unthrottled.
-                let _slot = slots.acquire_owned().await.ok();
+                let slot = stop.or(slots.acquire_owned()).await;
+                // A target still waiting for its turn when the signal came is not begun at all.
+                if slot.is_none() || stop.signal().is_some() {
+                    let _ = tx.send(not_started(index, name, input, &stop));
+                    return;
+                }
+                let _slot = slot;
                 running.fetch_add(1, Ordering::Relaxed);
                 let began = Instant::now();
                 let report = session.probe(&target_plan).await;
@@ -96,6 +114,7 @@ pub fn run(
         }
         written
     });
+    writer.stopped_by(stop.signal());
     match written {
         Ok(()) => {
             let code = writer.exit_status();
@@ -109,6 +128,20 @@ pub fn run(
             Ok(writer.exit_status())
         }
         Err(e) => Err(e),
+    }
+}
+
+/// A target a signal came before: written as not probed, with the signal named.
+fn not_started(index: usize, name: Option<String>, input: String, stop: &Stop) -> TargetOutcome {
+    let signal = stop.signal().map_or("a signal", |s| s.name());
+    TargetOutcome {
+        index,
+        name,
+        input,
+        elapsed_ms: 0.0,
+        result: Probed::NotStarted {
+            message: format!("not probed: {signal} stopped the run before this target began"),
+        },
     }
 }
 

@@ -10,6 +10,7 @@ pub mod fleet;
 pub mod fuzz_checks;
 pub mod generate;
 pub mod host;
+pub mod interrupt;
 pub mod output;
 pub mod plan;
 pub mod probes;

@@ -13,6 +13,10 @@ use smtp_doctor::output::document::{
 };
 use smtp_doctor::report::{Manager, NotRead};
 
+use bounded::run_bounded;
+
+#[path = "common/bounded.rs"]
+mod bounded;
 #[path = "common/plugin.rs"]
 mod common_plugin;
 #[path = "lab/ladder.rs"]
@@ -72,6 +76,13 @@ struct Scenario {
     keys: &'static [(&'static str, usize)],
     /// The code of the finding that decides the verdict, when the scenario is about which one does.
     verdict_code: Option<Code>,
+    /// `--timeout` of the run: the lab's quick 2 s, or the default 10 s where the scenario is about the default
+    /// (random loss, a slow greeting).
+    timeout: &'static str,
+    /// Runs in a row, each asserted alike: random loss needs more than one lucky run.
+    runs: usize,
+    /// Text the deciding finding's message or evidence must contain (e.g. the address of the router that blocks).
+    mentions: &'static [&'static str],
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -107,6 +118,9 @@ const fn s(
         env_file: None,
         keys: &[],
         verdict_code: None,
+        timeout: "2",
+        runs: 1,
+        mentions: &[],
     }
 }
 
@@ -552,6 +566,7 @@ fn scenarios() -> Vec<Scenario> {
         L::IspBlock,
         &[(25, L::None), (587, L::None)],
     ));
+    v.extend(path_scenarios());
     v.extend(manager_scenarios());
     v.extend(envelope_scenarios());
     v.extend(env_file_scenarios());
@@ -562,6 +577,203 @@ fn scenarios() -> Vec<Scenario> {
             .find(|(name, _)| *name == sc.name)
             .map_or(&[], |(_, codes)| *codes);
     }
+    v
+}
+
+/// Router2's addresses as the client sees them: the source of its ICMP errors (tests/lab/lib.sh R2_T4, R2_T6).
+const ROUTER2_4: &str = "192.0.2.2";
+const ROUTER2_6: &str = "2001:db8:3::2";
+
+/// The server two routers away (tests/lab/README.md, Topology): blocks at the second hop, random loss at either
+/// router and a slow greeting, each with the verdict it must have. Loss and slow greetings run with the default
+/// `--timeout` (10 s), as the issue states them.
+///
+/// Two scenarios the TTL ladders decide (three TTL-limited SYNs and no control port got both wrong):
+/// - `156_router1_reset_25`: a TCP reset forged by router1 is not the server's: a SYN with TTL 2 is answered
+///   although the server is three hops away, which only a hop on the way can do (isp_reject, not port_closed).
+/// - `157_mute_router1_drop_25`: router1 sends no "time exceeded" and drops port 25: a silent first hop is
+///   "unknown", never "never left this host", while the control port's ladder reaches the server (isp_drop).
+fn path_scenarios() -> Vec<Scenario> {
+    let isp25: &[(u16, Layer)] = &[(25, L::IspBlock), (465, L::None), (587, L::None)];
+    let isp587: &[(u16, Layer)] = &[(587, L::IspBlock), (465, L::None)];
+    let p587_465: &[&str] = &["-p", "587", "-p", "465"];
+    let mut v = Vec::new();
+    // Blocks at the second hop; the deciding finding must name router2's address.
+    for (name, faults, args, ports, mentions) in [
+        (
+            "140_router2_drop_25",
+            &["router2-drop-25"][..],
+            &[][..],
+            isp25,
+            &[ROUTER2_4][..],
+        ),
+        (
+            "141_router2_reject_25",
+            &["router2-reject-25"],
+            &["-4"],
+            isp25,
+            &[ROUTER2_4],
+        ),
+        (
+            "142_router2_reject_25_v6",
+            &["router2-reject-25"],
+            &["-6"],
+            isp25,
+            &[ROUTER2_6],
+        ),
+        (
+            "143_router2_prohibit_587",
+            &["router2-prohibit-587"],
+            p587_465,
+            isp587,
+            &[ROUTER2_4, ROUTER2_6],
+        ),
+    ] {
+        v.push(Scenario {
+            mentions,
+            ..s(name, faults, MAIL, args, false, L::IspBlock, ports)
+        });
+    }
+    v.push(Scenario {
+        unprivileged: true,
+        ..s(
+            "144_unprivileged_router2_drop_587",
+            &["router2-drop-587"],
+            MAIL,
+            &["-4", "-p", "587", "-p", "465"],
+            false,
+            L::IspBlock,
+            isp587,
+        )
+    });
+    // Random loss and slow greetings, with the default timeout; loss runs more than once.
+    let c587: &[(u16, Layer)] = &[(25, L::None), (465, L::None), (587, L::Firewall)];
+    let auth: &[&str] = &["-p", "587", "-p", "465", "--user", "app@lab.example.com"];
+    for (name, faults, args, verdict, ports, runs) in [
+        (
+            "145_loss_5_router2_healthy",
+            &["router2-loss-5"][..],
+            &[][..],
+            L::None,
+            ALL_NONE,
+            3,
+        ),
+        (
+            "146_loss_5_router1_healthy",
+            &["router-loss-5"],
+            &[],
+            L::None,
+            ALL_NONE,
+            3,
+        ),
+        (
+            "147_loss_5_router2_router1_drop_25",
+            &["router-drop-25", "router2-loss-5"],
+            &[],
+            L::IspBlock,
+            isp25,
+            2,
+        ),
+        (
+            "148_loss_5_router1_router2_drop_25",
+            &["router2-drop-25", "router-loss-5"],
+            &[],
+            L::IspBlock,
+            isp25,
+            2,
+        ),
+        (
+            "149_loss_5_router1_router2_reject_25",
+            &["router2-reject-25", "router-loss-5"],
+            &["-4"],
+            L::IspBlock,
+            isp25,
+            3,
+        ),
+        (
+            "150_loss_5_router2_client_drop_587",
+            &["client-drop-587", "router2-loss-5"],
+            &["-4"],
+            L::Firewall,
+            c587,
+            2,
+        ),
+        (
+            "151_slow_greeting_2",
+            &["slow-greeting-2"],
+            &[],
+            L::None,
+            ALL_NONE,
+            1,
+        ),
+        (
+            "152_slow_greeting_3_auth",
+            &["slow-greeting-3"],
+            auth,
+            L::None,
+            &[(587, L::None), (465, L::None)],
+            1,
+        ),
+        (
+            "153_slow_greeting_3_router2_loss_5",
+            &["slow-greeting-3", "router2-loss-5"],
+            &[],
+            L::None,
+            ALL_NONE,
+            1,
+        ),
+    ] {
+        let ok = verdict == L::None;
+        v.push(Scenario {
+            timeout: "10",
+            runs,
+            password: if args == auth {
+                Password::Right
+            } else {
+                Password::None
+            },
+            ..s(name, faults, MAIL, args, ok, verdict, ports)
+        });
+    }
+    // Routers that never answer TTL expiry, and a reset forged by router1 (see above).
+    v.extend([
+        s(
+            "154_mute_router2_drop_25",
+            &["router2-no-time-exceeded", "router2-drop-25"],
+            MAIL,
+            &["-4"],
+            false,
+            L::IspBlock,
+            isp25,
+        ),
+        s(
+            "155_mute_routers_healthy",
+            &["router-no-time-exceeded", "router2-no-time-exceeded"],
+            MAIL,
+            &[],
+            true,
+            L::None,
+            ALL_NONE,
+        ),
+        s(
+            "156_router1_reset_25",
+            &["router-reset-25"],
+            MAIL,
+            &["-4"],
+            false,
+            L::IspBlock,
+            isp25,
+        ),
+        s(
+            "157_mute_router1_drop_25",
+            &["router-no-time-exceeded", "router-drop-25"],
+            MAIL,
+            &["-4"],
+            false,
+            L::IspBlock,
+            isp25,
+        ),
+    ]);
     v
 }
 
@@ -1092,6 +1304,18 @@ const CODES: &[(&str, &[Code])] = &[
         &[C::EnvLoginIncomplete],
     ),
     ("94_env_django_tls_and_ssl", &[C::EnvTlsAndSsl]),
+    ("140_router2_drop_25", &[C::IspDrop]),
+    ("141_router2_reject_25", &[C::IspReject]),
+    ("142_router2_reject_25_v6", &[C::IspReject]),
+    ("143_router2_prohibit_587", &[C::IspReject]),
+    ("144_unprivileged_router2_drop_587", &[C::IspDrop]),
+    ("147_loss_5_router2_router1_drop_25", &[C::IspDrop]),
+    ("148_loss_5_router1_router2_drop_25", &[C::IspDrop]),
+    ("149_loss_5_router1_router2_reject_25", &[C::IspReject]),
+    ("150_loss_5_router2_client_drop_587", &[C::FirewallDrop]),
+    ("154_mute_router2_drop_25", &[C::IspDrop]),
+    ("156_router1_reset_25", &[C::IspReject]),
+    ("157_mute_router1_drop_25", &[C::IspDrop]),
 ];
 
 /// A scenario of `smtp-doctor mta` against the lab's relay Postfix (tests/lab/mta.sh): a configuration, mail submitted
@@ -1589,46 +1813,6 @@ fn run_script(name: &str, args: &[&str], limit: Duration) -> Result<(), String> 
     }
 }
 
-/// Spawns, reads both pipes, kills at the limit. Returns (exit code, stdout, stderr).
-fn run_bounded(mut c: Command, limit: Duration) -> Result<(Option<i32>, String, String), String> {
-    let mut child = c
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot start {c:?}: {e}"))?;
-    let out_pipe = child.stdout.take();
-    let err_pipe = child.stderr.take();
-    let out_reader = std::thread::spawn(move || read_all(out_pipe));
-    let err_reader = std::thread::spawn(move || read_all(err_pipe));
-    let start = Instant::now();
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(st)) => break Some(st),
-            Ok(None) if start.elapsed() > limit => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(50)),
-            Err(e) => return Err(format!("waiting for {c:?}: {e}")),
-        }
-    };
-    let stdout = out_reader.join().unwrap_or_default();
-    let stderr = err_reader.join().unwrap_or_default();
-    match status {
-        Some(st) => Ok((st.code(), stdout, stderr)),
-        None => Err(format!("{c:?} ran past {limit:?} and was killed\n{stderr}")),
-    }
-}
-
-fn read_all<R: std::io::Read>(pipe: Option<R>) -> String {
-    let mut s = String::new();
-    if let Some(mut p) = pipe {
-        let _ = p.read_to_string(&mut s);
-    }
-    s
-}
-
 /// Where the binary under test is run from: a copy in the lab's state directory, so `nobody` can run it even
 /// when the checkout sits below a directory only root may enter (a CI clone under /root).
 fn lab_binary() -> PathBuf {
@@ -1685,7 +1869,7 @@ fn run_check(sc: &Scenario) -> Result<(JsonReport, Option<i32>, Duration), Strin
             c.arg(sc.host);
         }
     }
-    c.args(["--json", "--timeout", "2", "--ca-file", &ca])
+    c.args(["--json", "--timeout", sc.timeout, "--ca-file", &ca])
         .args(sc.args)
         .env_remove("SMTP_DOCTOR_PASSWORD");
     if sc.unprivileged {
@@ -1779,6 +1963,19 @@ fn problems(sc: &Scenario, report: &JsonReport, code: Option<i32>) -> Vec<String
     }
     if let Some(text) = sc.env_file {
         problems.extend(settings_problems(sc, text, report));
+    }
+    if !sc.mentions.is_empty() {
+        let deciding: Vec<String> = report
+            .findings
+            .iter()
+            .filter(|f| Some(f.code) == report.verdict.code)
+            .flat_map(|f| std::iter::once(f.message.clone()).chain(f.evidence.iter().cloned()))
+            .collect();
+        for m in sc.mentions {
+            if !deciding.iter().any(|line| line.contains(m)) {
+                problems.push(format!("the deciding finding does not mention {m}"));
+            }
+        }
     }
     for f in &report.findings {
         if f.code.layer() != f.layer {
@@ -1895,6 +2092,22 @@ fn run_scenario(sc: &Scenario) -> Result<String, String> {
     for f in sc.faults {
         run_script("fault.sh", &[f], Duration::from_secs(60))?;
     }
+    let mut lines = Vec::new();
+    for run in 1..=sc.runs.max(1) {
+        let line = run_once(sc).map_err(|e| {
+            if sc.runs > 1 {
+                format!("run {run} of {}: {e}", sc.runs)
+            } else {
+                e
+            }
+        })?;
+        lines.push(line);
+    }
+    Ok(lines.join(" | "))
+}
+
+/// One run of a scenario against the faults already applied: its verdict checked, then the fix or the sent message.
+fn run_once(sc: &Scenario) -> Result<String, String> {
     let (report, code, wall) = run_check(sc)?;
     let problems = problems(sc, &report, code);
     if problems.is_empty() {
@@ -1931,6 +2144,11 @@ fn run_scenario(sc: &Scenario) -> Result<String, String> {
     }
 }
 
+/// Whether a scenario runs: every one without filter words, else those whose name contains one.
+fn selected(name: &str, filters: &[String]) -> bool {
+    filters.is_empty() || filters.iter().any(|f| name.contains(f.as_str()))
+}
+
 fn main() -> ExitCode {
     let filters: Vec<String> = std::env::args()
         .skip(1)
@@ -1940,7 +2158,7 @@ fn main() -> ExitCode {
     let in_ci = std::env::var("CI").is_ok_and(|v| v == "true");
     let chosen: Vec<Scenario> = scenarios()
         .into_iter()
-        .filter(|sc| filters.is_empty() || filters.iter().any(|f| sc.name.contains(f.as_str())))
+        .filter(|sc| selected(sc.name, &filters))
         .collect();
     let chosen_mta: Vec<MtaScenario> = mta_scenarios()
         .into_iter()

@@ -62,6 +62,7 @@ fn mta_report(m: MtaFacts) -> MtaReport {
         probe: None,
         invocation: "smtp-doctor mta".into(),
         elapsed_ms: 12.0,
+        interrupted: None,
     }
 }
 

@@ -1,6 +1,8 @@
 //! One address of one port: runs the stage deciders in the order the chain ran and keeps every failed stage.
 
-use crate::report::{Attempt, AuthOutcome, ConnectOutcome, PortMode, PortReport, Report};
+use crate::report::{
+    Attempt, AuthOutcome, ConnectOutcome, PortMode, PortReport, Report, StageName, StageStatus,
+};
 
 use super::session::EhloCall;
 use super::{auth, connect, envelope, interception, owner, session, tls};
@@ -50,11 +52,23 @@ pub(super) struct AttemptCall {
     pub notes: Vec<Finding>,
     /// How far the chain got before its first failure, to pick the most telling address.
     pub progress: u8,
+    /// A signal stopped the chain: the stages from the interrupted one on decide nothing.
+    pub interrupted: bool,
 }
 
 impl AttemptCall {
     pub fn error(&self) -> Option<&Finding> {
         self.errors.first()
+    }
+
+    /// Neither failed nor known to work: a signal stopped it before any finished stage failed.
+    pub fn undecided(&self) -> bool {
+        self.interrupted && self.errors.is_empty()
+    }
+
+    fn cut(mut self) -> AttemptCall {
+        self.interrupted = true;
+        self
     }
 
     fn fail(&mut self, progress: u8, f: Finding) {
@@ -74,6 +88,17 @@ pub(super) fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> Att
         progress: COMPLETE,
         ..AttemptCall::default()
     };
+    // A stage a signal cut has no outcome: its decider (which reads missing facts as silence or a timeout) and
+    // every later one are skipped; what the finished stages proved still counts.
+    let cut = a
+        .stages
+        .iter()
+        .find(|s| s.status == StageStatus::Interrupted)
+        .map(|s| s.name);
+    let cut_at = |names: &[StageName]| cut.is_some_and(|c| names.contains(&c));
+    if cut_at(&[StageName::Connect]) {
+        return call.cut();
+    }
     if a.connect.outcome != ConnectOutcome::Connected {
         call.fail(0, connect::decide(&at));
         return call;
@@ -97,14 +122,23 @@ pub(super) fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> Att
         return call;
     }
     if at.implicit() {
+        if cut_at(&[StageName::Tls]) {
+            return call.cut();
+        }
         if let Some(f) = tls::implicit_handshake(&at) {
             call.fail(1, f);
             return call;
         }
     }
+    if cut_at(&[StageName::Greeting]) {
+        return call.cut();
+    }
     if let Some(f) = session::greeting(&at) {
         call.fail(1, f);
         return call;
+    }
+    if cut_at(&[StageName::Ehlo]) {
+        return call.cut();
     }
     if !at.implicit() {
         match session::ehlo(&at, a.ehlo.as_ref(), false) {
@@ -115,6 +149,9 @@ pub(super) fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> Att
             EhloCall::Passed(note) => call.notes.extend(note),
         }
     }
+    if cut_at(&[StageName::Tls]) {
+        return call.cut();
+    }
     let tls = tls::decide(&at);
     call.notes.extend(tls.notes);
     let tls_failed = !tls.errors.is_empty();
@@ -123,6 +160,9 @@ pub(super) fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> Att
     }
     if !tls.session_went_on {
         return call;
+    }
+    if cut_at(&[StageName::EhloTls]) {
+        return call.cut();
     }
     if tls.established {
         if let EhloCall::Failed(f) = session::ehlo(&at, a.ehlo_tls.as_ref(), true) {
@@ -134,6 +174,9 @@ pub(super) fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> Att
         .auth
         .as_ref()
         .is_some_and(|x| x.outcome == AuthOutcome::RefusedCleartext);
+    if cut_at(&[StageName::Auth]) {
+        return call.cut();
+    }
     // A password withheld because TLS already failed is a consequence, not a finding of its own.
     if !(tls_failed && withheld_for_tls) {
         if let Some(f) = auth::decide(&at) {
@@ -141,8 +184,12 @@ pub(super) fn call_attempt(report: &Report, pr: &PortReport, a: &Attempt) -> Att
         }
     }
     call.notes.extend(auth::notes(&at));
+    if cut_at(&[StageName::MailFrom, StageName::RcptTo, StageName::Data]) {
+        return call.cut();
+    }
     if let Some(f) = envelope::decide(&at) {
         call.fail(7, f);
     }
+    // An interrupted QUIT decides nothing: every stage that could fail had finished.
     call
 }

@@ -41,6 +41,10 @@ pub(super) fn decide(report: &Report) -> (Vec<Finding>, bool) {
         .filter(|l| l.outcome != DnsOutcome::NotAsked)
         .collect();
     let any_answer = asked.iter().any(|l| l.outcome == DnsOutcome::Answered);
+    // A lookup a signal cut never failed: no DNS verdict from it (the `interrupted` finding names it).
+    if asked.iter().any(|l| l.outcome == DnsOutcome::Interrupted) {
+        return (Vec::new(), false);
+    }
     let probing_mx_only =
         !report.ports.is_empty() && report.ports.iter().all(|p| p.host != report.target);
     if !any_answer && probing_mx_only && asked.iter().all(|l| l.outcome == DnsOutcome::NoRecords) {
@@ -102,7 +106,7 @@ pub(super) fn decide(report: &Report) -> (Vec<Finding>, bool) {
                 c => c,
             }
         }
-        DnsOutcome::NotAsked | DnsOutcome::Answered => Code::DnsError,
+        DnsOutcome::NotAsked | DnsOutcome::Answered | DnsOutcome::Interrupted => Code::DnsError,
     };
     let f = host_wide(report, code, Severity::Error, Facts::Dns(ev));
     (vec![f], true)

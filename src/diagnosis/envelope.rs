@@ -57,7 +57,7 @@ pub(super) fn decide(at: &At<'_>) -> Option<Finding> {
         EnvelopeOutcome::Accepted | EnvelopeOutcome::Sent => return None,
         EnvelopeOutcome::SenderRefused => (StageName::MailFrom, env.mail_from.clone()?, None),
         EnvelopeOutcome::RecipientRefused => {
-            let r = env.recipients.iter().find(|r| !positive(&r.reply))?;
+            let r = env.recipients.iter().find(|r| !r.reply.is_positive())?;
             (StageName::RcptTo, r.reply.clone(), Some(r.address.clone()))
         }
         EnvelopeOutcome::MessageRefused => {
@@ -161,8 +161,4 @@ fn about_sender(reply: &ReplyFacts, from: &str) -> bool {
         .and_then(|w| w.strip_prefix('<'))
         .and_then(|w| w.split('>').next());
     named.is_some_and(|n| n.eq_ignore_ascii_case(from))
-}
-
-fn positive(r: &ReplyFacts) -> bool {
-    r.outcome == ReplyOutcome::Reply && r.code.is_some_and(|c| (200..300).contains(&c))
 }

@@ -7,6 +7,7 @@ mod connect;
 mod dns;
 mod envelope;
 mod interception;
+mod interrupted;
 pub mod mta;
 mod owner;
 mod session;
@@ -26,7 +27,7 @@ pub use tls::EXPIRY_WARNING_DAYS;
 use crate::report::{
     AuthFacts, CertFacts, CertProblem, ConnectFacts, ControlLadder, DnsOutcome, FirewallRule,
     HandshakeError, HopFacts, Listener, NatRedirect, OthersPath, ReplyFacts, Report, ResolverCheck,
-    StageName, UserFacts,
+    Signal, StageName, UserFacts,
 };
 
 /// One decided cause: its code, how sure, where, and the facts that support it. Words come later (explain).
@@ -91,6 +92,27 @@ pub enum Facts {
     Mta(Box<mta::MtaEvidence>),
     /// A contradiction or typo in the app's own settings file (--env-file).
     Settings(Box<SettingsEvidence>),
+    /// A signal stopped the run: what was still running then.
+    Interrupted(Box<InterruptedEvidence>),
+}
+
+/// What a signal cut short: the stages still running, each with where it ran.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InterruptedEvidence {
+    pub signal: Signal,
+    pub running: Vec<Running>,
+    /// `mta`: the signal came while the MTA itself was being read.
+    pub reading_mta: bool,
+}
+
+/// One stage still running when the run was stopped (`dns` for the target's lookups).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Running {
+    pub host: String,
+    pub port: Option<u16>,
+    pub address: Option<IpAddr>,
+    pub stage: StageName,
+    pub elapsed_ms: f64,
 }
 
 /// The path other users take where this one passes: who is spared, what stops or diverts the rest.

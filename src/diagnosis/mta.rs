@@ -49,16 +49,22 @@ pub struct MtaDiagnosis {
 /// Diagnoses the MTA and its probe. Pure: same report, same diagnosis.
 pub fn diagnose(r: &MtaReport) -> MtaDiagnosis {
     let probe = r.probe.as_ref().map(super::diagnose);
-    let mut findings = setup(&r.mta);
-    findings.extend(queue(
-        &r.mta,
-        probe.as_ref(),
-        r.mta
-            .probed
-            .as_ref()
-            .and_then(|p| p.user.as_ref())
-            .is_some(),
-    ));
+    let mut findings = match r.interrupted.filter(|i| i.reading_mta) {
+        // None of the MTA's facts were read: nothing is said of it, not even that it is missing.
+        Some(i) => vec![super::interrupted::reading_mta(i.signal)],
+        None => setup(&r.mta),
+    };
+    if findings.iter().all(|f| f.code != Code::Interrupted) {
+        findings.extend(queue(
+            &r.mta,
+            probe.as_ref(),
+            r.mta
+                .probed
+                .as_ref()
+                .and_then(|p| p.user.as_ref())
+                .is_some(),
+        ));
+    }
     findings.sort_by(|a, b| {
         a.severity
             .cmp(&b.severity)
@@ -356,6 +362,7 @@ mod tests {
             probe: None,
             invocation: String::new(),
             elapsed_ms: 1.0,
+            interrupted: None,
         };
         let d = diagnose(&alone);
         assert_eq!(codes(&d), vec![(Code::QueueSaslFailed, Severity::Error)]);
@@ -381,6 +388,7 @@ mod tests {
             )),
             invocation: String::new(),
             elapsed_ms: 1.0,
+            interrupted: None,
         };
         let d = diagnose(&working);
         assert_eq!(codes(&d), vec![(Code::QueueSaslFailed, Severity::Warning)]);

@@ -246,6 +246,7 @@ pub(super) fn report(target: &str, ports: Vec<PortReport>) -> Report {
         tls_verification: true,
         elapsed_ms: 100.0,
         settings: None,
+        interrupted: None,
     }
 }
 

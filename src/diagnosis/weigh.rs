@@ -4,8 +4,8 @@ use crate::report::{Attempt, ConnectOutcome, PortReport, Report};
 
 use super::attempt::{call_attempt, AttemptCall};
 use super::{
-    dns, settings, Code, Diagnosis, Facts, FamilyEvidence, Finding, Layer, PortVerdict, Severity,
-    Verdict,
+    dns, interrupted, settings, Code, Diagnosis, Facts, FamilyEvidence, Finding, Layer,
+    PortVerdict, Severity, Verdict,
 };
 
 pub(super) fn diagnose(report: &Report) -> Diagnosis {
@@ -27,6 +27,7 @@ pub(super) fn diagnose(report: &Report) -> Diagnosis {
     }
     findings.extend(family_findings(report, family_trouble));
     findings.extend(settings::decide(report));
+    findings.extend(interrupted::decide(report));
     // Within a layer what the probe saw comes before what the settings predict: "wrong version number" seen on
     // the wire decides the verdict, and the setting that causes it follows as its explanation.
     let from_settings = |f: &Finding| matches!(f.facts, Facts::Settings(_));
@@ -65,8 +66,9 @@ fn weigh_port(
     calls: &[AttemptCall],
     dns_failed: bool,
 ) -> Weighed {
+    // An attempt a signal stopped before anything failed is neither: it counts for nothing either way.
     let ok_idx: Vec<usize> = (0..calls.len())
-        .filter(|&i| calls[i].error().is_none())
+        .filter(|&i| calls[i].error().is_none() && !calls[i].undecided())
         .collect();
     let bad_idx: Vec<usize> = (0..calls.len())
         .filter(|&i| calls[i].error().is_some())
@@ -95,6 +97,14 @@ fn weigh_port(
         shown_attempt: shown,
         attempt_layers: attempt_layers.clone(),
     };
+    if pr.attempts.is_empty() && pr.host == report.target && interrupted::dns_cut(report) {
+        // No address because the signal cut the lookup: nothing to say of this port.
+        return Weighed {
+            verdict: verdict(false, Layer::None, None),
+            findings,
+            family: None,
+        };
+    }
     if pr.attempts.is_empty() {
         // The target's own failed lookup is already a finding; an MX host that does not resolve needs its own.
         if !dns_failed || pr.host != report.target {
@@ -108,13 +118,35 @@ fn weigh_port(
         };
     }
     if bad_idx.is_empty() {
+        // Every address was stopped before it could work or fail: the port is not known to work.
+        let verdict = match ok_idx.first() {
+            Some(&first) => verdict(true, Layer::None, Some(first)),
+            None => verdict(false, Layer::None, Some(0)),
+        };
         return Weighed {
-            verdict: verdict(true, Layer::None, Some(0)),
+            verdict,
             findings,
             family: None,
         };
     }
     let best = pick_failure(pr, calls, &bad_idx);
+    if ok_idx.is_empty() && calls.iter().any(|c| c.undecided()) {
+        // Some addresses failed while a signal stopped another: that one might have worked (these would then be
+        // warnings), so the failures stay facts of their addresses, as warnings, and the port is undecided.
+        findings.extend(
+            all_addresses_fail(calls, &bad_idx, best)
+                .into_iter()
+                .map(|f| Finding {
+                    severity: f.severity.max(Severity::Warning),
+                    ..f
+                }),
+        );
+        return Weighed {
+            verdict: verdict(false, Layer::None, Some(best)),
+            findings,
+            family: None,
+        };
+    }
     if ok_idx.is_empty() {
         let layer = attempt_layers[best];
         findings.extend(all_addresses_fail(calls, &bad_idx, best));

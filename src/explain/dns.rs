@@ -16,6 +16,7 @@ fn outcome_words(o: DnsOutcome) -> &'static str {
         DnsOutcome::Timeout => "no answer (timeout)",
         DnsOutcome::NoResolver => "no resolver configured",
         DnsOutcome::Error => "error",
+        DnsOutcome::Interrupted => "still waiting when the run was interrupted",
     }
 }
 

@@ -6,6 +6,7 @@ mod dns;
 mod envelope;
 mod family;
 mod interception;
+mod interrupted;
 mod manager;
 pub mod mta;
 mod session;
@@ -121,6 +122,7 @@ pub fn word(report: &Report, f: &Finding) -> Words {
         Facts::Owner(_) => manager::owner_words(report, f),
         Facts::Mta(_) => mta::word(f),
         Facts::Settings(_) => settings::word(report, f),
+        Facts::Interrupted(_) => interrupted::word(f),
         Facts::Auth(_) => auth::word(f),
         Facts::Envelope(_) => envelope::word(f),
         Facts::Cert(_) | Facts::Handshake { .. } | Facts::Greeted(_) | Facts::Keywords(_) => {

@@ -221,6 +221,9 @@ pub fn age(secs: u64) -> String {
 
 /// The words of one MTA finding.
 pub fn word(f: &Finding) -> Words {
+    if let Facts::Interrupted(_) = &f.facts {
+        return super::interrupted::word(f);
+    }
     let Facts::Mta(ev) = &f.facts else {
         return Words::default();
     };

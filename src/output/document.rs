@@ -30,6 +30,15 @@ pub struct JsonReport {
     /// --env-file: the file and keys read, the connection they made, their problems (null without --env-file).
     #[serde(default)]
     pub settings: Option<SettingsFacts>,
+    /// Ctrl-C or SIGTERM stopped the run: stages still running are `interrupted`, those not reached absent.
+    /// Only present (true) then.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub interrupted: bool,
+}
+
+/// serde's test for a flag written only when set.
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The `mta` document: the verdict over everything, the MTA's facts (its route, SASL map, queue), its own findings,
@@ -45,6 +54,10 @@ pub struct JsonMtaReport {
     /// The relay (or the --to domain's MX hosts) probed; null when nothing could be probed.
     pub check: Option<JsonReport>,
     pub elapsed_ms: f64,
+    /// Ctrl-C or SIGTERM stopped the run (check.interrupted says whether it cut the probe); only present
+    /// (true) then. Cut while the MTA itself was read, `mta` holds nothing known (kind none).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub interrupted: bool,
 }
 
 impl JsonMtaReport {
@@ -60,6 +73,7 @@ impl JsonMtaReport {
                 _ => None,
             },
             elapsed_ms: r.elapsed_ms,
+            interrupted: r.interrupted.is_some(),
         }
     }
 }
@@ -74,6 +88,10 @@ pub struct JsonFleetReport {
     pub counts: JsonCounts,
     pub targets: Vec<JsonTargetResult>,
     pub elapsed_ms: f64,
+    /// Ctrl-C or SIGTERM stopped the run: the targets it cut or never began have status `interrupted`.
+    /// Only present (true) then.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub interrupted: bool,
 }
 
 /// How many targets ended in each status.
@@ -82,6 +100,9 @@ pub struct JsonCounts {
     pub ok: usize,
     pub problem: usize,
     pub error: usize,
+    /// Targets a signal cut short or came before (0 unless the run was interrupted).
+    #[serde(default)]
+    pub interrupted: usize,
 }
 
 /// One target's result: its report, or why it was not probed.
@@ -115,9 +136,13 @@ pub enum TargetStatus {
     Problem,
     /// Not probed: its own settings are wrong (an unset password variable); the others still ran.
     Error,
+    /// Ctrl-C or SIGTERM stopped the run while this target ran (report holds what was known, its cut
+    /// stages `interrupted`) or before it began (no report; error.code is `interrupted`).
+    Interrupted,
 }
 
-/// Why one target was not probed: a stable code (`password_unset`, `password_empty`, `password_not_text`) and what to do.
+/// Why one target was not probed: a stable code (`password_unset`, `password_empty`, `password_not_text`,
+/// `interrupted`) and what to do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JsonTargetError {
     pub code: String,
@@ -178,6 +203,7 @@ impl JsonReport {
             tls_verification: report.tls_verification,
             elapsed_ms: report.elapsed_ms,
             settings: report.settings.clone(),
+            interrupted: report.interrupted.is_some(),
         }
     }
 }

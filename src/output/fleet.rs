@@ -12,7 +12,7 @@ use super::{human, prometheus, Style};
 use crate::diagnosis::Layer;
 use crate::exit;
 use crate::explain::Explained;
-use crate::report::Report;
+use crate::report::{Report, Signal};
 
 /// Widest TARGET column of the summary table; longer labels are cut with an ellipsis.
 const TARGET_WIDTH: usize = 44;
@@ -29,8 +29,18 @@ pub struct TargetOutcome {
 /// A target's report and its explained diagnosis, or why it was not probed.
 pub enum Probed {
     Report(Box<(Report, Explained)>),
-    NotProbed { code: &'static str, message: String },
+    NotProbed {
+        code: &'static str,
+        message: String,
+    },
+    /// A signal stopped the run before this target began.
+    NotStarted {
+        message: String,
+    },
 }
+
+/// The error code of a target a signal came before.
+const NOT_STARTED: &str = "interrupted";
 
 /// How the results are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,9 +58,11 @@ pub enum FleetStyle {
 impl TargetOutcome {
     pub fn status(&self) -> TargetStatus {
         match &self.result {
+            Probed::Report(r) if r.0.interrupted.is_some() => TargetStatus::Interrupted,
             Probed::Report(r) if r.1.ok => TargetStatus::Ok,
             Probed::Report(_) => TargetStatus::Problem,
             Probed::NotProbed { .. } => TargetStatus::Error,
+            Probed::NotStarted { .. } => TargetStatus::Interrupted,
         }
     }
 
@@ -62,6 +74,13 @@ impl TargetOutcome {
             Probed::NotProbed { code, message } => (
                 Some(JsonTargetError {
                     code: code.to_string(),
+                    message: message.clone(),
+                }),
+                None,
+            ),
+            Probed::NotStarted { message } => (
+                Some(JsonTargetError {
+                    code: NOT_STARTED.to_string(),
                     message: message.clone(),
                 }),
                 None,
@@ -94,6 +113,7 @@ impl TargetOutcome {
                 r.1.verdict.code.map(|c| c.name().to_string()),
             ),
             Probed::NotProbed { code, .. } => (None, Some(code.to_string())),
+            Probed::NotStarted { .. } => (None, Some(NOT_STARTED.to_string())),
         };
         Row {
             index: self.index,
@@ -128,6 +148,8 @@ pub struct FleetWriter<'a> {
     /// --format prometheus keeps every outcome for the one exposition written at the end.
     outcomes: Vec<TargetOutcome>,
     progress_shown: bool,
+    /// The signal that stopped the run, if one did: the exit status says it.
+    signal: Option<Signal>,
 }
 
 impl<'a> FleetWriter<'a> {
@@ -146,7 +168,13 @@ impl<'a> FleetWriter<'a> {
             kept: Vec::new(),
             outcomes: Vec::new(),
             progress_shown: false,
+            signal: None,
         }
+    }
+
+    /// Notes the signal that stopped the run (None: it ran to its end).
+    pub fn stopped_by(&mut self, signal: Option<Signal>) {
+        self.signal = signal;
     }
 
     /// Draws the progress line (stderr, a terminal) with `running` targets in flight; no-op in other styles.
@@ -160,7 +188,9 @@ impl<'a> FleetWriter<'a> {
             self.total,
             running,
             count(TargetStatus::Ok),
-            count(TargetStatus::Problem) + count(TargetStatus::Error),
+            count(TargetStatus::Problem)
+                + count(TargetStatus::Error)
+                + count(TargetStatus::Interrupted),
         );
         write!(self.err, "\r\x1b[2K{line}")?;
         self.err.flush()?;
@@ -187,7 +217,9 @@ impl<'a> FleetWriter<'a> {
             }
             FleetStyle::Document => self.kept.push(o.json()),
             FleetStyle::Prometheus => {
-                if let Probed::NotProbed { message, .. } = &o.result {
+                if let Probed::NotProbed { message, .. } | Probed::NotStarted { message } =
+                    &o.result
+                {
                     // The exposition has no series for a target that was never probed: say why where people look.
                     writeln!(
                         self.err,
@@ -212,7 +244,7 @@ impl<'a> FleetWriter<'a> {
     /// Writes what comes after every target (the document, or the summary table) and returns the exit status.
     pub fn finish(mut self, elapsed_ms: f64) -> io::Result<u8> {
         self.rows.sort_by_key(|r| r.index);
-        let code = exit_status(&self.rows);
+        let code = exit_status(&self.rows, self.signal);
         match self.style {
             FleetStyle::Lines => {}
             FleetStyle::Prometheus => {
@@ -226,13 +258,17 @@ impl<'a> FleetWriter<'a> {
                             outcome: prometheus::Outcome::Diagnosed(&r.0, &r.1),
                             timeout_seconds: None,
                         }),
-                        Probed::NotProbed { .. } => None,
+                        Probed::NotProbed { .. } | Probed::NotStarted { .. } => None,
                     })
                     .collect();
                 prometheus::write(self.out, &probes)?;
                 self.out.flush()?;
-                // As for one target: the file was written, which is what a textfile job checks.
-                return Ok(exit::OK);
+                // As for one target: the file was written, which is what a textfile job checks; a run a signal
+                // cut exits as the signal asks, so that job keeps its last complete file.
+                return Ok(match interrupted_by(&self.rows, self.signal) {
+                    Some(signal) => exit::signal_status(signal),
+                    None => exit::OK,
+                });
             }
             FleetStyle::Document => {
                 self.kept.sort_by_key(|t| t.index);
@@ -242,6 +278,7 @@ impl<'a> FleetWriter<'a> {
                     counts: counts(&self.rows),
                     targets: std::mem::take(&mut self.kept),
                     elapsed_ms,
+                    interrupted: interrupted_by(&self.rows, self.signal).is_some(),
                 };
                 serde_json::to_writer_pretty(&mut *self.out, &doc)?;
                 writeln!(self.out)?;
@@ -260,12 +297,21 @@ impl<'a> FleetWriter<'a> {
 
     /// The exit status of the targets written so far (a reader that went away ends the run early).
     pub fn exit_status(&self) -> u8 {
-        exit_status(&self.rows)
+        exit_status(&self.rows, self.signal)
     }
 }
 
-/// Every target must be probed and ok; anything else is a problem of the run.
-fn exit_status(rows: &[Row]) -> u8 {
+/// The signal, when it cut a target short or came before one: a signal after every target had finished
+/// changes nothing.
+fn interrupted_by(rows: &[Row], signal: Option<Signal>) -> Option<Signal> {
+    signal.filter(|_| rows.iter().any(|r| r.status == TargetStatus::Interrupted))
+}
+
+/// Every target must be probed and ok; anything else is a problem of the run; a signal's run exits as it asks.
+fn exit_status(rows: &[Row], signal: Option<Signal>) -> u8 {
+    if let Some(signal) = interrupted_by(rows, signal) {
+        return exit::signal_status(signal);
+    }
     if rows.iter().all(|r| r.status == TargetStatus::Ok) {
         exit::OK
     } else {
@@ -280,6 +326,7 @@ fn counts(rows: &[Row]) -> JsonCounts {
             TargetStatus::Ok => c.ok += 1,
             TargetStatus::Problem => c.problem += 1,
             TargetStatus::Error => c.error += 1,
+            TargetStatus::Interrupted => c.interrupted += 1,
         }
     }
     c
@@ -310,6 +357,16 @@ fn human_target(
             colored::control::unset_override();
             result?;
         }
+        Probed::NotStarted { message } => {
+            colored::control::set_override(style.color);
+            let result = writeln!(
+                out,
+                "{} [{NOT_STARTED}] {message}",
+                "NOT PROBED".magenta().bold()
+            );
+            colored::control::unset_override();
+            result?;
+        }
     }
     writeln!(out)
 }
@@ -317,9 +374,14 @@ fn human_target(
 /// One line per target in the order given, then the counts.
 fn summary(out: &mut dyn Write, rows: &[Row], elapsed_ms: f64) -> io::Result<()> {
     let c = counts(rows);
+    let stopped = if c.interrupted > 0 {
+        format!(", {} interrupted", c.interrupted)
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "{} {} targets in {:.2} s: {} ok, {} with a problem, {} not probed",
+        "{} {} targets in {:.2} s: {} ok, {} with a problem, {} not probed{stopped}",
         "SUMMARY".bold(),
         rows.len(),
         elapsed_ms / 1000.0,
@@ -349,6 +411,7 @@ fn summary(out: &mut dyn Write, rows: &[Row], elapsed_ms: f64) -> io::Result<()>
         let mark = match r.status {
             TargetStatus::Ok => "✓".green(),
             TargetStatus::Problem | TargetStatus::Error => "✗".red().bold(),
+            TargetStatus::Interrupted => "…".magenta().bold(),
         };
         let layer = r.layer.map_or("-", Layer::name);
         let code = r.code.as_deref().unwrap_or("-");

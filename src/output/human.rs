@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use colored::{ColoredString, Colorize};
 
 use super::{verbose, Style};
-use crate::diagnosis::{Layer, PortVerdict, Severity};
+use crate::diagnosis::{Code, Layer, PortVerdict, Severity};
 use crate::explain::{note_words, probed_words, Explained, ExplainedFinding, ExplainedVerdict};
 use crate::report::settings::{KeyUse, Quoting, SettingsFacts};
 use crate::report::{
@@ -72,6 +72,14 @@ fn write_all(
         report.target,
         report.elapsed_ms / 1000.0
     )?;
+    if let Some(signal) = report.interrupted {
+        writeln!(
+            out,
+            "  {} by {}: the stages that had finished are shown; … marks one still running, its outcome unknown",
+            "interrupted".magenta().bold(),
+            signal.name()
+        )?;
+    }
     if let Some(settings) = &report.settings {
         settings_block(out, settings, style.verbose)?;
     }
@@ -117,13 +125,13 @@ pub(super) fn table(
             last_host = Some(p.host.as_str());
         }
         if p.attempts.is_empty() {
-            writeln!(
-                out,
-                "  {:<6} {:<26} {}",
-                p.port,
-                "(no address)",
+            // Not failed: the signal came before the lookup that would have given an address.
+            let mark = if report.interrupted.is_some() && !v.ok && v.layer == Layer::None {
+                interrupted_mark()
+            } else {
                 layer_mark(v.layer, v.ok)
-            )?;
+            };
+            writeln!(out, "  {:<6} {:<26} {mark}", p.port, "(no address)")?;
         }
         for (i, a) in p.attempts.iter().enumerate() {
             let port_col = if i == 0 {
@@ -139,7 +147,11 @@ pub(super) fn table(
                 };
                 write!(out, " {cell}")?;
             }
-            writeln!(out, "{}", attempt_layer(v, i))?;
+            let cut = a
+                .stages
+                .iter()
+                .any(|s| s.status == StageStatus::Interrupted);
+            writeln!(out, "{}", attempt_layer(v, i, cut))?;
         }
     }
     Ok(())
@@ -147,7 +159,9 @@ pub(super) fn table(
 
 /// `PROBLEM [firewall/firewall_drop] …`: the word, the layer and the deciding code, the summary.
 pub(super) fn verdict_line(out: &mut dyn Write, ok: bool, v: &ExplainedVerdict) -> io::Result<()> {
-    let word = if !ok {
+    let word = if v.code == Some(Code::Interrupted) {
+        "INTERRUPTED".magenta().bold()
+    } else if !ok {
         "PROBLEM".red().bold()
     } else if v.layer == Layer::None {
         "OK".green().bold()
@@ -197,9 +211,11 @@ fn pasteable(command: &str) -> String {
         .collect()
 }
 
-fn attempt_layer(v: &PortVerdict, i: usize) -> String {
+fn attempt_layer(v: &PortVerdict, i: usize, interrupted: bool) -> String {
     let own = v.attempt_layers.get(i).copied().unwrap_or(Layer::None);
     match (v.ok, own) {
+        // Stopped before anything failed: neither ok nor a layer.
+        (_, Layer::None) if interrupted => format!(" {}", interrupted_mark()),
         (_, Layer::None) => format!(" {}", layer_mark(Layer::None, true)),
         // A failing address of a port that works through another one: a warning, not the port's verdict.
         (true, layer) => format!(
@@ -208,6 +224,10 @@ fn attempt_layer(v: &PortVerdict, i: usize) -> String {
         ),
         (false, layer) => format!(" {}", layer_mark(layer, false)),
     }
+}
+
+fn interrupted_mark() -> String {
+    "interrupted".magenta().to_string()
 }
 
 fn layer_mark(layer: Layer, ok: bool) -> String {
@@ -229,6 +249,8 @@ fn stage_cell(s: &Stage) -> String {
         StageStatus::Warning => ("!", |t| t.yellow()),
         StageStatus::Failed => ("✗", |t| t.red().bold()),
         StageStatus::Skipped => ("-", |t| t.dimmed()),
+        // Still running when a signal stopped the run: the legend under the table says so in words.
+        StageStatus::Interrupted => ("…", |t| t.magenta()),
     };
     let text = format!("{mark} {time}");
     format!(
@@ -342,6 +364,7 @@ fn dns_word(o: DnsOutcome) -> &'static str {
         DnsOutcome::Timeout => "timeout",
         DnsOutcome::NoResolver => "no resolver",
         DnsOutcome::Error => "error",
+        DnsOutcome::Interrupted => "interrupted",
     }
 }
 

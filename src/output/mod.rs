@@ -60,6 +60,12 @@ pub fn write(
 /// The exit status a format's result stands for. Monitoring reads the status alone, so every format
 /// fails exactly when the diagnosis does; a format with its own policy gets its own arm here.
 pub fn exit_status(format: Format, report: &Report, explained: &Explained) -> u8 {
+    // A run a signal stopped exits as a shell expects of that signal (130, 143) in every format but nagios,
+    // whose word for a check that could not be made is UNKNOWN. For prometheus this keeps a `> f.tmp && mv`
+    // job from publishing a half-run exposition over the last complete one.
+    if let (Some(signal), false) = (report.interrupted, matches!(format, Format::Nagios(_))) {
+        return exit::signal_status(signal);
+    }
     match format {
         Format::Human(_) | Format::Json => {
             if explained.ok {

@@ -46,6 +46,9 @@ pub fn exit_status(format: Format, r: &MtaReport, e: &MtaExplained) -> u8 {
     match format {
         Format::Nagios(t) => nagios::judge(&plugin_check(r, e, t)).state.exit_status(),
         Format::Human(_) | Format::Json | Format::Prometheus => {
+            if let Some(i) = r.interrupted {
+                return exit::signal_status(i.signal);
+            }
             if e.ok {
                 exit::OK
             } else {
@@ -74,6 +77,7 @@ fn plugin_check<'a>(r: &'a MtaReport, e: &'a MtaExplained, t: Thresholds) -> nag
         elapsed_s: r.elapsed_ms / 1000.0,
         extra,
         thresholds: t,
+        interrupted: r.interrupted.map(|i| i.signal),
     }
 }
 
@@ -90,6 +94,24 @@ fn write_human(
         "smtp-doctor mta".bold(),
         r.elapsed_ms / 1000.0
     )?;
+    if let Some(i) = r.interrupted {
+        let what = if i.reading_mta {
+            "this host's MTA was still being read, so nothing of it is known"
+        } else {
+            "… marks a stage of the relay probe still running, its outcome unknown"
+        };
+        writeln!(
+            out,
+            "  {} by {}: {what}",
+            "interrupted".magenta().bold(),
+            i.signal.name()
+        )?;
+        if i.reading_mta {
+            writeln!(out)?;
+            human::verdict_line(out, e.ok, &e.verdict)?;
+            return Ok(());
+        }
+    }
     mta_line(out, m)?;
     route_line(out, m)?;
     sasl_line(out, m)?;

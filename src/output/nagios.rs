@@ -12,7 +12,7 @@ use crate::diagnosis::{Code, Severity};
 use crate::exit;
 use crate::explain::{Explained, ExplainedFinding, ExplainedVerdict};
 use crate::plan::{Range, Thresholds};
-use crate::report::{Report, StageStatus, TlsOutcome};
+use crate::report::{Report, Signal, Stage, StageStatus, TlsOutcome};
 
 /// Longest first line (state and sentence, perfdata aside), as the guidelines ask of a plugin.
 pub const FIRST_LINE_MAX: usize = 80;
@@ -61,6 +61,8 @@ pub struct Check<'a> {
     /// Perfdata of the command's own (the MTA's queue), after the probe's.
     pub extra: Vec<Perf>,
     pub thresholds: Thresholds,
+    /// A signal stopped the run: the check could not be made, whatever was found by then.
+    pub interrupted: Option<Signal>,
 }
 
 impl<'a> Check<'a> {
@@ -73,6 +75,7 @@ impl<'a> Check<'a> {
             elapsed_s: report.elapsed_ms / 1000.0,
             extra: Vec::new(),
             thresholds,
+            interrupted: report.interrupted,
         }
     }
 }
@@ -202,6 +205,7 @@ pub fn write_unknown(out: &mut dyn Write, reason: &str) -> io::Result<()> {
 pub fn judge(c: &Check<'_>) -> Judged {
     let mut verdicts = vec![by_findings(c), by_time(c)];
     verdicts.extend(by_certificate(c));
+    verdicts.extend(by_interruption(c));
     let worst = verdicts.iter().map(|j| j.state).max().unwrap_or(State::Ok);
     match verdicts.into_iter().find(|j| j.state == worst) {
         Some(j) if j.state != State::Ok => j,
@@ -252,6 +256,28 @@ fn by_findings(c: &Check<'_>) -> Judged {
             .unwrap_or_default(),
         by_finding: true,
     }
+}
+
+/// UNKNOWN when a signal stopped the run: the check was not made, though a failure seen by then is named.
+fn by_interruption(c: &Check<'_>) -> Option<Judged> {
+    let signal = c.interrupted?;
+    let so_far = match c.verdict.code {
+        Some(code) if code != Code::Interrupted => format!(
+            "; so far {}/{}: {}",
+            c.verdict.layer.name(),
+            code.name(),
+            c.verdict.summary
+        ),
+        _ => String::new(),
+    };
+    Some(Judged {
+        state: State::Unknown,
+        sentence: format!(
+            "interrupted by {} before the check finished{so_far}",
+            signal.name()
+        ),
+        by_finding: false,
+    })
 }
 
 fn by_time(c: &Check<'_>) -> Judged {
@@ -351,7 +377,10 @@ fn perfdata(c: &Check<'_>) -> Vec<Perf> {
             } else {
                 p.port.to_string()
             };
-            for s in a.stages.iter().filter(|s| s.status != StageStatus::Skipped) {
+            // A stage a signal cut never ended: its time so far is no duration.
+            let timed =
+                |s: &&Stage| !matches!(s.status, StageStatus::Skipped | StageStatus::Interrupted);
+            for s in a.stages.iter().filter(timed) {
                 let stage = s.name.label().replace('-', "_");
                 perf.push(Perf::seconds(format!("{prefix}_{stage}"), s.elapsed_ms));
             }

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 
 use crate::diagnosis::{Layer, PortVerdict};
 use crate::explain::Explained;
-use crate::report::{PortReport, Report, StageStatus};
+use crate::report::{Attempt, PortReport, Report, Stage, StageStatus};
 
 /// One probe to write: its target (the `target` label) and what became of it.
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +132,13 @@ pub fn number(v: f64) -> String {
     } else {
         format!("{v}")
     }
+}
+
+/// A signal stopped this attempt while one of its stages ran.
+fn stopped_midway(a: &Attempt) -> bool {
+    a.stages
+        .iter()
+        .any(|s| s.status == StageStatus::Interrupted)
 }
 
 /// Milliseconds as seconds to the microsecond the report keeps (no 0.00017299999999999998 from the division).
@@ -288,17 +295,28 @@ pub fn write(out: &mut dyn Write, probes: &[Probe<'_>]) -> io::Result<()> {
                         .iter()
                         .zip(attempts.unwrap_or_default())
                         .filter(|(_, a)| family_of(&a.address) == fam)
-                        .map(|(layer, _)| *layer)
+                        // An address a signal stopped is not known to work: it counts as not working.
+                        .map(|(layer, a)| {
+                            if stopped_midway(a) {
+                                None
+                            } else {
+                                Some(*layer)
+                            }
+                        })
                         .collect::<Vec<_>>()
                 });
                 let Some(first) = layers.next() else { continue };
-                let works = first == Layer::None && layers.all(|l| l == Layer::None);
+                let works = first == Some(Layer::None) && layers.all(|l| l == Some(Layer::None));
                 let mut l = with_port(t());
                 l.push(("ip_protocol", fam.to_string()));
                 family_success.add(l, if works { 1.0 } else { 0.0 });
             }
             for a in verdicts.iter().filter_map(|v| shown(v)) {
-                for s in a.stages.iter().filter(|s| s.status != StageStatus::Skipped) {
+                // A stage a signal cut never ended: its time so far is no duration.
+                let timed = |s: &&Stage| {
+                    !matches!(s.status, StageStatus::Skipped | StageStatus::Interrupted)
+                };
+                for s in a.stages.iter().filter(timed) {
                     let mut l = with_port(t());
                     l.push(("stage", s.name.label().to_string()));
                     stage.add(l, seconds(s.elapsed_ms));

@@ -47,6 +47,7 @@ fn report() -> Report {
         tls_verification: true,
         elapsed_ms: 2040.0,
         settings: None,
+        interrupted: None,
     }
 }
 
@@ -341,4 +342,91 @@ fn settings_problems_round_trip_flat() {
     let back: crate::report::settings::SettingsFacts =
         serde_json::from_value(json).expect("settings deserialize");
     assert_eq!(back, s);
+}
+
+/// The report of a run Ctrl-C stopped while the greeting was awaited, with its real diagnosis.
+fn interrupted(signal: crate::report::Signal) -> (Report, Explained) {
+    let mut r = report();
+    let attempt = &mut r.ports[0].attempts[0];
+    attempt.connect.outcome = crate::report::ConnectOutcome::Connected;
+    attempt.stages = vec![
+        Stage {
+            name: StageName::Connect,
+            status: StageStatus::Ok,
+            elapsed_ms: 1.5,
+            detail: "connected".into(),
+        },
+        Stage {
+            name: StageName::Greeting,
+            status: StageStatus::Interrupted,
+            elapsed_ms: 1003.0,
+            detail: "interrupted".into(),
+        },
+    ];
+    r.interrupted = Some(signal);
+    let e = crate::explain::explain(&r, &crate::diagnosis::diagnose(&r));
+    (r, e)
+}
+
+#[test]
+fn an_interrupted_run_exits_as_its_signal_and_nagios_says_unknown() {
+    use crate::exit;
+    use crate::plan::Thresholds;
+    use crate::report::Signal;
+    let no_thresholds = Thresholds {
+        warning: None,
+        critical: None,
+        cert_warning: None,
+        cert_critical: None,
+    };
+    let human = Format::Human(Style {
+        color: false,
+        verbose: false,
+    });
+    let (int, e) = interrupted(Signal::Sigint);
+    let (term, e_term) = interrupted(Signal::Sigterm);
+    for format in [human, Format::Json, Format::Prometheus] {
+        assert_eq!(
+            exit_status(format, &int, &e),
+            exit::INTERRUPTED,
+            "{format:?}"
+        );
+        assert_eq!(
+            exit_status(format, &term, &e_term),
+            exit::TERMINATED,
+            "{format:?}"
+        );
+    }
+    let nagios = Format::Nagios(no_thresholds);
+    assert_eq!(exit_status(nagios, &int, &e), exit::nagios::UNKNOWN);
+    let one_at_a_time = COLOUR
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let show = |format: Format, r: &Report, e: &Explained| {
+        let mut out = Vec::new();
+        assert!(write(format, &mut out, r, e).is_ok());
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    let plugin = show(nagios, &int, &e);
+    assert!(
+        plugin.starts_with("SMTP UNKNOWN - interrupted by SIGINT"),
+        "{plugin}"
+    );
+    // The stage's time so far is no duration: no perfdata for it.
+    assert!(!plugin.contains("587_greeting"), "{plugin}");
+    let people = show(human, &int, &e);
+    for said in [
+        "interrupted by SIGINT",
+        "INTERRUPTED [none/interrupted]",
+        "… 1.0s",
+    ] {
+        assert!(people.contains(said), "{said:?} missing:\n{people}");
+    }
+    let doc: JsonReport = serde_json::from_str(&show(Format::Json, &int, &e))
+        .unwrap_or_else(|err| panic!("not a JsonReport: {err}"));
+    assert!(doc.interrupted);
+    assert_eq!(doc.ports[0].stages[1].status, StageStatus::Interrupted);
+    drop(one_at_a_time);
+    // A run that finished writes no "interrupted" key at all.
+    assert!(!written(Format::Json).contains("\"interrupted\""));
 }

@@ -433,15 +433,14 @@ pub fn exporter_plan(
     envelope: Option<Envelope>,
 ) -> Result<Plan, PlanError> {
     let input = HostInput::parse(target)?;
-    if let Target::Ip(ip) = input.target {
-        if !options.family.allows(&ip) {
-            return Err(PlanError::FamilyExcludesAddress {
-                ip,
-                flag: "the module's family",
-            });
-        }
-    }
-    let ports = port_list(ports, mode, &input)?;
+    // The module's family, not -4/-6, left the address out: say so.
+    let ports = host_ports(&input, ports, mode, options.family).map_err(|e| match e {
+        PlanError::FamilyExcludesAddress { ip, .. } => PlanError::FamilyExcludesAddress {
+            ip,
+            flag: "the module's family",
+        },
+        other => other,
+    })?;
     Ok(Plan {
         target: input.target,
         ports,

@@ -101,7 +101,7 @@ where
         gone(a, StageName::MailFrom, start);
         return false;
     };
-    let accepted = positive(&reply);
+    let accepted = reply.is_positive();
     let answered = reply.outcome == ReplyOutcome::Reply;
     let status = if accepted {
         StageStatus::Ok
@@ -137,7 +137,7 @@ where
             return false;
         };
         let answered = reply.outcome == ReplyOutcome::Reply;
-        if !positive(&reply) {
+        if !reply.is_positive() {
             refused.push(format!("<{to}>: {}", reply.describe()));
         }
         facts.recipients.push(RecipientFacts {
@@ -239,7 +239,7 @@ where
         return false;
     }
     let (reply, _) = conn.reply(a).await;
-    let sent = positive(&reply);
+    let sent = reply.is_positive();
     let answered = reply.outcome == ReplyOutcome::Reply;
     message.queue_id = if sent { queue_id(&reply) } else { None };
     let detail = match (&message.queue_id, sent) {
@@ -342,10 +342,6 @@ fn gone(a: &mut Attempt, name: StageName, start: Instant) {
         elapsed_ms(start),
         "the server closed the connection".into(),
     );
-}
-
-fn positive(r: &ReplyFacts) -> bool {
-    r.outcome == ReplyOutcome::Reply && r.code.is_some_and(|c| (200..300).contains(&c))
 }
 
 /// The server's id for a queued message: Postfix "queued as ID", Exim "id=ID", else the token after "OK"/"Ok".

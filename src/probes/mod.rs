@@ -10,6 +10,7 @@ pub mod ladder;
 pub mod mta;
 pub mod privilege;
 pub mod smtp;
+mod stopped;
 pub mod tcp;
 pub mod tls;
 pub mod tool;
@@ -21,6 +22,7 @@ use std::time::Instant;
 
 use rustls::pki_types::ServerName;
 
+use crate::interrupt::Stop;
 use crate::plan::{Family, Plan, Target};
 use crate::redact::Redactor;
 use crate::report::{
@@ -46,9 +48,16 @@ pub enum RunError {
 }
 
 /// Probes everything the plan asks for; every port and address runs at the same time (within RLIMIT_NOFILE).
-pub async fn run(plan: &Plan) -> Result<Report, RunError> {
-    let session = Session::start(plan, descriptors_for(plan), false).await?;
-    Ok(session.probe(plan).await)
+/// When `stop` fires, the report holds what was known by then.
+pub async fn run(plan: &Plan, stop: &Stop) -> Result<Report, RunError> {
+    let start = Instant::now();
+    match stop
+        .or(Session::start(plan, descriptors_for(plan), false))
+        .await
+    {
+        Some(session) => Ok(session?.stop_on(stop.clone()).probe(plan).await),
+        None => Ok(stopped::before_start(plan, stop, elapsed_ms(start))),
+    }
 }
 
 /// Descriptors one target like `plan` would use with every chain at once: its lookups, and each port on an
@@ -78,6 +87,8 @@ pub struct Session {
     paths: Arc<ladder::Paths>,
     /// Several targets read one NAT table: each report keeps only the entries of its own addresses.
     shared: bool,
+    /// Ctrl-C or SIGTERM: every target's probes stop where they are and report what they know.
+    stop: Stop,
 }
 
 /// /proc/net/nf_conntrack, opened while root, and the redirects last read from it.
@@ -136,7 +147,13 @@ impl Session {
             budget,
             paths: ladder::shared(),
             shared,
+            stop: Stop::never(),
         })
+    }
+
+    /// The session, its probes stopped when `stop` fires.
+    pub fn stop_on(self, stop: Stop) -> Session {
+        Session { stop, ..self }
     }
 
     /// The descriptor budget every target draws on.
@@ -202,8 +219,14 @@ impl Session {
         let (dns_report, addresses, dns) = if plan.ports.is_empty() && plan.settings.is_some() {
             (DnsReport::not_queried(), Vec::new(), None)
         } else {
-            let _permit = self.budget.lookup().await;
-            resolve_target(plan).await
+            let lookups = async {
+                let _permit = self.budget.lookup().await;
+                resolve_target(plan).await
+            };
+            match self.stop.or(lookups).await {
+                Some(resolved) => resolved,
+                None => (stopped::dns(plan, elapsed_ms(start)), Vec::new(), None),
+            }
         };
         let settings = plan.settings.clone().map(|mut s| {
             // The app's host is this machine: whether anything listens is then the probe's to tell.
@@ -224,11 +247,17 @@ impl Session {
                 .map(|&(port, mode)| (plan.target.to_string(), port, mode, addresses.clone()))
                 .collect()
         };
+        // MX hosts not looked up when a signal came are left out: stages not reached stay absent.
+        let mut mx_cut = false;
         if plan.mx {
             if let Some(dns) = &dns {
                 let _permit = self.budget.lookup().await;
                 for record in &dns_report.mx {
-                    let (a, aaaa) = dns.lookup_addresses(&record.host, plan.family).await;
+                    let lookup = dns.lookup_addresses(&record.host, plan.family);
+                    let Some((a, aaaa)) = self.stop.or(lookup).await else {
+                        mx_cut = true;
+                        break;
+                    };
                     let addrs = dns::addresses(&a, &aaaa);
                     targets.push((record.host.clone(), MX_PORT, PortMode::Starttls, addrs));
                 }
@@ -253,6 +282,7 @@ impl Session {
                 .envelope
                 .clone()
                 .map(|e| std::sync::Arc::new(envelope::Shared::new(e))),
+            stop: self.stop.clone(),
         };
         let mut tasks = Vec::new();
         for (host_name, port, mode, addrs) in &targets {
@@ -311,7 +341,12 @@ impl Session {
             tls_verification: !plan.accept_invalid_certs,
             elapsed_ms: 0.0,
             settings,
+            interrupted: None,
         };
+        // Interrupted only when the signal cut something of this target's: one that had finished stays whole.
+        if mx_cut || stopped::cut_short(&report) {
+            report.interrupted = self.stop.signal();
+        }
         firewall::walk_attempts(&rules, &mut report, &self.local_addrs);
         report.elapsed_ms = elapsed_ms(start);
         report

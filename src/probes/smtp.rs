@@ -47,19 +47,29 @@ pub struct Ctx {
     pub budget: Option<Budget>,
     /// --from/--to/--send, shared by every chain of the run.
     pub envelope: Option<std::sync::Arc<envelope::Shared>>,
+    /// Ctrl-C or SIGTERM: the chain stops where it is, and its running stage is marked interrupted.
+    pub stop: crate::interrupt::Stop,
 }
 
 /// Runs the whole chain against one address and port; never fails, every problem becomes a fact.
 pub async fn probe(ctx: &Ctx, addr: SocketAddr, mode: PortMode) -> Attempt {
     let mut a = Attempt::new(addr.ip());
-    let Some(stream) = connect_stage(ctx, addr, &mut a).await else {
-        return a;
+    let began = Instant::now();
+    if ctx.stop.or(chain(ctx, addr, mode, &mut a)).await.is_none() {
+        super::stopped::mark(&mut a, ctx, mode, began);
+    }
+    a
+}
+
+async fn chain(ctx: &Ctx, addr: SocketAddr, mode: PortMode, a: &mut Attempt) {
+    let Some(stream) = connect_stage(ctx, addr, a).await else {
+        return;
     };
     let hop1 = first_hop_check(ctx, addr);
     let conn = Conn::new(stream, ctx);
     match mode {
-        PortMode::Implicit => implicit_chain(ctx, conn, &mut a).await,
-        PortMode::Starttls | PortMode::Detect => greeting_or_tls(ctx, addr, conn, &mut a).await,
+        PortMode::Implicit => implicit_chain(ctx, conn, a).await,
+        PortMode::Starttls | PortMode::Detect => greeting_or_tls(ctx, addr, conn, a).await,
     }
     if let Some((sent, check)) = hop1 {
         // Its answer usually came long ago; a first router that stays silent costs at most a moment more.
@@ -68,14 +78,13 @@ pub async fn probe(ctx: &Ctx, addr: SocketAddr, mode: PortMode) -> Attempt {
         if let Ok(Ok(hop)) = tokio::time::timeout(grace, check).await {
             if hop.outcome != HopOutcome::Silent {
                 note(
-                    &mut a,
+                    a,
                     format!("first-hop check: {}", rungs(std::slice::from_ref(&hop))),
                 );
                 a.path = Some(PathFacts::single(hop, false));
             }
         }
     }
-    a
 }
 
 /// How long the first-hop check of a connection waits for its answer.

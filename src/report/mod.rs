@@ -42,6 +42,8 @@ pub enum StageStatus {
     Warning,
     Failed,
     Skipped,
+    /// Still running when a signal (Ctrl-C, SIGTERM) stopped the run: its outcome is unknown.
+    Interrupted,
 }
 
 impl StageStatus {
@@ -52,6 +54,27 @@ impl StageStatus {
             StageStatus::Warning => "warning",
             StageStatus::Failed => "failed",
             StageStatus::Skipped => "skipped",
+            StageStatus::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// The signal that stopped a run before it finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Signal {
+    /// Ctrl-C.
+    Sigint,
+    /// `kill`, `systemctl stop`, a container's shutdown.
+    Sigterm,
+}
+
+impl Signal {
+    /// The signal's name as people know it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Sigint => "SIGINT",
+            Signal::Sigterm => "SIGTERM",
         }
     }
 }
@@ -116,6 +139,9 @@ pub struct Report {
     /// --env-file: the app's settings that decided what was probed.
     #[serde(default)]
     pub settings: Option<settings::SettingsFacts>,
+    /// The signal that stopped the run before every probe had finished; the stages it cut are `interrupted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Signal>,
 }
 
 /// Name resolution of the target and of its mail domain.
@@ -216,6 +242,8 @@ pub enum DnsOutcome {
     NoResolver,
     /// Any other failure (malformed answer, I/O error).
     Error,
+    /// Still waiting for an answer when a signal stopped the run: nothing is known.
+    Interrupted,
 }
 
 /// One port of one host, with an attempt per resolved address.
@@ -353,6 +381,11 @@ pub struct ReplyFacts {
 }
 
 impl ReplyFacts {
+    /// A 2xx reply: the command was accepted.
+    pub fn is_positive(&self) -> bool {
+        self.outcome == ReplyOutcome::Reply && self.code.is_some_and(|c| (200..300).contains(&c))
+    }
+
     /// The reply in one short line: the code and first line, or what came instead.
     pub fn describe(&self) -> String {
         let r = self;

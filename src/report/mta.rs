@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Listener, Report};
+use super::{Listener, Report, Signal};
 
 /// Everything `smtp-doctor mta` found: the MTA's facts and, when something could be probed, the probe's report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -17,6 +17,17 @@ pub struct MtaReport {
     #[serde(default)]
     pub invocation: String,
     pub elapsed_ms: f64,
+    /// Ctrl-C or SIGTERM stopped the run before it finished (what it cut of the probe, the probe's report says).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<MtaInterruption>,
+}
+
+/// How a signal stopped an `mta` run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MtaInterruption {
+    pub signal: Signal,
+    /// It came while the MTA itself was being read: none of its facts are known (and nothing was probed).
+    pub reading_mta: bool,
 }
 
 /// Which MTA sends this host's mail.

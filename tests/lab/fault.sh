@@ -14,10 +14,23 @@
 #   client-reset-PORT      client OUTPUT REJECT tcp-reset: ECONNREFUSED at once
 #   client-prohibit-PORT   client OUTPUT REJECT icmp-admin-prohibited / icmp6-adm-prohibited:
 #                          EHOSTUNREACH (v4) / EACCES (v6), ~1 s
-#   router-drop-PORT       router FORWARD DROP tcp dport PORT (ISP silently blocks): times out
-#   router-reject-PORT     router FORWARD REJECT port-unreachable (offender = router): ECONNREFUSED, ~1 s
-#   router-reset-PORT      router FORWARD REJECT tcp-reset (RST forged on the path): at once
-#   router-prohibit-PORT   router FORWARD REJECT admin-prohibited: EHOSTUNREACH / EACCES, ~1 s
+#   router-drop-PORT       router1 (the first hop) FORWARD DROP tcp dport PORT (ISP silently blocks): times out
+#   router-reject-PORT     router1 FORWARD REJECT port-unreachable (offender = 198.51.100.1): ECONNREFUSED, ~1 s
+#   router-reset-PORT      router1 FORWARD REJECT tcp-reset (RST forged on the path): at once
+#   router-prohibit-PORT   router1 FORWARD REJECT admin-prohibited: EHOSTUNREACH / EACCES, ~1 s
+#   router2-drop-PORT      router2 (the second hop, the server's gateway) FORWARD DROP: times out; a TTL-2
+#                          SYN still gets "time exceeded" from router2, a TTL-3 SYN dies silently
+#   router2-reject-PORT    router2 FORWARD REJECT port-unreachable (offender = 192.0.2.2 / 2001:db8:3::2)
+#   router2-reset-PORT     router2 FORWARD REJECT tcp-reset: ECONNREFUSED at once
+#   router2-prohibit-PORT  router2 FORWARD REJECT admin-prohibited
+#   router-loss-PCT        router1 drops PCT% (5 or 10) of the packets it forwards, at random, in each
+#   router2-loss-PCT       direction (iptables -m statistic; this kernel has no netem): the same at router2.
+#                          DNS (router1 itself) is not affected
+#   router-no-time-exceeded   router1 never answers TTL expiry (its OUTPUT drops ICMP time exceeded, v4+v6),
+#   router2-no-time-exceeded  as many real routers do: a TTL-limited probe gets no answer from that hop.
+#                          Everything else is forwarded as before
+#   slow-greeting-SECS     mail.lab.example.com greets only after SECS (1, 2 or 3) seconds of silence on 25,
+#                          587 and 465 (465: after the TLS handshake); Postfix's `sleep` client restriction
 #   server-drop-PORT       server INPUT DROP tcp dport PORT (server's firewall): times out
 #   server-reject-PORT     server INPUT REJECT port-unreachable (offender = server): ~1 s
 #   server-prohibit-PORT   server INPUT REJECT admin-prohibited: ~1 s
@@ -43,10 +56,6 @@
 #   resolver-none          the client's /etc/netns/<ns>/resolv.conf keeps only comment lines (the
 #                          lab's marker first): no nameserver configured at all. glibc then
 #                          falls back to 127.0.0.1:53, where nothing listens (refused at once)
-#   router-loss-PCT        router FORWARD drops PCT % (5 or 10) of all forwarded packets, both ways, at random
-#                          (-m statistic --mode random): lost SYNs, SYN-ACKs, segments; its own ICMP is not lost
-#   router-icmp-limit      the router limits its ICMP errors as Linux does by default (icmp_ratelimit 1000 ms: a
-#                          burst of 6 per destination, then 1/s; v6 4/s on a /64): the lab's own setting is unlimited
 #   router-proxy-PORT      a transparent proxy on the router: nat PREROUTING REDIRECTs the client's tcp dport PORT
 #                          to a socat on the router (port 10000+PORT) that relays to mail.lab.example.com:PORT; even
 #                          a TTL-1 SYN gets a SYN-ACK (from the router), the session is the real server's
@@ -106,12 +115,15 @@ list_faults() {
     local p a
     for a in drop reject reset prohibit; do for p in 25 465 587; do echo "client-$a-$p"; done; done
     for a in drop reject reset prohibit; do for p in 25 465 587; do echo "router-$a-$p"; done; done
+    for a in drop reject reset prohibit; do for p in 25 465 587; do echo "router2-$a-$p"; done; done
+    for p in 5 10; do echo "router-loss-$p"; echo "router2-loss-$p"; done
+    echo router-no-time-exceeded; echo router2-no-time-exceeded
+    for p in 1 2 3; do echo "slow-greeting-$p"; done
     for a in drop reject prohibit; do for p in 25 465 587; do echo "server-$a-$p"; done; done
     for p in 25 465 587; do echo "stop-$p"; done
     for p in 25 465 587; do echo "client-nft-drop-$p"; done
     for p in 25 465 587; do echo "redirect-$p-local"; echo "redirect4-$p-local"; echo "dnat-$p-local"; done
     for p in 25 465 587; do echo "router-proxy-$p"; echo "redirect4-$p-relay"; done
-    printf '%s\n' router-loss-5 router-loss-10 router-icmp-limit
     for p in 25 465 587; do
         echo "owner-reject-$p-65534"; echo "ufw-deny-out-$p"; echo "ufw-reject-out-$p"
         echo "firewalld-policy-reject-$p"; echo "firewalld-direct-reject-$p"
@@ -148,8 +160,8 @@ reject_with() {
     esac
 }
 
-server_master_reload() { # closed ports on mail...
-    write_server_master_cf "$@"
+server_master_reload() { # closed ports on mail...; GREETING_DELAY from the active slow-greeting fault
+    GREETING_DELAY=${GREETING_DELAY-$(greeting_delay)} write_server_master_cf "$@"
     postfix_ctl "$NS_SERVER" "$PF_SERVER_DIR" reload ||
         { tail_log "$SDLAB_DIR/log/postfix-ctl.log"; die "postfix reload failed"; }
 }
@@ -171,6 +183,7 @@ stop_relays() {
     done
 }
 
+greeting_delay() { grep -E '^slow-greeting-[1-9]$' "$ACTIVE" 2>/dev/null | tail -n 1 | sed 's/^slow-greeting-//' || true; }
 stopped_ports() { grep -E '^stop-(25|465|587)$' "$ACTIVE" 2>/dev/null | sed 's/^stop-//' | tr '\n' ' ' || true; }
 
 apply() {
@@ -189,10 +202,39 @@ apply() {
             ;;
         router-drop-25 | router-drop-465 | router-drop-587 | router-reject-25 | router-reject-465 | \
             router-reject-587 | router-reset-25 | router-reset-465 | router-reset-587 | \
-            router-prohibit-25 | router-prohibit-465 | router-prohibit-587)
-            kind=${f#router-}; port=${kind#*-}; kind=${kind%-*}
+            router-prohibit-25 | router-prohibit-465 | router-prohibit-587 | \
+            router2-drop-25 | router2-drop-465 | router2-drop-587 | router2-reject-25 | router2-reject-465 | \
+            router2-reject-587 | router2-reset-25 | router2-reset-465 | router2-reset-587 | \
+            router2-prohibit-25 | router2-prohibit-465 | router2-prohibit-587)
+            local ns=$NS_ROUTER
+            [[ $f == router2-* ]] && ns=$NS_ROUTER2
+            kind=${f#router*-}; port=${kind#*-}; kind=${kind%-*}
             target=$(reject_with "$kind"); t4=${target%|*}; t6=${target#*|}
-            rule46 "$NS_ROUTER" SDLAB-FWD filter "-p tcp --dport $port $t4" "-p tcp --dport $port $t6"
+            rule46 "$ns" SDLAB-FWD filter "-p tcp --dport $port $t4" "-p tcp --dport $port $t6"
+            ;;
+        router-loss-5 | router-loss-10 | router2-loss-5 | router2-loss-10)
+            # One rule per incoming interface, so each direction loses its share (and selftest can see both
+            # counters move).
+            local ns ifs probability i
+            if [[ $f == router2-* ]]; then ns=$NS_ROUTER2 ifs=("$IF_R2_T" "$IF_RTR_S"); else ns=$NS_ROUTER ifs=("$IF_RTR_C" "$IF_R1_T"); fi
+            probability=0.0${f##*-}; [[ ${f##*-} == 10 ]] && probability=0.10
+            for i in "${ifs[@]}"; do
+                rule46 "$ns" SDLAB-FWD filter "-i $i -m statistic --mode random --probability $probability -j DROP" \
+                    "-i $i -m statistic --mode random --probability $probability -j DROP"
+            done
+            ;;
+        router-no-time-exceeded | router2-no-time-exceeded)
+            if [[ $f == router2-* ]]; then t4=$NS_ROUTER2; else t4=$NS_ROUTER; fi
+            ipt4 "$t4" -A SDLAB-OUT -p icmp --icmp-type time-exceeded -j DROP
+            ipt6 "$t4" -A SDLAB-OUT -p ipv6-icmp --icmpv6-type time-exceeded -j DROP
+            ;;
+        slow-greeting-1 | slow-greeting-2 | slow-greeting-3)
+            grep -qE '^slow-greeting-' "$ACTIVE" && die "$f: another slow-greeting fault is active (clear first)"
+            # shellcheck disable=SC2046
+            GREETING_DELAY=${f#slow-greeting-} server_master_reload $(stopped_ports)
+            [[ " $(stopped_ports) " == *" 25 "* ]] ||
+                wait_mail_greeting "$((${f#slow-greeting-} * 1000 - 100))" "$((${f#slow-greeting-} * 1000 + 900))" ||
+                die "$f: mail.$ZONE does not greet late after the reload"
             ;;
         server-drop-25 | server-drop-465 | server-drop-587 | server-reject-25 | server-reject-465 | \
             server-reject-587 | server-prohibit-25 | server-prohibit-465 | server-prohibit-587)
@@ -231,14 +273,6 @@ NFT
             port=${f#dnat-}; port=${port%-local}
             rule46 "$NS_CLIENT" SDLAB-NAT nat "-p tcp --dport $port ! -d 127.0.0.0/8 -j DNAT --to-destination 127.0.0.1:$port" \
                 "-p tcp --dport $port ! -d ::1/128 -j DNAT --to-destination [::1]:$port"
-            ;;
-        router-loss-5 | router-loss-10)
-            t4=$(printf '0.%02d' "${f#router-loss-}")
-            rule46 "$NS_ROUTER" SDLAB-FWD filter "-m statistic --mode random --probability $t4 -j DROP" \
-                "-m statistic --mode random --probability $t4 -j DROP"
-            ;;
-        router-icmp-limit)
-            ns_exec "$NS_ROUTER" sysctl -qw net.ipv4.icmp_ratelimit=1000 net.ipv6.icmp.ratelimit=1000
             ;;
         router-proxy-25 | router-proxy-465 | router-proxy-587)
             port=${f#router-proxy-}
@@ -352,7 +386,7 @@ NFT
 
 clear_all() {
     local ns ipt chain table had_stop=0 had_local=0
-    grep -qE '^stop-' "$ACTIVE" 2>/dev/null && had_stop=1
+    grep -qE '^(stop|slow-greeting)-' "$ACTIVE" 2>/dev/null && had_stop=1
     grep -qxF local-mta-off "$ACTIVE" 2>/dev/null && had_local=1
     # The client's whole rule set goes back to up.sh's: the lab runs the fix commands smtp-doctor
     # prints (they insert rules into OUTPUT), and the firewall-manager faults replace whole tables,
@@ -365,30 +399,35 @@ clear_all() {
         $ipt "$NS_CLIENT" -t nat -A OUTPUT -j SDLAB-NAT
         $ipt "$NS_ROUTER" -F SDLAB-FWD
         $ipt "$NS_ROUTER" -F SDLAB-IN
+        $ipt "$NS_ROUTER2" -F SDLAB-FWD
+        $ipt "$NS_ROUTER2" -F SDLAB-IN
+        $ipt "$NS_ROUTER" -F SDLAB-OUT
+        $ipt "$NS_ROUTER2" -F SDLAB-OUT
         $ipt "$NS_SERVER" -F SDLAB-IN
     done
-    # The router's transparent proxies, the local relays and the router's ICMP limit.
+    # The router's transparent proxies and the local relays.
     stop_relays
     for ipt in ipt4 ipt6; do
         $ipt "$NS_ROUTER" -t nat -D PREROUTING -j SDLAB-PROXY 2>/dev/null || true
         $ipt "$NS_ROUTER" -t nat -F SDLAB-PROXY 2>/dev/null || true
         $ipt "$NS_ROUTER" -t nat -X SDLAB-PROXY 2>/dev/null || true
     done
-    ns_exec "$NS_ROUTER" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
     # The managers' files (and the real ufw's state). Only in-client.sh mounts them, each time in
     # a mount namespace of its own, so nothing is mounted here.
     rm -rf "${HOSTFS:?}"
     ip -n "$NS_CLIENT" route replace default via "$RTR_C4"
     ip -n "$NS_CLIENT" -6 route replace default via "$RTR_C6"
     if [[ -d /etc/netns/$NS_CLIENT ]]; then write_client_resolv_conf normal; fi   # undoes resolver-none
-    if ((had_stop)) || ! grep -qF "$MAIL4:587 inet" "$PF_SERVER_DIR/etc/master.cf"; then
-        server_master_reload
+    if ((had_stop)) || ! grep -qF "$MAIL4:587 inet" "$PF_SERVER_DIR/etc/master.cf" ||
+        grep -qF smtpd_delay_reject=no "$PF_SERVER_DIR/etc/master.cf"; then
+        GREETING_DELAY='' server_master_reload
         local p a
         for p in 25 465 587; do
             for a in "$MAIL4" "$MAIL6"; do
                 wait_listen "$NS_SERVER" "$a" "$p" 5 || die "mail.$ZONE not listening on $a:$p after clear"
             done
         done
+        wait_mail_greeting 0 500 || die "mail.$ZONE still greets late after clear"
     fi
     if ((had_local)) || ! is_listening "$NS_CLIENT" 127.0.0.1 25; then
         postfix_ctl "$NS_CLIENT" "$PF_LOCAL_DIR" start || true

@@ -29,6 +29,8 @@ declare -A PROBE=(
     [socat]=/usr/bin/socat
     [bind9-dnsutils]=/usr/bin/dig
     [procps]=/usr/bin/ps
+    # selftest.sh names the routers on the path with TTL-limited pings
+    [iputils-ping]=/bin/ping
     [util-linux]=/usr/bin/unshare
     [ufw]=/usr/sbin/ufw
     [prometheus]=/usr/bin/promtool

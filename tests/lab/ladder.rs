@@ -15,14 +15,14 @@ const ROUNDS: usize = 8;
 
 pub fn scenarios() -> Vec<LadderScenario> {
     vec![
-        ("140_ladder_loss_healthy", loss_healthy),
-        ("141_ladder_loss_router_drop", loss_router_drop),
-        ("142_ladder_loss_client_drop", loss_client_drop),
+        ("170_loss_10_healthy_timeout_2", loss_healthy),
+        ("171_loss_10_router1_drop_25_timeout_2", loss_router_drop),
+        ("172_loss_10_client_drop_587_unprivileged", loss_client_drop),
         (
-            "143_ladder_default_timeout_router_drop_with_loss",
+            "173_loss_5_router1_drop_25_default_timeout",
             default_timeout_with_loss,
         ),
-        ("144_ladder_router_icmp_limit", icmp_limit),
+        ("174_icmp_limit_router1_drop_25_client_drop_587", icmp_limit),
     ]
 }
 
@@ -183,11 +183,11 @@ fn default_timeout_with_loss() -> Result<String, String> {
     )
 }
 
-/// The router at Linux's default ICMP limit, a drop there (25) and one here (587) at once, default timeout, without
+/// Router1 at Linux's default ICMP limit (as the lab's routers always are), a drop there (25) and one here (587) at once, default timeout, without
 /// root: both named. The two ladders and the first-hop checks spend more than the router's burst of six "time
 /// exceeded", so the second ladder waits for the router's budget (one a second): within four seconds.
 fn icmp_limit() -> Result<String, String> {
-    faults(&["router-icmp-limit", "router-drop-25", "client-drop-587"])?;
+    faults(&["router-drop-25", "client-drop-587"])?;
     // The router's budget for this client refills from what earlier scenarios spent: start it full, as for a
     // run on a quiet network.
     std::thread::sleep(Duration::from_secs(6));

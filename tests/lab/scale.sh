@@ -20,8 +20,9 @@ SCALE_DIR=$SDLAB_DIR/scale
 PF_SCALE_DIR=$SDLAB_DIR/postfix/scale
 SCALE_ZONE=scale.$ZONE
 SCALE_PORT=2525
-# 2001:db8:2::5:1 ... : inside the server's /64, routed by the router to the server's main address
-# (a /112 route, so the router needs no neighbour entry per address).
+# 2001:db8:2::5:1 ... : inside the server's /64, routed by router2 (the server's gateway) to the server's
+# main address (a /112 route, so router2 needs no neighbour entry per address; router1 sends the whole /64
+# to router2 anyway).
 SCALE_NET6=2001:db8:2::5:0/112
 scale_addr() { printf '2001:db8:2::5:%x' "$1"; }
 scale_name() { printf 's%05d.%s' "$1" "$SCALE_ZONE"; }
@@ -41,7 +42,7 @@ scale_down() {
     if [[ -f $PF_SCALE_DIR/etc/main.cf ]]; then
         postfix_ctl "$NS_SERVER" "$PF_SCALE_DIR" stop || true
     fi
-    ip -n "$NS_ROUTER" -6 route del "$SCALE_NET6" 2>/dev/null || true
+    ip -n "$NS_ROUTER2" -6 route del "$SCALE_NET6" 2>/dev/null || true
     if ns_exists "$NS_SERVER"; then
         ip -n "$NS_SERVER" -6 addr show dev lo | awk '/inet6 2001:db8:2::5:/{print $2}' |
             sed 's/^/addr del /; s/$/ dev lo/' | ip -n "$NS_SERVER" -batch - 2>/dev/null || true
@@ -59,10 +60,10 @@ scale_up() {
     scale_down
     mkdir -p "$SCALE_DIR" "$PF_SCALE_DIR"/{etc,queue,data}
 
-    # Addresses on the server's loopback, and the router's way to them.
+    # Addresses on the server's loopback, and router2's way to them.
     for ((i = 1; i <= n; i++)); do echo "addr add $(scale_addr "$i")/128 dev lo"; done |
         ip -n "$NS_SERVER" -batch - || die "could not add the scale addresses"
-    ip -n "$NS_ROUTER" -6 route add "$SCALE_NET6" via "$MAIL6"
+    ip -n "$NS_ROUTER2" -6 route add "$SCALE_NET6" via "$MAIL6"
 
     # Names: a hosts file dnsmasq reads beside its configuration (AAAA only, as v6only).
     for ((i = 1; i <= n; i++)); do printf '%s %s\n' "$(scale_addr "$i")" "$(scale_name "$i")"; done \

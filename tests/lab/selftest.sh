@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Verify a running lab end to end from the client namespace with swaks, openssl s_client,
-# dig and bash /dev/tcp probes: every instance, responder and fault. Leaves the lab with no
+# dig, ping (the hops on the path, loss), perl TCP connects with a TTL and bash /dev/tcp probes:
+# every instance, responder and fault. Leaves the lab with no
 # faults. Prints one line per check and exits non-zero if any failed. Takes about a minute.
 # Never prints the SASL password (only server replies are shown).
 set -euo pipefail
@@ -107,6 +108,73 @@ expect_greeting() { # DESC addr port expected-output
     if [[ $got == "$4" ]]; then ok "$1"; else bad "$1: want '$4'" "$got"; fi
 }
 
+# The hop that answers a ping limited to $1 hops towards $2: the router's address, "reached" (the target
+# answered) or "none" (no answer in 2 s).
+hop_answer() {
+    local fam=-4 out
+    [[ $2 == *:* ]] && fam=-6
+    out=$("$RC" ping "$fam" -n -c 1 -W 2 -t "$1" "$2" 2>&1 || true)
+    if grep -q ' bytes from ' <<<"$out"; then echo reached
+    elif [[ $out =~ From\ ([0-9a-f.:]+) ]]; then echo "${BASH_REMATCH[1]}"
+    else echo none
+    fi
+}
+expect_hop() { # DESC ttl addr want
+    local got
+    got=$(hop_answer "$2" "$3")
+    if [[ $got == "$4" ]]; then ok "$1: $got"; else bad "$1: want $4, got $got"; fi
+}
+# A TCP connect whose SYN may cross $3 hops: connected, exceeded (a router answered "time exceeded":
+# EHOSTUNREACH), refused, timeout (nothing within 3 s) or other:<errno text>. $1=addr $2=port $3=ttl
+ttl_connect() {
+    local out rc
+    # shellcheck disable=SC2016
+    out=$("$RC" timeout 3 perl -MSocket=:all -e '
+        my ($a, $p, $t) = @ARGV;
+        my $six = $a =~ /:/;
+        socket(my $s, $six ? AF_INET6 : AF_INET, SOCK_STREAM, 0) or die "socket: $!";
+        # IPV6_UNICAST_HOPS is 16 on Linux (Socket.pm does not export it everywhere). The value is packed: a
+        # string from @ARGV would be passed as its bytes ("2" = TTL 50).
+        my $v = pack("i", $t);
+        ($six ? setsockopt($s, IPPROTO_IPV6, 16, $v) : setsockopt($s, IPPROTO_IP, IP_TTL, $v)) or die "ttl: $!";
+        my $sa = $six ? pack_sockaddr_in6($p, inet_pton(AF_INET6, $a)) : pack_sockaddr_in($p, inet_aton($a));
+        if (connect($s, $sa)) { print "connected\n" }
+        elsif ($!{EHOSTUNREACH}) { print "exceeded\n" }
+        elsif ($!{ECONNREFUSED}) { print "refused\n" }
+        else { print "other:$!\n" }' "$1" "$2" "$3" 2>&1) && rc=0 || rc=$?
+    if ((rc == 124)); then echo timeout; else echo "$out"; fi
+}
+expect_ttl() { # DESC addr port ttl want
+    local got
+    got=$(ttl_connect "$2" "$3" "$4")
+    if [[ $got == "$5" ]]; then ok "$1: $got"; else bad "$1: want $5, got $got"; fi
+}
+# Packets a router's lab chain dropped or rejected: one count per rule. $1=ns $2=v4|v6
+rule_counts() {
+    local ipt=iptables
+    [[ $2 == v6 ]] && ipt=ip6tables
+    ip netns exec "$1" "$ipt" -w 5 -L SDLAB-FWD -v -n -x | awk 'NR > 2 {print $1}' | tr '\n' ' '
+}
+# Loss seen by 200 pings 5 ms apart (as "N%"). $1=addr
+ping_loss() {
+    "$RC" ping -n -q -c 200 -i 0.005 -W 1 "$1" 2>&1 | grep -oE '[0-9.]+% packet loss' | cut -d% -f1
+}
+expect_loss() { # DESC addr min max (percent)
+    local got
+    got=$(ping_loss "$2")
+    if [[ -n $got ]] && awk -v g="$got" -v lo="$3" -v hi="$4" 'BEGIN{exit !(g >= lo && g <= hi)}'; then
+        ok "$1: ${got}% of 200 pings lost"
+    else
+        bad "$1: want $3-$4% lost, got '${got:-no ping summary}'"
+    fi
+}
+# Milliseconds until the first line of mail's (or a variant's) greeting, from the client. $1=addr $2=port
+expect_greeting_ms() { # DESC addr port min max
+    local got
+    got=$(greeting_ms "$NS_CLIENT" "$2" "$3")
+    if [[ $got != none ]] && ((got >= $4 && got <= $5)); then ok "$1: ${got} ms"; else bad "$1: want $4-$5 ms, got $got"; fi
+}
+
 "$FAULT" clear >/dev/null 2>&1
 
 echo "== DNS (dnsmasq on $RTR_C4)"
@@ -180,6 +248,34 @@ for p in 25 465 587; do
     expect_probe "v6 $p" "$MAIL6" "$p" connected fast
 done
 
+echo "== path: client - router1 - router2 - server"
+expect_hop "TTL 1 v4: router1" 1 "$MAIL4" "$RTR_C4"
+expect_hop "TTL 2 v4: router2" 2 "$MAIL4" "$R2_T4"
+expect_hop "TTL 3 v4: the server" 3 "$MAIL4" reached
+expect_hop "TTL 1 v6: router1" 1 "$MAIL6" "$RTR_C6"
+expect_hop "TTL 2 v6: router2" 2 "$MAIL6" "$R2_T6"
+expect_hop "TTL 3 v6: the server" 3 "$MAIL6" reached
+expect_ttl "TCP TTL 2 to 25: time exceeded (router2)" "$MAIL4" 25 2 exceeded
+expect_ttl "TCP TTL 3 to 25: the server" "$MAIL4" 25 3 connected
+expect_ttl "TCP TTL 2 to 587 (v6): time exceeded" "$MAIL6" 587 2 exceeded
+expect_ttl "TCP TTL 3 to 587 (v6): the server" "$MAIL6" 587 3 connected
+limits() { ip netns exec "$1" sysctl -n net.ipv4.icmp_ratelimit net.ipv6.icmp.ratelimit | tr '\n' ' '; }
+for ns in "$NS_ROUTER" "$NS_ROUTER2"; do
+    got=$(limits "$ns")
+    if [[ $got =~ ^[1-9][0-9]*\ [1-9][0-9]*\ $ ]]; then ok "$ns keeps Linux's default ICMP rate limits (v4 v6 ms: $got)"
+    else bad "$ns ICMP rate limits: want the defaults (non-zero), got '$got'"; fi
+done
+for ns in "$NS_CLIENT" "$NS_SERVER"; do
+    got=$(limits "$ns")
+    if [[ $got == "0 0 " ]]; then ok "$ns: ICMP rate limits off"; else bad "$ns ICMP rate limits: want 0 0, got '$got'"; fi
+done
+# 20 TTL-1 pings in 0.2 s: router1 answers its burst (6), then one a second. (No -w: with a deadline, ping
+# stops at the first error.)
+n=$("$RC" timeout 5 ping -n -c 20 -i 0.01 -W 1 -t 1 "$MAIL4" 2>&1 | grep -c 'Time to live exceeded' || true)
+if ((n >= 3 && n <= 12)); then ok "router1 rate-limits its ICMP: $n of 20 TTL-1 pings answered"
+else bad "router1 rate limit: want 3-12 of 20 TTL-1 pings answered, got $n"; fi
+sleep 6   # router1's ICMP budget for this client fills up again (one per second, up to the burst)
+
 fault() { "$FAULT" "$@" >/dev/null || bad "fault.sh $* failed"; }
 
 echo "== faults"
@@ -202,14 +298,69 @@ expect_probe "router-drop-25: v6 25" "$MAIL6" 25 timeout slow
 expect_probe "router-drop-25: v4 587 unaffected" "$MAIL4" 587 connected fast
 expect_probe "router-drop-25: v6 465 unaffected" "$MAIL6" 465 connected fast
 fault clear
-for k in reject:refused reset:refused prohibit:hostunreach; do
-    fault "router-${k%:*}-25"
-    expect_probe "router-${k%:*}-25: v4" "$MAIL4" 25 "${k#*:}" fast
-    want6=${k#*:}; [[ ${k%:*} == prohibit ]] && want6=denied
-    expect_probe "router-${k%:*}-25: v6" "$MAIL6" 25 "$want6" fast
-    expect_probe "router-${k%:*}-25: 587 unaffected" "$MAIL6" 587 connected fast
-    fault clear
-done
+# A router's REJECT of one port, each kind: $1 = router|router2, $2 = its namespace, $3 = the port, $4 = another
+# port that must still connect. The router's rule must have answered (its counters), in both families.
+router_rejects() {
+    local r=$1 ns=$2 port=$3 other=$4 k want6 c4 c6
+    for k in reject:refused reset:refused prohibit:hostunreach; do
+        fault "$r-${k%:*}-$port"
+        expect_probe "$r-${k%:*}-$port: v4" "$MAIL4" "$port" "${k#*:}" fast
+        want6=${k#*:}; [[ ${k%:*} == prohibit ]] && want6=denied
+        expect_probe "$r-${k%:*}-$port: v6" "$MAIL6" "$port" "$want6" fast
+        expect_probe "$r-${k%:*}-$port: $other unaffected" "$MAIL6" "$other" connected fast
+        c4=$(rule_counts "$ns" v4) c6=$(rule_counts "$ns" v6)
+        if [[ $c4 =~ ^[1-9] && $c6 =~ ^[1-9] ]]; then ok "$r-${k%:*}-$port: the rule at $ns answered (v4 $c4, v6 $c6 packets)"
+        else bad "$r-${k%:*}-$port: the rule at $ns did not match (v4 '$c4', v6 '$c6')"; fi
+        fault clear
+    done
+}
+router_rejects router "$NS_ROUTER" 25 587
+fault router2-drop-25
+expect_probe "router2-drop-25: v4 25" "$MAIL4" 25 timeout slow
+expect_probe "router2-drop-25: v6 25" "$MAIL6" 25 timeout slow
+expect_probe "router2-drop-25: v4 587 unaffected" "$MAIL4" 587 connected fast
+expect_ttl "router2-drop-25: TTL 2 SYN to 25 reaches router2 (time exceeded)" "$MAIL4" 25 2 exceeded
+expect_ttl "router2-drop-25: TTL 3 SYN to 25 dies at router2" "$MAIL4" 25 3 timeout
+fault clear
+router_rejects router2 "$NS_ROUTER2" 587 25
+fault router-no-time-exceeded
+expect_hop "router-no-time-exceeded: TTL 1 unanswered" 1 "$MAIL4" none
+expect_hop "router-no-time-exceeded: TTL 2 still router2" 2 "$MAIL4" "$R2_T4"
+expect_hop "router-no-time-exceeded: TTL 1 unanswered (v6)" 1 "$MAIL6" none
+expect_probe "router-no-time-exceeded: 25 connects" "$MAIL4" 25 connected fast
+fault clear
+fault router2-no-time-exceeded
+expect_hop "router2-no-time-exceeded: TTL 1 router1" 1 "$MAIL4" "$RTR_C4"
+expect_hop "router2-no-time-exceeded: TTL 2 unanswered" 2 "$MAIL4" none
+expect_hop "router2-no-time-exceeded: TTL 3 the server" 3 "$MAIL4" reached
+fault clear
+# 5% per direction is about 10% of pings (request or reply lost); 10% about 19%. Both of the router's rules
+# (one per incoming interface) must have dropped packets. $1=fault $2=ns $3=address $4/$5=range of loss in %
+expect_lossy_router() {
+    local c fam=v4
+    [[ $3 == *:* ]] && fam=v6
+    fault "$1"
+    expect_loss "$1 ($fam)" "$3" "$4" "$5"
+    c=$(rule_counts "$2" "$fam")
+    if [[ $c =~ ^[1-9][0-9]*\ [1-9][0-9]*\ $ ]]; then ok "$1: both directions lose packets at $2 ($c)"
+    else bad "$1: want drops in both directions at $2, got '$c'"; fi
+}
+expect_lossy_router router-loss-5 "$NS_ROUTER" "$MAIL4" 2 25
+expect_probe "router-loss-5: 25 connects (a lost SYN costs 1 s)" "$MAIL4" 25 connected slow 8
+expect_dig "router-loss-5: DNS (router1 itself) unaffected" 'NOERROR' A "$MAIL_NAME"
+fault clear
+expect_lossy_router router2-loss-10 "$NS_ROUTER2" "$MAIL6" 8 35
+fault clear
+expect_loss "loss cleared" "$MAIL4" 0 0
+fault slow-greeting-2
+expect_greeting_ms "slow-greeting-2: mail v4 25 greets after ~2 s" "$MAIL4" 25 1900 2900
+expect_greeting_ms "slow-greeting-2: mail v6 587 greets after ~2 s" "$MAIL6" 587 1900 2900
+expect_greeting_ms "slow-greeting-2: selfsigned 25 unaffected" "$SELF4" 25 0 500
+fault stop-587
+expect_probe "slow-greeting-2 + stop-587: 587 closed" "$MAIL4" 587 refused fast
+expect_greeting_ms "slow-greeting-2 + stop-587: 25 still slow" "$MAIL4" 25 1900 2900
+fault clear
+expect_greeting_ms "slow-greeting cleared: mail 25 greets at once" "$MAIL4" 25 0 500
 fault server-drop-587
 expect_probe "server-drop-587: v4" "$MAIL4" 587 timeout slow
 expect_probe "server-drop-587: 25 unaffected" "$MAIL4" 25 connected fast

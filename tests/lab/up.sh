@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Build the smtp-doctor fault lab: three network namespaces (client, router, server),
-# real Postfix with Cyrus SASL on the server, a Postfix "local MTA" on the client,
-# dnsmasq as the client's resolver, socat responders, and empty iptables chains for
-# fault.sh. Starts from a clean slate (runs down.sh first), so it is idempotent.
+# Build the smtp-doctor fault lab: four network namespaces (client, router1, router2, server:
+# the server sits three hops from the client), real Postfix with Cyrus SASL on the server, a
+# Postfix "local MTA" on the client, dnsmasq as the client's resolver, socat responders, and
+# empty iptables chains for fault.sh. Starts from a clean slate (runs down.sh first), so it is
+# idempotent.
 # Exits non-zero naming what did not come up.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -45,21 +46,33 @@ for ns in "${ALL_NS[@]}"; do
     ns_exec "$ns" sysctl -qw \
         net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 \
         net.ipv6.conf.all.accept_ra=0 net.ipv6.conf.default.accept_ra=0 \
-        net.ipv6.conf.default.autoconf=0 \
-        net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
+        net.ipv6.conf.default.autoconf=0
     ip -n "$ns" link set lo up
 done
-ns_exec "$NS_ROUTER" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+# The end hosts answer every probe (their own REJECTs and closed ports); the routers keep Linux's
+# default ICMP rate limits (a burst of about 6 errors per destination, then one per second, as
+# real routers do or stricter), so a path probe must not count on an answer from every hop.
+for ns in "$NS_CLIENT" "$NS_SERVER"; do
+    ns_exec "$ns" sysctl -qw net.ipv4.icmp_ratelimit=0 net.ipv6.icmp.ratelimit=0
+done
+for ns in "$NS_ROUTER" "$NS_ROUTER2"; do
+    ns_exec "$ns" sysctl -qw net.ipv4.ip_forward=1 net.ipv6.conf.all.forwarding=1
+done
 
 ip link add "$IF_CLIENT" netns "$NS_CLIENT" type veth peer name "$IF_RTR_C" netns "$NS_ROUTER"
-ip link add "$IF_SERVER" netns "$NS_SERVER" type veth peer name "$IF_RTR_S" netns "$NS_ROUTER"
+ip link add "$IF_R1_T" netns "$NS_ROUTER" type veth peer name "$IF_R2_T" netns "$NS_ROUTER2"
+ip link add "$IF_SERVER" netns "$NS_SERVER" type veth peer name "$IF_RTR_S" netns "$NS_ROUTER2"
 
 ip -n "$NS_CLIENT" addr add "$CLIENT4/24" dev "$IF_CLIENT"
 ip -n "$NS_CLIENT" addr add "$CLIENT6/64" dev "$IF_CLIENT" nodad
 ip -n "$NS_ROUTER" addr add "$RTR_C4/24" dev "$IF_RTR_C"
 ip -n "$NS_ROUTER" addr add "$RTR_C6/64" dev "$IF_RTR_C" nodad
-ip -n "$NS_ROUTER" addr add "$RTR_S4/24" dev "$IF_RTR_S"
-ip -n "$NS_ROUTER" addr add "$RTR_S6/64" dev "$IF_RTR_S" nodad
+ip -n "$NS_ROUTER" addr add "$R1_T4/24" dev "$IF_R1_T"
+ip -n "$NS_ROUTER" addr add "$R1_T6/64" dev "$IF_R1_T" nodad
+ip -n "$NS_ROUTER2" addr add "$R2_T4/24" dev "$IF_R2_T"
+ip -n "$NS_ROUTER2" addr add "$R2_T6/64" dev "$IF_R2_T" nodad
+ip -n "$NS_ROUTER2" addr add "$RTR_S4/24" dev "$IF_RTR_S"
+ip -n "$NS_ROUTER2" addr add "$RTR_S6/64" dev "$IF_RTR_S" nodad
 for a in "$MAIL4" "$NOTLS4" "$SELF4" "$EXPIRED4" "$BUSY4" "$SILENT4" "$BLOCKED4" "$NOTSMTP4"; do
     ip -n "$NS_SERVER" addr add "$a/24" dev "$IF_SERVER"
 done
@@ -71,6 +84,11 @@ for ns in "${ALL_NS[@]}"; do
         ip -n "$ns" link set "$l" up
     done
 done
+# router1 reaches the server's networks through router2; router2 sends everything else back to router1.
+ip -n "$NS_ROUTER" route add 203.0.113.0/24 via "$R2_T4"
+ip -n "$NS_ROUTER" -6 route add 2001:db8:2::/64 via "$R2_T6"
+ip -n "$NS_ROUTER2" route add default via "$R1_T4"
+ip -n "$NS_ROUTER2" -6 route add default via "$R1_T6"
 # Source address of the server's own traffic is its main address.
 ip -n "$NS_CLIENT" route add default via "$RTR_C4"
 ip -n "$NS_CLIENT" -6 route add default via "$RTR_C6"
@@ -81,7 +99,7 @@ ip -n "$NS_SERVER" -6 route add default via "$RTR_S6" src "$MAIL6"
 mkdir -p "/etc/netns/$NS_CLIENT" "/etc/netns/$NS_SERVER"
 # (every file there is bind-mounted, so the "made by the lab" marker is a comment line)
 write_client_resolv_conf normal   # (lib.sh; fault resolver-none empties it)
-printf '%s\nnameserver %s\n' "$NETNS_MARK" "$RTR_S4" > "/etc/netns/$NS_SERVER/resolv.conf"
+printf '%s\nnameserver %s\n' "$NETNS_MARK" "$R1_T4" > "/etc/netns/$NS_SERVER/resolv.conf"   # dnsmasq, via router2
 cat > "/etc/netns/$NS_CLIENT/hosts" <<EOF
 127.0.0.1	localhost
 ::1	localhost ip6-localhost ip6-loopback
@@ -103,10 +121,14 @@ for ipt in ipt4 ipt6; do
     $ipt "$NS_CLIENT" -A OUTPUT -j SDLAB-OUT
     $ipt "$NS_CLIENT" -t nat -N SDLAB-NAT
     $ipt "$NS_CLIENT" -t nat -A OUTPUT -j SDLAB-NAT
-    $ipt "$NS_ROUTER" -N SDLAB-FWD
-    $ipt "$NS_ROUTER" -A FORWARD -j SDLAB-FWD
-    $ipt "$NS_ROUTER" -N SDLAB-IN
-    $ipt "$NS_ROUTER" -A INPUT -j SDLAB-IN
+    for ns in "$NS_ROUTER" "$NS_ROUTER2"; do
+        $ipt "$ns" -N SDLAB-FWD
+        $ipt "$ns" -A FORWARD -j SDLAB-FWD
+        $ipt "$ns" -N SDLAB-IN
+        $ipt "$ns" -A INPUT -j SDLAB-IN
+        $ipt "$ns" -N SDLAB-OUT   # what the router itself sends (its ICMP errors)
+        $ipt "$ns" -A OUTPUT -j SDLAB-OUT
+    done
     $ipt "$NS_SERVER" -N SDLAB-IN
     $ipt "$NS_SERVER" -A INPUT -j SDLAB-IN
 done
@@ -256,7 +278,7 @@ no-resolv
 no-hosts
 no-poll
 bind-interfaces
-listen-address=$RTR_C4,$RTR_C6,$RTR_S4,$RTR_S6
+listen-address=$RTR_C4,$RTR_C6,$R1_T4,$R1_T6
 port=53
 user=root
 pid-file=$SDLAB_DIR/run/dnsmasq.pid
@@ -268,6 +290,7 @@ local-ttl=60
 local=/$ZONE/
 local=/100.51.198.in-addr.arpa/
 local=/113.0.203.in-addr.arpa/
+local=/2.0.192.in-addr.arpa/
 local=/8.b.d.0.1.0.0.2.ip6.arpa/
 domain-needed
 bogus-priv
@@ -284,6 +307,9 @@ host-record=notsmtp.$ZONE,$NOTSMTP4,$NOTSMTP6
 host-record=$CLIENT_NAME,$CLIENT4,$CLIENT6
 host-record=gw.$ZONE,$RTR_C4,$RTR_C6
 host-record=gw-server.$ZONE,$RTR_S4,$RTR_S6
+# The transit link between the two routers; router2's ICMP errors to the client come from gw2's addresses.
+host-record=gw1-transit.$ZONE,$R1_T4,$R1_T6
+host-record=gw2.$ZONE,$R2_T4,$R2_T6
 # Extra names for existing addresses. A PTR answer carries only the first host-record
 # of an address, so these do not disturb the reverse names above.
 # wrongname: the main server under a name its certificate does not carry
@@ -526,6 +552,11 @@ SDLAB_CLIENT6=$CLIENT6
 SDLAB_RESOLVER4=$RTR_C4
 SDLAB_ROUTER4=$RTR_C4
 SDLAB_ROUTER6=$RTR_C6
+SDLAB_NS_ROUTER2=$NS_ROUTER2
+SDLAB_ROUTER2_4=$R2_T4
+SDLAB_ROUTER2_6=$R2_T6
+SDLAB_ROUTER1_TRANSIT4=$R1_T4
+SDLAB_ROUTER1_TRANSIT6=$R1_T6
 SDLAB_MAIL4=$MAIL4
 SDLAB_MAIL6=$MAIL6
 SDLAB_NOTLS4=$NOTLS4

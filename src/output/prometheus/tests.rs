@@ -131,6 +131,7 @@ fn report(target: &str, ports: Vec<PortReport>) -> Report {
         tls_verification: true,
         elapsed_ms: 812.4,
         settings: None,
+        interrupted: None,
     }
 }
 
