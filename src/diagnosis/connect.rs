@@ -97,8 +97,40 @@ fn refused(at: &At<'_>, ev: &mut ConnectEvidence, rejected_here: bool) -> (Code,
     if a.connect.icmp.as_ref().and_then(|i| i.offender) == Some(a.address) {
         return (Code::ServerReject, Confidence::High);
     }
+    // The ladders after a RST: answered at the server's distance, or by a hop on the way.
+    if let Some(p) = a.path.as_ref().filter(|p| p.summary.is_some()) {
+        match p.read() {
+            PathReading::AnsweredEarly {
+                ttl,
+                by,
+                here: false,
+                reset: true,
+            } if ttl >= 2 => {
+                ev.path = Some(PathNote::AnsweredEarly {
+                    ttl,
+                    by,
+                    here: false,
+                });
+                return (Code::IspReject, Confidence::High);
+            }
+            PathReading::AnsweredEarly { ttl: 1, .. } => {
+                ev.path = Some(PathNote::RefusedWithinOneHop);
+                return (Code::FirewallReject, Confidence::Medium);
+            }
+            PathReading::Reached { .. } if p.settled() => {
+                ev.path = Some(PathNote::LeftThisHost);
+                return (Code::PortClosed, Confidence::High);
+            }
+            _ => {}
+        }
+    }
+    // A lone TTL-1 SYN, or ladders that placed nothing: any answer to a TTL-1 SYN says where the SYN got.
     let ttl1 = a.path.as_ref().and_then(|p| {
-        let first = p.hops.iter().find(|h| h.ttl == 1)?;
+        let hops = p.hops.iter().filter(|h| h.ttl == 1);
+        let first = hops
+            .clone()
+            .find(|h| h.outcome != HopOutcome::Silent)
+            .or_else(|| hops.clone().next())?;
         Some((first.outcome, p.on_link))
     });
     match ttl1 {
@@ -189,10 +221,22 @@ fn from_ladders(
             // at the same moment shows it would have answered these SYNs had they left. A listing that shows no
             // such rule leaves a first router that filters before it counts the TTL as likely. Without that
             // answer, a silent first hop is unknown, never "dropped here".
-            match (drop_rule, router_answers, rules_were_read(at.report)) {
-                (true, _, _) | (false, true, false) => (Code::FirewallDrop, Confidence::High),
-                (false, true, true) => (Code::FirewallDrop, Confidence::Medium),
-                (false, false, _) => (Code::ConnectTimeout, Confidence::Low),
+            // A first router that answers nobody at TTL 1, with the listing showing nothing here that stops the
+            // SYN: the hop where the control goes on and these do not places the drop.
+            let parted = at.a.path.as_ref().and_then(|p| p.parted_beyond_first_hop());
+            match (
+                drop_rule,
+                router_answers,
+                rules_were_read(at.report),
+                parted,
+            ) {
+                (true, _, _, _) | (false, true, false, _) => (Code::FirewallDrop, Confidence::High),
+                (false, true, true, _) => (Code::FirewallDrop, Confidence::Medium),
+                (false, false, true, Some((hop, next))) => {
+                    ev.path = Some(PathNote::DiesBefore { hop, next });
+                    (Code::IspDrop, Confidence::Medium)
+                }
+                (false, false, _, _) => (Code::ConnectTimeout, Confidence::Low),
             }
         }
         PathReading::DroppedAfter { hop, router, next } => {

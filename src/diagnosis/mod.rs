@@ -179,6 +179,10 @@ pub enum PathNote {
         by: Option<IpAddr>,
         here: bool,
     },
+    /// The ladders: no router answered the SYNs to the port, this host's rules (read) let them out, and the
+    /// control's SYN with TTL `hop` was answered (by `next`) where none of the port's were: they die before hop `hop`,
+    /// at a router that does not answer TTL expiry.
+    DiesBefore { hop: u8, next: Option<IpAddr> },
 }
 
 /// A sign that this host answers in the server's place.

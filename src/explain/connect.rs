@@ -120,6 +120,10 @@ fn evidence(ev: &ConnectEvidence, address: Option<std::net::IpAddr>) -> Vec<Stri
         Some(PathNote::NeverLeft { router_answers: false }) => out.push(
             "no SYN to this port got any answer, not even at TTL 1, while the control reached the server; the first router did not answer the control's TTL-1 SYN at the same moment either (a router that does not answer, or whose ICMP budget was spent), so where these die is unknown".into(),
         ),
+        Some(PathNote::DiesBefore { hop, next }) => out.push(format!(
+            "no router answered the SYNs to this port, not even at TTL 1, yet this host's rules (read) let them out; the control's SYN with TTL {hop} was answered{}, none of this port's: they die before hop {hop}, at a router that does not answer TTL expiry",
+            next.map(|n| format!(" by {n}")).unwrap_or_default()
+        )),
         Some(PathNote::ReachedServer(t)) => out.push(format!(
             "a SYN to this port with TTL {t} reached the server and was answered: the port is not blocked, the connect's own SYNs were lost"
         )),
@@ -190,6 +194,12 @@ pub(super) fn word(report: &Report, f: &Finding) -> Words {
                 ),
                 block_remedy(port),
             ),
+            Some(PathNote::DiesBefore { hop, .. }) => (
+                format!(
+                    "connections to {here} are dropped on the way, before hop {hop}: this host lets the SYN out, and the router that drops it does not answer TTL expiry"
+                ),
+                block_remedy(port),
+            ),
             _ => (
                 format!("connections to {here} time out beyond this host: the SYN is dropped on the way"),
                 block_remedy(port),
@@ -225,13 +235,22 @@ pub(super) fn word(report: &Report, f: &Finding) -> Words {
              ADDRESS). Mail clients retry; a lossy link makes them slow, not blocked."
                 .into(),
         ),
-        Code::IspReject => (
-            format!(
-                "a router on the way ({}) rejects connections to {here}",
-                ev.router.map_or_else(|| "?".into(), |r| r.to_string())
+        Code::IspReject => match ev.path {
+            Some(PathNote::AnsweredEarly { ttl, by, .. }) => (
+                format!(
+                    "something on the way, at or before hop {ttl}{}, resets connections to {here}: a SYN too short-lived to reach the server is refused",
+                    by.map(|b| format!(" ({b})")).unwrap_or_default()
+                ),
+                block_remedy(port),
             ),
-            block_remedy(port),
-        ),
+            _ => (
+                format!(
+                    "a router on the way ({}) rejects connections to {here}",
+                    ev.router.map_or_else(|| "?".into(), |r| r.to_string())
+                ),
+                block_remedy(port),
+            ),
+        },
         Code::PortClosed => (
             format!("{here} refused the connection: nothing is listening on port {port}"),
             format!(

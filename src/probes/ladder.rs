@@ -27,9 +27,13 @@ const EXTRA_GAP: Duration = Duration::from_millis(60);
 const PAIR_GAP: Duration = Duration::from_millis(1100);
 /// TTLs beyond the control's hop count still tried on the probed port: paths of different flows may differ a little.
 const BEYOND: u8 = 2;
-/// The least time a SYN goes unanswered before it counts as silent, and the most.
+/// How long a TTL-limited SYN is waited for. The kernel sends the SYN again after its initial retransmission
+/// timeout (1 s), and an answer to that copy would be placed at the first one's moment: a router whose ICMP budget
+/// was empty then would seem to have answered. So each SYN lives just under one RTO, and is silent after it.
+const SYN_LIFE: Duration = Duration::from_millis(950);
+/// The least time a SYN goes unanswered before it counts as silent, and the most (its whole life).
 const SILENCE_MIN: Duration = Duration::from_millis(200);
-const SILENCE_MAX: Duration = Duration::from_secs(2);
+const SILENCE_MAX: Duration = SYN_LIFE;
 /// Routers limit the ICMP errors they send to one destination (Linux: a token bucket of 6, one token back a
 /// second; real routers are often stricter). This run keeps the same bucket per hop for the SYNs a router there
 /// must answer, so a silence is never the run's own doing as long as nothing else spends the router's budget.
@@ -173,9 +177,10 @@ impl Climb<'_> {
         let mut next_pair = start;
         loop {
             let now = Instant::now();
+            expire(&mut sent, now);
             let facts = self.snapshot(&sent, on_link, now, start);
             let reading = facts.read();
-            if reading.decided() || now >= self.deadline {
+            if facts.settled() || now >= self.deadline {
                 set.abort_all();
                 return facts;
             }
@@ -314,11 +319,15 @@ impl Climb<'_> {
                 let addr = SocketAddr::new(self.target.ip(), port);
                 let locals = self.local_addrs.to_vec();
                 let idx = sent.len();
-                let abort = set.spawn(async move { (idx, tcp::syn(addr, ttl, &locals).await) });
+                // Sent here, in this order, not when its task first runs: a TTL-1 pair must reach the router
+                // port's SYN first.
+                let syn = tcp::send_syn(addr, ttl);
+                let at = Instant::now();
+                let abort = set.spawn(async move { (idx, syn.answer(&locals).await) });
                 sent.push(Sent {
                     rung,
                     ttl,
-                    at: now,
+                    at,
                     answer: None,
                     abort: Some(abort),
                 });
@@ -333,7 +342,7 @@ impl Climb<'_> {
             let silent_at = sent
                 .iter()
                 .filter(|s| s.answer.is_none())
-                .map(|s| s.at + window)
+                .flat_map(|s| [s.at + window, s.at + SYN_LIFE])
                 .filter(|t| *t > now)
                 .min();
             let mut wake = self.deadline;
@@ -418,6 +427,21 @@ fn silence_window(sent: &[Sent]) -> Duration {
         .map(|a| a.elapsed_ms)
         .fold(0.0_f64, f64::max);
     Duration::from_secs_f64((3.0 * slowest / 1e3).max(0.0)).clamp(SILENCE_MIN, SILENCE_MAX)
+}
+
+/// Ends every SYN that has waited its whole life (SYN_LIFE) as silent, before the kernel sends it again.
+fn expire(sent: &mut [Sent], now: Instant) {
+    for s in sent
+        .iter_mut()
+        .filter(|s| s.answer.is_none() && now.saturating_duration_since(s.at) >= SYN_LIFE)
+    {
+        if let Some(a) = s.abort.take() {
+            a.abort();
+        }
+        let mut h = HopFacts::new(s.ttl, HopOutcome::Silent);
+        h.elapsed_ms = ms(now.saturating_duration_since(s.at));
+        s.answer = Some(h);
+    }
 }
 
 /// Gives up on the oldest SYN that has already counted as silent, freeing its descriptor; false when none has.

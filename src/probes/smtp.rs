@@ -87,6 +87,10 @@ async fn chain(ctx: &Ctx, addr: SocketAddr, mode: PortMode, a: &mut Attempt) {
     }
 }
 
+/// The most a refused connect's ladders may add to it: a RST is placed within a few round trips once the control
+/// has reached the server; a control port that never answers leaves it where it was.
+const REFUSAL_LADDER: Duration = Duration::from_secs(1);
+
 /// How long the first-hop check of a connection waits for its answer.
 const FIRST_HOP_WAIT: Duration = Duration::from_secs(1);
 
@@ -145,9 +149,23 @@ async fn connect_stage(ctx: &Ctx, addr: SocketAddr, a: &mut Attempt) -> Option<T
         }
     };
     let on_link = crate::probes::host::on_link(&addr.ip());
-    // A fast refusal: one SYN with TTL 1 tells whether the refusal came from beyond the first router
-    // (time exceeded) or from this host itself (a local REJECT --reject-with tcp-reset answers even a TTL-1 SYN).
+    let remote = !addr.ip().is_loopback() && !ctx.local_addrs.contains(&addr.ip());
     let path = match (path, facts.outcome) {
+        // A RST from a server routers away: the ladders tell whether it came from the server's distance or
+        // from a hop on the way that answers for it (a provider's filter, or a local REJECT at TTL 1).
+        (None, ConnectOutcome::Refused) if facts.icmp.is_none() && remote && !on_link => {
+            let climb = ladder::Climb {
+                target: addr,
+                controls: ladder::controls_for(&ctx.paths, addr),
+                deadline: Instant::now() + ctx.timeout.min(REFUSAL_LADDER),
+                local_addrs: &ctx.local_addrs,
+                paths: &ctx.paths,
+                budget: ctx.budget.as_ref(),
+            };
+            Some(climb.run().await)
+        }
+        // Any other fast refusal: one SYN with TTL 1 tells whether it came from beyond the first router
+        // (time exceeded) or from this host itself.
         (
             None,
             ConnectOutcome::Refused
@@ -171,7 +189,6 @@ async fn connect_stage(ctx: &Ctx, addr: SocketAddr, a: &mut Attempt) -> Option<T
         facts.outcome = ConnectOutcome::Connected;
     }
     // The other end in this host's own socket table: something here answered for a remote address.
-    let remote = !addr.ip().is_loopback() && !ctx.local_addrs.contains(&addr.ip());
     if let (Some(s), true) = (&stream, remote) {
         facts.answered_here = s.local_addr().is_ok_and(tcp::peer_is_here);
     }

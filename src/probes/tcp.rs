@@ -63,10 +63,54 @@ pub async fn connect(
 }
 
 /// One TTL-limited SYN and what came back; never returns while nothing did (the caller's clock decides
-/// when silence means "no answer"). `sent` is when the SYN left, for the ladder's timeline.
+/// when silence means "no answer").
 pub async fn syn(addr: SocketAddr, ttl: u8, local_addrs: &[IpAddr]) -> HopFacts {
-    let start = Instant::now();
-    let result = raw_connect(addr, Some(ttl)).await;
+    send_syn(addr, ttl).answer(local_addrs).await
+}
+
+/// A TTL-limited SYN already on the wire: the connect call sends it before it returns, so SYNs sent one after
+/// another leave in that order (a router's ICMP budget is spent in the order its SYNs arrive).
+pub struct SentSyn {
+    addr: SocketAddr,
+    ttl: u8,
+    start: Instant,
+    socket: Result<Socket, ConnectFailure>,
+}
+
+/// Sends one SYN with `ttl` now, without waiting for anything.
+pub fn send_syn(addr: SocketAddr, ttl: u8) -> SentSyn {
+    SentSyn {
+        addr,
+        ttl,
+        start: Instant::now(),
+        socket: start_connect(addr, Some(ttl)),
+    }
+}
+
+impl SentSyn {
+    /// What came back to the SYN; never returns while nothing did.
+    pub async fn answer(self, local_addrs: &[IpAddr]) -> HopFacts {
+        let SentSyn {
+            addr,
+            ttl,
+            start,
+            socket,
+        } = self;
+        let result = match socket {
+            Ok(socket) => finish_connect(socket).await,
+            Err(f) => Err(f),
+        };
+        hop_facts(addr, ttl, start, result, local_addrs)
+    }
+}
+
+fn hop_facts(
+    addr: SocketAddr,
+    ttl: u8,
+    start: Instant,
+    result: Result<TcpStream, ConnectFailure>,
+    local_addrs: &[IpAddr],
+) -> HopFacts {
     let elapsed = elapsed_ms(start);
     let mut hop = HopFacts::new(ttl, HopOutcome::Silent);
     hop.elapsed_ms = elapsed;
@@ -85,7 +129,7 @@ pub async fn syn(addr: SocketAddr, ttl: u8, local_addrs: &[IpAddr]) -> HopFacts 
         Err(f) => {
             let errno = f.error.raw_os_error();
             match (errno, f.icmp) {
-                (_, Some(i)) if is_time_exceeded(&i) => {
+                (_, Some(i)) if is_time_exceeded(&i, addr.is_ipv6()) => {
                     hop.outcome = HopOutcome::TimeExceeded;
                     hop.router = i.offender;
                 }
@@ -122,8 +166,13 @@ pub async fn hop(addr: SocketAddr, ttl: u8, timeout: Duration, local_addrs: &[Ip
     }
 }
 
-fn is_time_exceeded(i: &IcmpFacts) -> bool {
-    i.icmp_type == ICMP4_TIME_EXCEEDED || i.icmp_type == ICMP6_TIME_EXCEEDED
+/// ICMP types are per family: v6 "time exceeded" is type 3, which in v4 is "destination unreachable".
+fn is_time_exceeded(i: &IcmpFacts, v6: bool) -> bool {
+    if v6 {
+        i.icmp_type == ICMP6_TIME_EXCEEDED
+    } else {
+        i.icmp_type == ICMP4_TIME_EXCEEDED
+    }
 }
 
 pub fn classify_errno(errno: Option<i32>) -> ConnectOutcome {
@@ -174,6 +223,11 @@ impl From<io::Error> for ConnectFailure {
 /// A non-blocking connect on one descriptor: the socket stays ours after a failure, so the ICMP error that
 /// ended it can be read from its error queue.
 async fn raw_connect(addr: SocketAddr, ttl: Option<u8>) -> Result<TcpStream, ConnectFailure> {
+    finish_connect(start_connect(addr, ttl)?).await
+}
+
+/// The connect call: the socket with its options, and the SYN sent (the call returns once it is).
+fn start_connect(addr: SocketAddr, ttl: Option<u8>) -> Result<Socket, ConnectFailure> {
     let domain = if addr.is_ipv4() {
         Domain::IPV4
     } else {
@@ -197,13 +251,17 @@ async fn raw_connect(addr: SocketAddr, ttl: Option<u8>) -> Result<TcpStream, Con
         }
     }
     match socket.connect(&addr.into()) {
-        Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Ok(()) => Ok(socket),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => Ok(socket),
         Err(error) => {
             let icmp = read_error_queue(socket.as_raw_fd());
-            return Err(ConnectFailure { error, icmp });
+            Err(ConnectFailure { error, icmp })
         }
     }
+}
+
+/// Waits for the handshake a `start_connect` began to end either way.
+async fn finish_connect(socket: Socket) -> Result<TcpStream, ConnectFailure> {
     // A connect in progress, waited on as tokio's own connect does: writable (or closed with an error) once
     // the handshake ends either way; the descriptor stays ours for the error queue.
     let std_stream: std::net::TcpStream = socket.into();
@@ -322,5 +380,20 @@ mod tests {
             ConnectOutcome::PermissionDenied
         );
         assert_eq!(classify_errno(None), ConnectOutcome::Other);
+    }
+
+    #[test]
+    fn an_ipv4_unreachable_is_not_a_time_exceeded() {
+        let icmp = |icmp_type| IcmpFacts {
+            icmp_type,
+            icmp_code: 3,
+            offender: None,
+            offender_is_local: false,
+        };
+        // v4 type 3 is "destination unreachable"; v6 type 3 is "time exceeded".
+        assert!(!is_time_exceeded(&icmp(3), false));
+        assert!(is_time_exceeded(&icmp(11), false));
+        assert!(is_time_exceeded(&icmp(3), true));
+        assert!(!is_time_exceeded(&icmp(11), true));
     }
 }

@@ -61,8 +61,8 @@ pub struct PathSummary {
     pub parted_at: Option<u8>,
     /// SYNs to the probed port that would have reached the server and went unanswered.
     pub silences: usize,
-    /// A control SYN that should have been answered was not, or two SYNs with the same TTL got different
-    /// answers: loss on the way (or an ICMP rate limit), so more silences are needed.
+    /// A control SYN that should have reached the server was not answered: loss on the way, so more silences
+    /// are needed.
     pub lossy: bool,
     pub reading: PathReading,
 }
@@ -224,21 +224,24 @@ impl PathFacts {
             .min()
     }
 
-    /// Loss seen on the way: a control SYN long enough to reach the server went unanswered, or two SYNs to the
-    /// probed port with the same TTL got different answers (one silent).
+    /// Loss seen on the way: a control SYN long enough to reach the server went unanswered. (Two SYNs to one hop
+    /// that got different answers are not loss: a router's ICMP rate limit does that by itself, while a server
+    /// answers every SYN.)
     pub fn lossy(&self) -> bool {
         let d = self.server_at();
-        let control_lost = self
-            .control_hops()
-            .any(|h| self.silent(h) && d.is_some_and(|d| h.ttl >= d));
-        let disagree = self.hops.iter().any(|h| {
-            self.silent(h)
-                && self
-                    .hops
-                    .iter()
-                    .any(|o| o.ttl == h.ttl && o.answered() && !o.reached())
-        });
-        control_lost || disagree
+        self.control_hops()
+            .any(|h| self.silent(h) && d.is_some_and(|d| h.ttl >= d))
+    }
+
+    /// Whether the probe may stop waiting on this reading: it is decided, and an answer from the port's end has
+    /// been placed against the control's hop count (until then a RST forged on the way looks like the server's).
+    pub fn settled(&self) -> bool {
+        match self.read() {
+            PathReading::Reached { ttl } => {
+                self.control.is_empty() || self.server_at().is_some_and(|d| d <= ttl)
+            }
+            r => r.decided(),
+        }
     }
 
     /// SYNs to the probed port that would have reached the server (TTL at least its hop count) and were not answered.
@@ -337,6 +340,19 @@ impl PathFacts {
                 }
             }
         }
+    }
+
+    /// The lowest TTL above 1 at which a control SYN was answered while every SYN to the probed port with that TTL
+    /// went silent, and who answered the control there: the port's SYNs died before that hop.
+    pub fn parted_beyond_first_hop(&self) -> Option<(u8, Option<IpAddr>)> {
+        self.control_hops()
+            .filter(|c| c.ttl >= 2 && c.answered())
+            .filter(|c| {
+                let mine: Vec<&HopFacts> = self.hops.iter().filter(|h| h.ttl == c.ttl).collect();
+                !mine.is_empty() && mine.iter().all(|h| self.silent(h))
+            })
+            .min_by_key(|c| c.ttl)
+            .map(|c| (c.ttl, c.router))
     }
 
     /// The summary of `read`, with the figures it rests on.
@@ -551,5 +567,80 @@ mod tests {
         let mut on_link = facts(vec![hop], Vec::new());
         on_link.on_link = true;
         assert_eq!(on_link.read(), PathReading::Reached { ttl: 1 });
+    }
+
+    /// The two-router lab: router1, router2, the server three hops away; 465 the control.
+    fn control_three_hops() -> Vec<ControlLadder> {
+        vec![ControlLadder {
+            port: 465,
+            connected_in_run: true,
+            hops: vec![
+                h(1, HopOutcome::TimeExceeded, "198.51.100.1"),
+                h(2, HopOutcome::TimeExceeded, "192.0.2.2"),
+                h(3, HopOutcome::SynAck, "203.0.113.10"),
+            ],
+        }]
+    }
+
+    #[test]
+    fn a_router_out_of_icmp_budget_is_not_loss() {
+        // Router1 answered one of the port's three TTL-1 SYNs: its budget, not loss (the control lost nothing).
+        let mut hops = vec![
+            h(1, HopOutcome::Silent, ""),
+            h(1, HopOutcome::TimeExceeded, "198.51.100.1"),
+            h(1, HopOutcome::Silent, ""),
+        ];
+        hops.extend(silent_from(2, 5, 2));
+        let p = facts(hops, control_three_hops());
+        assert!(!p.lossy());
+        assert_eq!(
+            p.read(),
+            PathReading::DroppedAfter {
+                hop: 1,
+                router: ip("198.51.100.1"),
+                next: ip("192.0.2.2"),
+            }
+        );
+    }
+
+    #[test]
+    fn a_reset_at_a_hop_where_the_control_meets_a_router_is_forged_on_the_way() {
+        let hops = vec![
+            h(1, HopOutcome::TimeExceeded, "198.51.100.1"),
+            h(2, HopOutcome::Reset, "203.0.113.10"),
+        ];
+        let p = facts(hops, control_three_hops());
+        assert_eq!(
+            p.read(),
+            PathReading::AnsweredEarly {
+                ttl: 2,
+                by: ip("192.0.2.2"),
+                here: false,
+                reset: true
+            }
+        );
+        assert!(p.settled());
+    }
+
+    #[test]
+    fn an_answer_from_the_port_is_not_settled_before_the_control_places_it() {
+        let hops = vec![
+            h(1, HopOutcome::TimeExceeded, "198.51.100.1"),
+            h(2, HopOutcome::Reset, "203.0.113.10"),
+        ];
+        // The control has said nothing yet: the RST at TTL 2 may be the server's or forged by router2.
+        let mut control = control_three_hops();
+        control[0].hops.clear();
+        control[0]
+            .hops
+            .push(h(1, HopOutcome::TimeExceeded, "198.51.100.1"));
+        let p = facts(hops.clone(), control);
+        assert_eq!(p.read(), PathReading::Reached { ttl: 2 });
+        assert!(!p.settled());
+        // The control reached the server at TTL 2 too: the RST is the server's.
+        let p = facts(hops.clone(), control_to_server());
+        assert!(p.settled());
+        // No control at all: nothing can place it, so it stands.
+        assert!(facts(hops, Vec::new()).settled());
     }
 }
