@@ -146,21 +146,24 @@ fn first_hop_answer(a: &Attempt) -> Option<&crate::report::HopFacts> {
 pub(super) fn proxy(at: &At<'_>) -> Option<Finding> {
     let (report, a) = (at.report, at.a);
     let answered = first_hop_answer(a).filter(|h| !h.here)?;
-    let (port, router_hop) = report
+    let router_at_ttl1 = |hops: &[crate::report::HopFacts]| -> Option<crate::report::HopFacts> {
+        hops.iter()
+            .find(|h| h.ttl == 1 && h.outcome == HopOutcome::TimeExceeded)
+            .cloned()
+    };
+    // The check's own control SYNs first, then another port's first-hop check.
+    let own = a.path.as_ref().into_iter().flat_map(|p| &p.control);
+    let others = report
         .ports
         .iter()
         .filter(|p| p.port != at.pr.port)
         .flat_map(|p| p.attempts.iter().map(move |o| (p.port, o)))
         .filter(|(_, o)| o.address == a.address)
-        .find_map(|(port, o)| {
-            let hop = o
-                .path
-                .as_ref()?
-                .hops
-                .iter()
-                .find(|h| h.ttl == 1 && h.outcome == HopOutcome::TimeExceeded)?;
-            Some((port, hop.clone()))
-        })?;
+        .filter_map(|(port, o)| Some((port, &o.path.as_ref()?.hops)));
+    let (port, router_hop) = own
+        .map(|c| (c.port, &c.hops))
+        .chain(others)
+        .find_map(|(port, hops)| Some((port, router_at_ttl1(hops)?)))?;
     let verified = a
         .tls
         .as_ref()

@@ -20,9 +20,9 @@ use crate::probes::wire::{self, Reply};
 use crate::probes::{ladder, tcp, Budget};
 use crate::redact::{Redactor, MARK};
 use crate::report::{
-    Attempt, AuthFacts, AuthOutcome, ConnectFacts, ConnectOutcome, EhloFacts, HandshakeError,
-    HopFacts, HopOutcome, PathFacts, PathReading, PortMode, ReplyFacts, ReplyOutcome, Stage,
-    StageName, StageStatus, TlsFacts, TlsOutcome,
+    Attempt, AuthFacts, AuthOutcome, ConnectFacts, ConnectOutcome, ControlLadder, EhloFacts,
+    HandshakeError, HopFacts, HopOutcome, PathFacts, PathReading, PortMode, ReplyFacts,
+    ReplyOutcome, Stage, StageName, StageStatus, TlsFacts, TlsOutcome,
 };
 
 /// How long a port stays silent before a TLS handshake is tried on a second connection, beside the wait for its
@@ -81,11 +81,63 @@ async fn chain(ctx: &Ctx, addr: SocketAddr, mode: PortMode, a: &mut Attempt) {
                     a,
                     format!("first-hop check: {}", rungs(std::slice::from_ref(&hop))),
                 );
-                a.path = Some(PathFacts::single(hop, false));
+                let answered_for_server = hop.reached() && !hop.here;
+                let mut path = PathFacts::single(hop, false);
+                if answered_for_server {
+                    // Something within one hop answered for a server further away: the first router's own answer
+                    // to another port at TTL 1 says who sits there, even when its ICMP budget was spent a moment ago.
+                    if let Some(control) = first_router(ctx, addr).await {
+                        note(
+                            a,
+                            format!(
+                                "first-hop check of port {}: {}",
+                                control.port,
+                                rungs(&control.hops)
+                            ),
+                        );
+                        path.control.push(control);
+                    }
+                }
+                a.path = Some(path);
             }
         }
     }
 }
+
+/// TTL-1 SYNs to a control port of `addr`, one a little over a second apart (a router's ICMP budget grows by one
+/// a second), until the first router answers "time exceeded": at most three, within --timeout.
+async fn first_router(ctx: &Ctx, addr: SocketAddr) -> Option<ControlLadder> {
+    let (port, connected_in_run) = ladder::controls_for(&ctx.paths, addr).into_iter().next()?;
+    let control = SocketAddr::new(addr.ip(), port);
+    let deadline = Instant::now() + ctx.timeout;
+    let mut hops = Vec::new();
+    for i in 0..FIRST_ROUTER_TRIES {
+        if i > 0 {
+            let next = Instant::now() + FIRST_ROUTER_GAP;
+            if next >= deadline {
+                break;
+            }
+            tokio::time::sleep_until(tokio::time::Instant::from_std(next)).await;
+        }
+        let wait = deadline
+            .saturating_duration_since(Instant::now())
+            .min(FIRST_HOP_WAIT);
+        let hop = tcp::hop(control, 1, wait, &ctx.local_addrs).await;
+        let answered = hop.outcome == HopOutcome::TimeExceeded;
+        hops.push(hop);
+        if answered {
+            break;
+        }
+    }
+    Some(ControlLadder {
+        port,
+        connected_in_run,
+        hops,
+    })
+}
+
+const FIRST_ROUTER_TRIES: usize = 3;
+const FIRST_ROUTER_GAP: Duration = Duration::from_millis(1100);
 
 /// The most a refused connect's ladders may add to it: a RST is placed within a few round trips once the control
 /// has reached the server; a control port that never answers leaves it where it was.
