@@ -239,10 +239,22 @@ fn from_ladders(
                 (false, false, _, _) => (Code::ConnectTimeout, Confidence::Low),
             }
         }
-        PathReading::DroppedAfter { hop, router, next } => {
+        PathReading::DroppedAfter {
+            hop,
+            router,
+            next,
+            no_reject,
+        } => {
             ev.path = Some(PathNote::DroppedAt { hop, router, next });
-            // The SYN left this host (a router answered it), whatever a rule of this host seemed to say.
-            (Code::IspDrop, Confidence::High)
+            // The SYN left this host (a router answered it), whatever a rule of this host seemed to say. Without
+            // the router's answer beside the silences, a reject hidden by its ICMP rate limit is not ruled out; the
+            // connect's own full wait found no unreachable either.
+            let sure = if no_reject {
+                Confidence::High
+            } else {
+                Confidence::Medium
+            };
+            (Code::IspDrop, sure)
         }
         PathReading::Undecided => {
             let left = ev

@@ -121,7 +121,7 @@ fn evidence(ev: &ConnectEvidence, address: Option<std::net::IpAddr>) -> Vec<Stri
             "no SYN to this port got any answer, not even at TTL 1, while the control reached the server; the first router did not answer the control's TTL-1 SYN at the same moment either (a router that does not answer, or whose ICMP budget was spent), so where these die is unknown".into(),
         ),
         Some(PathNote::DiesBefore { hop, next }) => out.push(format!(
-            "no router answered the SYNs to this port, not even at TTL 1, yet this host's rules (read) let them out; the control's SYN with TTL {hop} was answered{}, none of this port's: they die before hop {hop}, at a router that does not answer TTL expiry",
+            "no router answered the SYNs to this port, not even at TTL 1, yet this host's rules (read) let them out; the control's SYN with TTL {hop} was answered{}, none of this port's: they die before hop {hop} (the routers before it do not answer TTL expiry, or their ICMP budget was spent)",
             next.map(|n| format!(" by {n}")).unwrap_or_default()
         )),
         Some(PathNote::ReachedServer(t)) => out.push(format!(
@@ -189,14 +189,14 @@ pub(super) fn word(report: &Report, f: &Finding) -> Words {
         Code::IspDrop => match ev.path {
             Some(PathNote::DroppedAt { hop, router, .. }) => (
                 format!(
-                    "connections to {here} are dropped on the way, after hop {hop} ({}): the SYN leaves this host and dies there",
+                    "connections to {here} are dropped on the way: the SYN gets past hop {hop} ({}) and no further",
                     router.map_or_else(|| "address unknown".into(), |r| r.to_string())
                 ),
                 block_remedy(port),
             ),
             Some(PathNote::DiesBefore { hop, .. }) => (
                 format!(
-                    "connections to {here} are dropped on the way, before hop {hop}: this host lets the SYN out, and the router that drops it does not answer TTL expiry"
+                    "connections to {here} are dropped on the way, before hop {hop}: this host lets the SYN out (its rules were read), and no router answers it"
                 ),
                 block_remedy(port),
             ),

@@ -25,6 +25,8 @@ const EXTRA_GAP: Duration = Duration::from_millis(60);
 /// Between two TTL-1 pairs (the port's SYN, then the control's) sent when the first router answered neither:
 /// a Linux router's ICMP budget grows by one a second.
 const PAIR_GAP: Duration = Duration::from_millis(1100);
+/// How often a ladder waiting for a router's ICMP budget looks again.
+const HOPE_STEP: Duration = Duration::from_millis(50);
 /// TTLs beyond the control's hop count still tried on the probed port: paths of different flows may differ a little.
 const BEYOND: u8 = 2;
 /// How long a TTL-limited SYN is waited for. The kernel sends the SYN again after its initial retransmission
@@ -175,6 +177,7 @@ impl Climb<'_> {
         let mut next_step = start;
         let mut next_extra = start;
         let mut next_pair = start;
+        let mut next_drop_pair = start;
         loop {
             let now = Instant::now();
             expire(&mut sent, now);
@@ -205,17 +208,24 @@ impl Climb<'_> {
             if now >= next_step {
                 // The port's SYNs go first: a router answering the control right after them was answering then.
                 if probed.on {
-                    let tries = if probed.next == 1 { TRIES_TTL1 } else { TRIES };
-                    for _ in 0..tries {
-                        waiting.push_back((Rung::Probed, probed.next));
-                    }
-                    // At TTL 1 the control's SYN follows the port's first at once: a pair the router's budget
-                    // cannot split (see PathFacts::read).
-                    if probed.next == 1 {
-                        if let Some(c) = controls.first_mut().filter(|c| c.on && c.next == 1) {
-                            let after_first = waiting.len() + 1 - tries;
-                            waiting.insert(after_first, (Rung::Control(0), 1));
-                            c.next = 2;
+                    let t = probed.next;
+                    let tries = if t == 1 { TRIES_TTL1 } else { TRIES };
+                    let short = server_at.is_none_or(|d| t < d);
+                    for i in 0..tries {
+                        // Below the server, each SYN follows one with the highest TTL at once: if the router at
+                        // hop t answers it but the high one dies unanswered, that router had ICMP budget and sent no
+                        // unreachable (a drop, not a reject it was too rate-limited to send; see PathFacts::beside).
+                        if short && t < MAX_TTL {
+                            waiting.push_back((Rung::Probed, MAX_TTL));
+                        }
+                        waiting.push_back((Rung::Probed, t));
+                        // At TTL 1 the control's SYN follows the port's first at once: a pair the router's budget
+                        // cannot split (see PathFacts::read).
+                        if t == 1 && i == 0 {
+                            if let Some(c) = controls.first_mut().filter(|c| c.on && c.next == 1) {
+                                waiting.push_back((Rung::Control(0), 1));
+                                c.next = 2;
+                            }
                         }
                     }
                     probed.next += 1;
@@ -287,6 +297,42 @@ impl Climb<'_> {
                     next_pair = now + PAIR_GAP;
                 }
             }
+            // The port's SYNs die after hop N: a rejecting router out of ICMP budget looks the same as a drop. A SYN
+            // past the server, then at once one the router at hop N answers: if it answers the second only, it had
+            // budget for an unreachable and sent none.
+            if let crate::report::PathReading::DroppedAfter {
+                hop,
+                no_reject: false,
+                ..
+            } = reading
+            {
+                let paired = waiting
+                    .iter()
+                    .any(|(r, t)| *r == Rung::Probed && (*t == hop || *t == hop + 1));
+                if let Some(d) = server_at.filter(|_| now >= next_drop_pair && !paired) {
+                    let needed = if facts.lossy() {
+                        crate::report::BESIDE_NEEDED_LOSSY
+                    } else {
+                        crate::report::BESIDE_NEEDED
+                    };
+                    if facts.beside(hop) < needed && self.paths.icmp_left(v6, hop, now) >= 1 {
+                        waiting.push_front((Rung::Probed, hop));
+                        waiting.push_front((Rung::Probed, d));
+                        next_drop_pair = now + EXTRA_GAP;
+                    }
+                    // And whether the port's SYNs reach the next router at all: its SYN, then the control's at once.
+                    let next = hop + 1;
+                    if !facts.next_hop_unreached(hop)
+                        && next < d
+                        && !self.controls.is_empty()
+                        && self.paths.icmp_left(v6, next, now) >= 2
+                    {
+                        waiting.push_back((Rung::Probed, next));
+                        waiting.push_back((Rung::Control(0), next));
+                        next_drop_pair = now + EXTRA_GAP;
+                    }
+                }
+            }
             // Send what may be sent now, in order; what may not waits for the next turn.
             let window = silence_window(&sent);
             let mut held = VecDeque::new();
@@ -307,7 +353,7 @@ impl Climb<'_> {
                     held.push_back((rung, ttl));
                     continue;
                 }
-                let below_server = server_at.is_none_or(|d| ttl < d);
+                let below_server = ttl < MAX_TTL && server_at.is_none_or(|d| ttl < d);
                 if below_server && !self.paths.take_icmp(v6, ttl, now) {
                     held.push_back((rung, ttl));
                     continue;
@@ -335,7 +381,17 @@ impl Climb<'_> {
             waiting = held;
             let pending = sent.iter().any(|s| s.answer.is_none());
             let raising = probed.on || controls.iter().any(|c| c.on);
-            if !pending && !raising && waiting.is_empty() {
+            // A pair the routers' ICMP budget holds back may still be sent before the deadline.
+            let hoping = matches!(
+                reading,
+                crate::report::PathReading::NeverLeft {
+                    router_answers: false
+                } | crate::report::PathReading::DroppedAfter {
+                    no_reject: false,
+                    ..
+                }
+            );
+            if !pending && !raising && waiting.is_empty() && !hoping {
                 return self.snapshot(&sent, on_link, Instant::now(), start);
             }
             // Wake for the next answer, the next TTL, the moment a SYN turns silent, or the deadline.
@@ -362,6 +418,10 @@ impl Climb<'_> {
             }
             if let Some(t) = silent_at {
                 wake = wake.min(t);
+            }
+            if hoping {
+                // The budget grows by one a second: look again now and then.
+                wake = wake.min(now + HOPE_STEP);
             }
             tokio::select! {
                 Some(done) = set.join_next(), if pending => {

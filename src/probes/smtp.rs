@@ -109,19 +109,20 @@ async fn chain(ctx: &Ctx, addr: SocketAddr, mode: PortMode, a: &mut Attempt) {
 async fn first_router(ctx: &Ctx, addr: SocketAddr) -> Option<ControlLadder> {
     let (port, connected_in_run) = ladder::controls_for(&ctx.paths, addr).into_iter().next()?;
     let control = SocketAddr::new(addr.ip(), port);
-    let deadline = Instant::now() + ctx.timeout;
+    let start = Instant::now();
+    let deadline = start + ctx.timeout;
     let mut hops = Vec::new();
     for i in 0..FIRST_ROUTER_TRIES {
-        if i > 0 {
-            let next = Instant::now() + FIRST_ROUTER_GAP;
-            if next >= deadline {
-                break;
-            }
-            tokio::time::sleep_until(tokio::time::Instant::from_std(next)).await;
+        let at = start + FIRST_ROUTER_GAP * i as u32;
+        if at >= deadline {
+            break;
         }
+        tokio::time::sleep_until(tokio::time::Instant::from_std(at)).await;
+        // Under one retransmission timeout: an answer to the kernel's second SYN would be another moment's.
         let wait = deadline
+            .min(at + FIRST_ROUTER_GAP)
             .saturating_duration_since(Instant::now())
-            .min(FIRST_HOP_WAIT);
+            .min(Duration::from_millis(900));
         let hop = tcp::hop(control, 1, wait, &ctx.local_addrs).await;
         let answered = hop.outcome == HopOutcome::TimeExceeded;
         hops.push(hop);
@@ -144,7 +145,7 @@ const FIRST_ROUTER_GAP: Duration = Duration::from_millis(1100);
 const REFUSAL_LADDER: Duration = Duration::from_secs(1);
 
 /// How long the first-hop check of a connection waits for its answer.
-const FIRST_HOP_WAIT: Duration = Duration::from_secs(1);
+const FIRST_HOP_WAIT: Duration = Duration::from_millis(900);
 
 /// A connection made to a server that is not on a directly attached network: one SYN with TTL 1 to the same
 /// port, in the background, says whether the connection's other end is within one hop (a SYN-ACK where a
@@ -186,7 +187,15 @@ async fn connect_stage(ctx: &Ctx, addr: SocketAddr, a: &mut Attempt) -> Option<T
             .run();
             tokio::pin!(climb);
             tokio::select! {
-                r = &mut main => (r, None),
+                r = &mut main => {
+                    // A connect that ran out of time keeps what the ladders learnt: they end by the same deadline.
+                    let path = if r.0.outcome == ConnectOutcome::TimedOut {
+                        Some((&mut climb).await)
+                    } else {
+                        None
+                    };
+                    (r, path)
+                }
                 path = &mut climb => {
                     let reading = path.read();
                     if reading.decided() && !matches!(reading, PathReading::Reached { .. }) {

@@ -18,6 +18,11 @@ pub const TTL1_SILENCES_NEEDED_LOSSY: usize = 5;
 /// A control TTL-1 SYN answered within this long after one of the port's own TTL-1 SYNs was sent shows the first
 /// router was answering then: an ICMP rate limit that silenced that one would have silenced it too.
 pub const SAME_MOMENT_MS: f64 = 20.0;
+/// Silent SYNs past the server's hop count, each followed at once by a SYN the last answering router did answer,
+/// needed before "dropped" (not a rejecting router out of ICMP budget) is certain. Each is misleading only if that
+/// SYN or its unreachable was lost (p ≈ 0.1 with 5 % loss each way: p^2 = 1 %, p^4 = 1e-4 once loss is seen).
+pub const BESIDE_NEEDED: usize = 2;
+pub const BESIDE_NEEDED_LOSSY: usize = 4;
 
 /// Where a SYN dies, learnt by raising the IP TTL one hop at a time: the probed port's ladder beside the
 /// same ladder to a control port of the same address.
@@ -173,11 +178,15 @@ pub enum PathReading {
     /// have answered these too had they left this host.
     NeverLeft { router_answers: bool },
     /// The SYNs passed `hop` routers (the last, `router`, answered "time exceeded") and died after it, while
-    /// the control reached the server; `next` answered the control one hop further.
+    /// the control reached the server; `next` answered the control one hop further. `no_reject`: that router
+    /// answered SYNs sent right after enough of the silent ones, so it had ICMP budget then and sent no
+    /// unreachable: the SYNs are dropped, not rejected by a router whose rate limit hid its answers.
     DroppedAfter {
         hop: u8,
         router: Option<IpAddr>,
         next: Option<IpAddr>,
+        #[serde(default)]
+        no_reject: bool,
     },
 }
 
@@ -191,6 +200,10 @@ impl PathReading {
             PathReading::Undecided
                 | PathReading::NeverLeft {
                     router_answers: false
+                }
+                | PathReading::DroppedAfter {
+                    no_reject: false,
+                    ..
                 }
         )
     }
@@ -333,13 +346,64 @@ impl PathFacts {
                     .control_hops()
                     .filter(|c| c.ttl == h.ttl + 1 && c.answered())
                     .find_map(|c| c.router);
+                let needed = if self.lossy() {
+                    BESIDE_NEEDED_LOSSY
+                } else {
+                    BESIDE_NEEDED
+                };
                 PathReading::DroppedAfter {
                     hop: h.ttl,
                     router: h.router,
                     next,
+                    no_reject: self.beside(h.ttl) >= needed && self.next_hop_unreached(h.ttl),
                 }
             }
         }
+    }
+
+    /// Silent SYNs to the port that would reach the server, each followed within SAME_MOMENT_MS by a SYN to the port
+    /// with TTL `hop` that the router there answered "time exceeded".
+    pub fn beside(&self, hop: u8) -> usize {
+        let Some(d) = self.server_at() else {
+            return 0;
+        };
+        self.hops
+            .iter()
+            .filter(|s| s.ttl >= d && self.silent(s))
+            .filter(|s| {
+                self.hops.iter().any(|p| {
+                    p.ttl == hop
+                        && p.outcome == HopOutcome::TimeExceeded
+                        && p.sent_ms >= s.sent_ms
+                        && p.sent_ms - s.sent_ms <= SAME_MOMENT_MS
+                })
+            })
+            .count()
+    }
+
+    /// The port's SYNs did not get to the router one hop past `hop`: when the control meets a router there, one of
+    /// the port's SYNs with that TTL went silent while the control's, sent right after it, was answered (that router
+    /// had ICMP budget, so its silence to the port is not its rate limit). Without a router there (the server is
+    /// next) there is nothing to show.
+    pub fn next_hop_unreached(&self, hop: u8) -> bool {
+        let next = hop.saturating_add(1);
+        let routers_next: Vec<&HopFacts> = self
+            .control_hops()
+            .filter(|c| c.ttl == next && c.outcome == HopOutcome::TimeExceeded)
+            .collect();
+        if routers_next.is_empty() {
+            return !self
+                .control_hops()
+                .any(|c| c.ttl > next && c.outcome == HopOutcome::TimeExceeded);
+        }
+        self.hops
+            .iter()
+            .filter(|s| s.ttl == next && self.silent(s))
+            .any(|s| {
+                routers_next
+                    .iter()
+                    .any(|c| c.sent_ms >= s.sent_ms && c.sent_ms - s.sent_ms <= SAME_MOMENT_MS)
+            })
     }
 
     /// The lowest TTL above 1 at which a control SYN was answered while every SYN to the probed port with that TTL
@@ -442,6 +506,7 @@ mod tests {
                 hop: 1,
                 router: ip("198.51.100.1"),
                 next: ip("203.0.113.10"),
+                no_reject: true,
             }
         );
         let s = p.summarize();
@@ -599,6 +664,7 @@ mod tests {
                 hop: 1,
                 router: ip("198.51.100.1"),
                 next: ip("192.0.2.2"),
+                no_reject: true,
             }
         );
     }
@@ -642,5 +708,38 @@ mod tests {
         assert!(p.settled());
         // No control at all: nothing can place it, so it stands.
         assert!(facts(hops, Vec::new()).settled());
+    }
+
+    #[test]
+    fn a_drop_is_certain_only_beside_the_routers_own_answers() {
+        // The climb: TTL 1 answered, then SYNs past the server, each sent well after the last TTL-1 SYN. A rejecting
+        // router out of ICMP budget would look the same: placed (isp_drop) but not yet decided.
+        let mut hops = vec![h(1, HopOutcome::TimeExceeded, "198.51.100.1")];
+        for (i, mut s) in silent_from(2, 5, 2).into_iter().enumerate() {
+            s.sent_ms = 25.0 * (i as f64 + 1.0);
+            hops.push(s);
+        }
+        let p = facts(hops.clone(), control_three_hops());
+        let reading = p.read();
+        assert!(matches!(
+            reading,
+            PathReading::DroppedAfter {
+                hop: 1,
+                no_reject: false,
+                ..
+            }
+        ));
+        assert!(!reading.decided());
+        // Two pairs: a SYN past the server, then at once a TTL-1 SYN the router answers.
+        for at in [400.0, 500.0] {
+            let mut past = h(3, HopOutcome::Silent, "");
+            past.sent_ms = at;
+            let mut first = h(1, HopOutcome::TimeExceeded, "198.51.100.1");
+            first.sent_ms = at + 0.1;
+            hops.extend([past, first]);
+        }
+        let p = facts(hops, control_three_hops());
+        assert_eq!(p.beside(1), 2);
+        assert!(p.read().decided());
     }
 }
