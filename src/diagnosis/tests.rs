@@ -1300,7 +1300,7 @@ fn settings_cases() -> Vec<Case> {
             (587, Layer::None),
         ],
         code: Some(Code::IspDrop),
-        mentions: &["after hop 2 (192.0.2.1)", "past 192.0.2.2"],
+        mentions: &["past hop 2 (192.0.2.1)", "past 192.0.2.2"],
     });
 
     v.push(Case {
@@ -1494,7 +1494,7 @@ fn settings_cases() -> Vec<Case> {
             (587, Layer::None),
         ],
         code: Some(Code::IspDrop),
-        mentions: &["after hop 2"],
+        mentions: &["past hop 2"],
     });
 
     // A connection that works, but a TTL-1 SYN to 25 got a SYN-ACK while one to 587 got "time exceeded" from the

@@ -215,7 +215,7 @@ impl Climb<'_> {
                         // Below the server, each SYN follows one with the highest TTL at once: if the router at
                         // hop t answers it but the high one dies unanswered, that router had ICMP budget and sent no
                         // unreachable (a drop, not a reject it was too rate-limited to send; see PathFacts::beside).
-                        if short && t < MAX_TTL {
+                        if short && t < MAX_TTL && !on_link {
                             waiting.push_back((Rung::Probed, MAX_TTL));
                         }
                         waiting.push_back((Rung::Probed, t));

@@ -738,8 +738,17 @@ mod tests {
             first.sent_ms = at + 0.1;
             hops.extend([past, first]);
         }
-        let p = facts(hops, control_three_hops());
+        let p = facts(hops.clone(), control_three_hops());
         assert_eq!(p.beside(1), 2);
+        // Router2 answers the control: it must also be seen to miss the port's SYNs at a moment it was answering.
+        assert!(!p.read().decided());
+        let mut port2 = h(2, HopOutcome::Silent, "");
+        port2.sent_ms = 600.0;
+        hops.push(port2);
+        let mut control = control_three_hops();
+        control[0].hops[1].sent_ms = 600.1;
+        let p = facts(hops, control);
+        assert!(p.next_hop_unreached(1));
         assert!(p.read().decided());
     }
 }
