@@ -239,6 +239,15 @@ fn from_ladders(
                 (false, false, _, _) => (Code::ConnectTimeout, Confidence::Low),
             }
         }
+        PathReading::Rejected { by, .. } => {
+            // The unreachable the connect's own SYNs did not get (the sender's ICMP budget was spent then).
+            ev.router = Some(by).filter(|b| *b != at.a.address);
+            if by == at.a.address {
+                (Code::ServerReject, Confidence::High)
+            } else {
+                (Code::IspReject, Confidence::High)
+            }
+        }
         PathReading::DroppedAfter {
             hop,
             router,

@@ -189,9 +189,11 @@ impl Climb<'_> {
             }
             let server_at = facts.server_at();
             // Raising stops where the server answered, and for the probed port a little beyond the control's count.
+            // (The high-TTL SYNs sent beside the short ones do not count: only a rung of the climb places an answer.)
             if sent
                 .iter()
-                .any(|s| s.rung == Rung::Probed && s.answer.as_ref().is_some_and(|a| a.reached()))
+                .filter(|s| s.rung == Rung::Probed && s.ttl < MAX_TTL)
+                .any(|s| s.answer.as_ref().is_some_and(|a| a.reached()))
                 || server_at.is_some_and(|d| probed.next > d.saturating_add(BEYOND))
                 || probed.next > MAX_TTL
             {

@@ -177,6 +177,15 @@ pub enum PathReading {
     /// reached the server. `router_answers`: the first router answered the control's TTL-1 SYN, so it would
     /// have answered these too had they left this host.
     NeverLeft { router_answers: bool },
+    /// A SYN to the port was answered with an ICMP unreachable by `by` (a router on the way, or the server) while
+    /// the control reached the server: that port is rejected there, even when the connect's own SYNs found the
+    /// router out of ICMP budget and got nothing.
+    Rejected {
+        ttl: u8,
+        by: IpAddr,
+        icmp_type: u8,
+        icmp_code: u8,
+    },
     /// The SYNs passed `hop` routers (the last, `router`, answered "time exceeded") and died after it, while
     /// the control reached the server; `next` answered the control one hop further. `no_reject`: that router
     /// answered SYNs sent right after enough of the silent ones, so it had ICMP budget then and sent no
@@ -251,7 +260,18 @@ impl PathFacts {
     pub fn settled(&self) -> bool {
         match self.read() {
             PathReading::Reached { ttl } => {
-                self.control.is_empty() || self.server_at().is_some_and(|d| d <= ttl)
+                // Every rung below the server has had its answer (or its silence): none of them answered for it.
+                let below_done = |d: u8| {
+                    (1..d).all(|t| {
+                        self.hops
+                            .iter()
+                            .any(|h| h.ttl == t && (h.answered() || self.silent(h)))
+                    })
+                };
+                self.control.is_empty()
+                    || self
+                        .server_at()
+                        .is_some_and(|d| d <= ttl && below_done(d.min(ttl)))
             }
             r => r.decided(),
         }
@@ -298,7 +318,23 @@ impl PathFacts {
             }
             return PathReading::Reached { ttl: t };
         }
-        // An ICMP error or a local errno for the port: the connect's own error says more than a ladder can.
+        // An unreachable from elsewhere for this port while the control reaches the server: rejected there.
+        if self.server_at().is_some() {
+            if let Some((h, by)) = self
+                .hops
+                .iter()
+                .filter(|h| h.outcome == HopOutcome::Unreachable && !h.here)
+                .find_map(|h| Some((h, h.router?)))
+            {
+                return PathReading::Rejected {
+                    ttl: h.ttl,
+                    by,
+                    icmp_type: h.icmp_type.unwrap_or(0),
+                    icmp_code: h.icmp_code.unwrap_or(0),
+                };
+            }
+        }
+        // Any other ICMP error or a local errno for the port: the connect's own error says more than a ladder can.
         if self
             .hops
             .iter()
@@ -703,9 +739,20 @@ mod tests {
         let p = facts(hops.clone(), control);
         assert_eq!(p.read(), PathReading::Reached { ttl: 2 });
         assert!(!p.settled());
-        // The control reached the server at TTL 2 too: the RST is the server's.
+        // The control reached the server at TTL 2 too, and TTL 1 was answered: the RST is the server's.
         let p = facts(hops.clone(), control_to_server());
         assert!(p.settled());
+        // A RST to a SYN with a high TTL is not placed until the rungs below the server have answered.
+        let high = vec![h(30, HopOutcome::Reset, "203.0.113.10")];
+        let p = facts(high.clone(), control_three_hops());
+        assert_eq!(p.read(), PathReading::Reached { ttl: 30 });
+        assert!(!p.settled());
+        let mut climbed = high;
+        climbed.extend([
+            h(1, HopOutcome::TimeExceeded, "198.51.100.1"),
+            h(2, HopOutcome::Silent, ""),
+        ]);
+        assert!(facts(climbed, control_three_hops()).settled());
         // No control at all: nothing can place it, so it stands.
         assert!(facts(hops, Vec::new()).settled());
     }
@@ -750,5 +797,26 @@ mod tests {
         let p = facts(hops, control);
         assert!(p.next_hop_unreached(1));
         assert!(p.read().decided());
+    }
+
+    #[test]
+    fn an_unreachable_for_the_port_while_the_control_gets_through_is_a_rejection() {
+        let mut hops = silent_from(1, 3, 2);
+        let mut rejected = h(30, HopOutcome::Unreachable, "198.51.100.1");
+        rejected.icmp_type = Some(3);
+        rejected.icmp_code = Some(3);
+        hops.push(rejected);
+        let p = facts(hops.clone(), control_three_hops());
+        assert!(matches!(
+            p.read(),
+            PathReading::Rejected {
+                ttl: 30,
+                icmp_code: 3,
+                ..
+            }
+        ));
+        assert!(p.read().decided());
+        // Without a control that got through, the unreachable may be the whole path's.
+        assert_eq!(facts(hops, Vec::new()).read(), PathReading::Undecided);
     }
 }
