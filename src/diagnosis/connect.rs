@@ -274,6 +274,27 @@ fn from_ladders(
                 // The matching rule decides; no SYN was seen to leave this host.
                 return (Code::FirewallDrop, Confidence::High);
             }
+            // An unreachable a ladder SYN got where the connect's own got none (the sender's ICMP budget was spent
+            // at that moment): what it says about the port or the address.
+            let unreachable = ev
+                .hops
+                .iter()
+                .filter(|h| h.outcome == HopOutcome::Unreachable && !h.here)
+                .find_map(|h| Some((h.router?, h.icmp_type?, h.icmp_code?)));
+            if let Some((by, icmp_type, icmp_code)) = unreachable {
+                let v6 = at.a.address.is_ipv6();
+                let for_address = if v6 {
+                    icmp_type == 1 && matches!(icmp_code, 0 | 3)
+                } else {
+                    icmp_type == 3 && matches!(icmp_code, 0 | 1 | 6 | 7)
+                };
+                ev.router = Some(by).filter(|b| *b != at.a.address);
+                return match (by == at.a.address, for_address) {
+                    (_, true) => (Code::HostUnreachable, Confidence::Medium),
+                    (true, false) => (Code::ServerReject, Confidence::High),
+                    (false, false) => (Code::IspReject, Confidence::High),
+                };
+            }
             // Too few answers or silences to place the drop (a short --timeout, loss): say so, guess nothing.
             (Code::ConnectTimeout, Confidence::Low)
         }

@@ -25,6 +25,8 @@ const EXTRA_GAP: Duration = Duration::from_millis(60);
 /// Between two TTL-1 pairs (the port's SYN, then the control's) sent when the first router answered neither:
 /// a Linux router's ICMP budget grows by one a second.
 const PAIR_GAP: Duration = Duration::from_millis(1100);
+/// The highest rung of the climb whose SYN follows a high-TTL one (see the climb): blocks sit near either end.
+const BESIDE_UP_TO: u8 = 16;
 /// How often a ladder waiting for a router's ICMP budget looks again.
 const HOPE_STEP: Duration = Duration::from_millis(50);
 /// TTLs beyond the control's hop count still tried on the probed port: paths of different flows may differ a little.
@@ -217,7 +219,9 @@ impl Climb<'_> {
                         // Below the server, each SYN follows one with the highest TTL at once: if the router at
                         // hop t answers it but the high one dies unanswered, that router had ICMP budget and sent no
                         // unreachable (a drop, not a reject it was too rate-limited to send; see PathFacts::beside).
-                        if short && t < MAX_TTL && !on_link {
+                        // (At most one a rung past TTL 1, and none past BESIDE_UP_TO: a path the control has not
+                        // measured yet gets few SYNs at the server.)
+                        if short && (t == 1 || (i == 0 && t <= BESIDE_UP_TO)) && !on_link {
                             waiting.push_back((Rung::Probed, MAX_TTL));
                         }
                         waiting.push_back((Rung::Probed, t));
