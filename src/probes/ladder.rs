@@ -25,6 +25,8 @@ const EXTRA_GAP: Duration = Duration::from_millis(60);
 /// Between two TTL-1 pairs (the port's SYN, then the control's) sent when the first router answered neither:
 /// a Linux router's ICMP budget grows by one a second.
 const PAIR_GAP: Duration = Duration::from_millis(1100);
+/// Silent rungs in a row after which a ladder stops climbing (traceroute gives up after a similar gap).
+const GAP_LIMIT: usize = 8;
 /// The highest rung of the climb whose SYN follows a high-TTL one (see the climb): blocks sit near either end.
 const BESIDE_UP_TO: u8 = 16;
 /// How often a ladder waiting for a router's ICMP budget looks again.
@@ -209,6 +211,23 @@ impl Climb<'_> {
                     c.on = false;
                 }
             }
+            // A router that rejects answers every SYN that reaches it, from one ICMP budget: more SYNs would only
+            // take the answer the connect itself waits for. And rungs that stay silent on both ladders, several
+            // in a row, say nothing more higher up.
+            let unreachable = sent.iter().any(|s| {
+                s.answer
+                    .as_ref()
+                    .is_some_and(|a| a.outcome == HopOutcome::Unreachable && !a.here)
+            });
+            if unreachable || silent_gap(&sent, silence_window(&sent), now) >= GAP_LIMIT {
+                probed.on = false;
+                for c in &mut controls {
+                    c.on = false;
+                }
+                if unreachable {
+                    waiting.clear();
+                }
+            }
             if now >= next_step {
                 // The port's SYNs go first: a router answering the control right after them was answering then.
                 if probed.on {
@@ -388,15 +407,16 @@ impl Climb<'_> {
             let pending = sent.iter().any(|s| s.answer.is_none());
             let raising = probed.on || controls.iter().any(|c| c.on);
             // A pair the routers' ICMP budget holds back may still be sent before the deadline.
-            let hoping = matches!(
-                reading,
-                crate::report::PathReading::NeverLeft {
-                    router_answers: false
-                } | crate::report::PathReading::DroppedAfter {
-                    no_reject: false,
-                    ..
-                }
-            );
+            let hoping = !unreachable
+                && matches!(
+                    reading,
+                    crate::report::PathReading::NeverLeft {
+                        router_answers: false
+                    } | crate::report::PathReading::DroppedAfter {
+                        no_reject: false,
+                        ..
+                    }
+                );
             if !pending && !raising && waiting.is_empty() && !hoping {
                 return self.snapshot(&sent, on_link, Instant::now(), start);
             }
@@ -493,6 +513,27 @@ fn silence_window(sent: &[Sent]) -> Duration {
         .map(|a| a.elapsed_ms)
         .fold(0.0_f64, f64::max);
     Duration::from_secs_f64((3.0 * slowest / 1e3).max(0.0)).clamp(SILENCE_MIN, SILENCE_MAX)
+}
+
+/// Rungs in a row, above the highest that got any answer, whose SYNs (both ladders) are all silent.
+fn silent_gap(sent: &[Sent], window: Duration, now: Instant) -> usize {
+    let top = sent
+        .iter()
+        .filter(|s| s.ttl < MAX_TTL && s.answer.as_ref().is_some_and(|a| a.answered()))
+        .map(|s| s.ttl)
+        .max()
+        .unwrap_or(0);
+    let silent_rung = |t: u8| {
+        let mut at = sent.iter().filter(|s| s.ttl == t).peekable();
+        at.peek().is_some()
+            && at.all(|s| match &s.answer {
+                Some(a) => a.outcome == HopOutcome::Silent,
+                None => now.saturating_duration_since(s.at) >= window,
+            })
+    };
+    (top.saturating_add(1)..MAX_TTL)
+        .take_while(|&t| silent_rung(t))
+        .count()
 }
 
 /// Ends every SYN that has waited its whole life (SYN_LIFE) as silent, before the kernel sends it again.
