@@ -8,7 +8,8 @@
 //! median wall time of each fault next to the target of issue 10 §2 and the verdicts seen; the lab is taken down at
 //! the end (SDBENCH_KEEP_LAB=1 keeps it). Not a test: nothing passes or fails on a number.
 //!
-//! Settings (environment): SDBENCH_ROUNDS (3), SDBENCH_LOSS (the loss fault, `router-loss-5`: router1, so router2's
+//! Settings (environment): SDBENCH_QUIET (6: seconds between applying a fault and the run, so the routers' ICMP
+//! budgets are full; 0 runs back to back), SDBENCH_ROUNDS (3), SDBENCH_LOSS (the loss fault, `router-loss-5`: router1, so router2's
 //! ICMP errors cross the lossy hop too; `router2-loss-5` is the other router), SDBENCH_ONLY (run only the faults
 //! whose label contains this text).
 
@@ -165,7 +166,8 @@ fn bench(lab: &Lab, cases: &[&Case], rounds: usize, loss: &str) -> Result<(), St
     lab.script("fault.sh", &["clear"])?;
     println!();
     println!(
-        "Time to verdict, default --timeout (10 s), release binary, medians of {rounds} interleaved rounds:"
+        "Time to verdict, default --timeout (10 s), release binary, medians of {rounds} interleaved rounds, {}s of quiet before each run:",
+        setting("SDBENCH_QUIET", 6)
     );
     print_table(cases, &plain);
     println!();
@@ -183,6 +185,7 @@ fn measure(
     rounds: usize,
     loss: Option<&str>,
 ) -> Result<Vec<Vec<Sample>>, String> {
+    let quiet = setting("SDBENCH_QUIET", 6) as u64;
     let mut samples: Vec<Vec<Sample>> = cases.iter().map(|_| Vec::new()).collect();
     for round in 1..=rounds {
         for (case, out) in cases.iter().zip(samples.iter_mut()) {
@@ -192,6 +195,9 @@ fn measure(
             if !faults.is_empty() {
                 lab.script("fault.sh", &faults)?;
             }
+            // The routers' ICMP budgets (a burst of 6, one more a second) fill again, as on a network nobody
+            // else probes; SDBENCH_QUIET=0 runs back to back, each run inheriting what the last one spent.
+            std::thread::sleep(Duration::from_secs(quiet));
             let s = run(lab, bin, ca, case)?;
             println!(
                 "round {round}{}: {:<58} {:>6.2} s  {}",

@@ -13,8 +13,9 @@ use crate::report::{ConnectOutcome, ControlLadder, HopFacts, HopOutcome, PathFac
 
 /// The highest TTL tried: beyond any real path to a mail server.
 pub const MAX_TTL: u8 = 30;
-/// SYNs per TTL to the probed port below the server (each may be lost); the control sends one. TTL 1 gets
-/// more: its silence alone tells "never left this host" from "dropped by the first router".
+/// SYNs per TTL to the probed port below the server (each may be lost); the control sends one. TTL 1 gets more:
+/// its silence alone tells "never left this host" from "dropped by the first router" (and more still once they
+/// all stay silent with loss seen).
 const TRIES: usize = 2;
 const TRIES_TTL1: usize = crate::report::TTL1_SILENCES_NEEDED;
 /// Between one TTL and the next. An answer from the server stops the raising, so at most RTT/STEP SYNs go
@@ -289,8 +290,20 @@ impl Climb<'_> {
                     next_extra = now + EXTRA_GAP;
                 }
             }
-            // Loss seen and nothing of the port's answered yet: more TTL-1 SYNs, as the router budget allows.
-            if facts.lossy() && facts.hops.iter().all(|h| !h.answered()) {
+            // The port's TTL-1 SYNs all silent so far and nothing of the port's answered: more of them (with the
+            // control's at once), up to what "never left" needs, as the router budget allows. The climb sends two,
+            // not three: the first router's budget is the scarcest, and when it answers two are plenty.
+            let ttl1_silent = facts
+                .hops
+                .iter()
+                .filter(|h| h.ttl == 1)
+                .all(|h| h.outcome == HopOutcome::Silent && h.elapsed_ms >= facts.silence_ms);
+            if ttl1_silent && facts.hops.iter().all(|h| !h.answered()) {
+                let needed = if facts.lossy() {
+                    crate::report::TTL1_SILENCES_NEEDED_LOSSY
+                } else {
+                    crate::report::TTL1_SILENCES_NEEDED
+                };
                 let ttl1 = sent
                     .iter()
                     .filter(|s| s.rung == Rung::Probed && s.ttl == 1)
@@ -299,7 +312,7 @@ impl Climb<'_> {
                         .iter()
                         .filter(|(r, t)| *r == Rung::Probed && *t == 1)
                         .count();
-                if ttl1 < crate::report::TTL1_SILENCES_NEEDED_LOSSY {
+                if ttl1 < needed {
                     waiting.push_back((Rung::Probed, 1));
                     if let Some(i) = (!self.controls.is_empty()).then_some(0) {
                         waiting.push_back((Rung::Control(i), 1));

@@ -407,7 +407,8 @@ impl PathFacts {
             .iter()
             .filter(|s| s.ttl >= d && self.silent(s))
             .filter(|s| {
-                self.hops.iter().any(|p| {
+                // The router's answer to the port's SYN or to the control's: one budget either way.
+                self.hops.iter().chain(self.control_hops()).any(|p| {
                     p.ttl == hop
                         && p.outcome == HopOutcome::TimeExceeded
                         && p.sent_ms >= s.sent_ms
