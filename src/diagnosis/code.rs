@@ -184,7 +184,7 @@ codes! {
     OwnerRuleBlocksOthers => "owner_rule_blocks_others", Firewall, "this user gets through, but owner rules (-m owner, meta skuid) block the same connection for other users, such as an application's (warning)", "rerun as root with --as-user APPUSER; let that user out in the rule's manager (CSF SMTP_ALLOWUSER…) or send through the local MTA";
     // Between this host and the server
     IspDrop => "isp_drop", IspBlock, "the SYN leaves this host and is dropped on the way (provider, security group, or the server's firewall)", "ask the provider to open the port, or use 587/465 through a relay";
-    IspReject => "isp_reject", IspBlock, "a router on the way rejects the connection with an ICMP error", "ask the provider to open the port, or use another port";
+    IspReject => "isp_reject", IspBlock, "a router on the way rejects the connection: an ICMP error, or a RST forged short of the server", "ask the provider to open the port, or use another port";
     IspProxy => "isp_proxy", IspBlock, "a router on the way answers in the server's place (a provider's transparent SMTP proxy): a SYN too short-lived to reach the server gets a SYN-ACK or RST", "ask the provider to stop intercepting the port, or use 465 (implicit TLS) through a relay";
     // A local MTA in the server's place
     LocalRedirect => "local_redirect", LocalMta, "a mail server on this host answers in the remote server's place (NAT redirect, proxy, local MTA)", "remove the nat rule / WHM SMTP Restrictions / CSF SMTP_BLOCK, or relay through the local MTA on purpose";
