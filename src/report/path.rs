@@ -116,6 +116,12 @@ impl HopFacts {
         matches!(self.outcome, HopOutcome::SynAck | HopOutcome::Reset)
     }
 
+    /// `then` was sent right after this SYN (within SAME_MOMENT_MS): a router that answered `then` had ICMP budget
+    /// when this one reached it.
+    pub fn followed_by(&self, then: &HopFacts) -> bool {
+        then.sent_ms >= self.sent_ms && then.sent_ms - self.sent_ms <= SAME_MOMENT_MS
+    }
+
     /// Something on the way or at the end answered.
     pub fn answered(&self) -> bool {
         !matches!(self.outcome, HopOutcome::Silent | HopOutcome::Error)
@@ -371,9 +377,7 @@ impl PathFacts {
                 let router_answers = self.control_hops().any(|c| {
                     c.ttl == 1
                         && c.outcome == HopOutcome::TimeExceeded
-                        && ttl1.iter().any(|p| {
-                            c.sent_ms >= p.sent_ms && c.sent_ms - p.sent_ms <= SAME_MOMENT_MS
-                        })
+                        && ttl1.iter().any(|p| p.followed_by(c))
                 });
                 PathReading::NeverLeft { router_answers }
             }
@@ -409,10 +413,7 @@ impl PathFacts {
             .filter(|s| {
                 // The router's answer to the port's SYN or to the control's: one budget either way.
                 self.hops.iter().chain(self.control_hops()).any(|p| {
-                    p.ttl == hop
-                        && p.outcome == HopOutcome::TimeExceeded
-                        && p.sent_ms >= s.sent_ms
-                        && p.sent_ms - s.sent_ms <= SAME_MOMENT_MS
+                    p.ttl == hop && p.outcome == HopOutcome::TimeExceeded && s.followed_by(p)
                 })
             })
             .count()
@@ -436,11 +437,7 @@ impl PathFacts {
         self.hops
             .iter()
             .filter(|s| s.ttl == next && self.silent(s))
-            .any(|s| {
-                routers_next
-                    .iter()
-                    .any(|c| c.sent_ms >= s.sent_ms && c.sent_ms - s.sent_ms <= SAME_MOMENT_MS)
-            })
+            .any(|s| routers_next.iter().any(|c| s.followed_by(c)))
     }
 
     /// The lowest TTL above 1 at which a control SYN was answered while every SYN to the probed port with that TTL
