@@ -1303,6 +1303,79 @@ fn settings_cases() -> Vec<Case> {
         mentions: &["past hop 2 (192.0.2.1)", "past 192.0.2.2"],
     });
 
+    // An unreachable one ladder SYN got, where the connect's own SYNs met the router out of ICMP budget.
+    let icmp = |mut a: Attempt, icmp_type: u8, icmp_code: u8| {
+        if let Some(h) = a.path.as_mut().and_then(|p| {
+            p.hops
+                .iter_mut()
+                .find(|h| h.outcome == HopOutcome::Unreachable)
+        }) {
+            h.icmp_type = Some(icmp_type);
+            h.icmp_code = Some(icmp_code);
+        }
+        a
+    };
+    v.push(Case {
+        name: "ladders: a router's port unreachable to one SYN while the control gets through is its rejection",
+        report: report(
+            "mail.example.com",
+            three_ports_v4(
+                icmp(
+                    with_ladders(
+                        timed_out(2000.0),
+                        &[
+                            (1, HopOutcome::Silent, None, 3, 0.0),
+                            (2, HopOutcome::Silent, None, 2, 25.0),
+                            (30, HopOutcome::Unreachable, Some("198.51.100.1"), 1, 50.0),
+                        ],
+                        465,
+                        CONTROL_4,
+                    ),
+                    3,
+                    3,
+                ),
+                ok4(PortMode::Implicit),
+                ok4(PortMode::Starttls),
+            ),
+        ),
+        ok: false,
+        verdict: Layer::IspBlock,
+        ports: vec![
+            (25, Layer::IspBlock),
+            (465, Layer::None),
+            (587, Layer::None),
+        ],
+        code: Some(Code::IspReject),
+        mentions: &["198.51.100.1"],
+    });
+    v.push(Case {
+        name: "ladders: a router's host unreachable to one SYN, nothing else answering, is the address unreachable",
+        report: report(
+            "mail.example.com",
+            vec![port(
+                587,
+                vec![icmp(
+                    with_ladders(
+                        timed_out(2000.0),
+                        &[
+                            (1, HopOutcome::Silent, None, 3, 0.0),
+                            (30, HopOutcome::Unreachable, Some("198.51.100.1"), 1, 50.0),
+                        ],
+                        443,
+                        &[(1, HopOutcome::Silent, None, 1, 0.1)],
+                    ),
+                    3,
+                    1,
+                )],
+            )],
+        ),
+        ok: false,
+        verdict: Layer::Network,
+        ports: vec![(587, Layer::Network)],
+        code: Some(Code::HostUnreachable),
+        mentions: &["198.51.100.1"],
+    });
+
     v.push(Case {
         name: "ladders: no SYN leaves this host while the first router answers the control at the same moment",
         report: report(
