@@ -140,6 +140,18 @@ struct Sent {
     abort: Option<AbortHandle>,
 }
 
+impl Sent {
+    /// Stops waiting for this SYN (its socket closes) and records it silent for as long as it waited.
+    fn give_up(&mut self, now: Instant) {
+        if let Some(a) = self.abort.take() {
+            a.abort();
+        }
+        let mut h = HopFacts::new(self.ttl, HopOutcome::Silent);
+        h.elapsed_ms = ms(now.saturating_duration_since(self.at));
+        self.answer = Some(h);
+    }
+}
+
 /// One ladder's raising: the next TTL, and whether it still goes up.
 struct Raise {
     next: u8,
@@ -220,7 +232,9 @@ impl Climb<'_> {
                     .as_ref()
                     .is_some_and(|a| a.outcome == HopOutcome::Unreachable && !a.here)
             });
-            if unreachable || silent_gap(&sent, silence_window(&sent), now) >= GAP_LIMIT {
+            // The answers are as they were at this turn's start until the sends below: one window for the turn.
+            let window = silence_window(&sent);
+            if unreachable || silent_gap(&sent, window, now) >= GAP_LIMIT {
                 probed.on = false;
                 for c in &mut controls {
                     c.on = false;
@@ -372,7 +386,6 @@ impl Climb<'_> {
                 }
             }
             // Send what may be sent now, in order; what may not waits for the next turn.
-            let window = silence_window(&sent);
             let mut held = VecDeque::new();
             while let Some((rung, ttl)) = waiting.pop_front() {
                 // A TTL-1 pair goes as one, or waits as one.
@@ -555,12 +568,7 @@ fn expire(sent: &mut [Sent], now: Instant) {
         .iter_mut()
         .filter(|s| s.answer.is_none() && now.saturating_duration_since(s.at) >= SYN_LIFE)
     {
-        if let Some(a) = s.abort.take() {
-            a.abort();
-        }
-        let mut h = HopFacts::new(s.ttl, HopOutcome::Silent);
-        h.elapsed_ms = ms(now.saturating_duration_since(s.at));
-        s.answer = Some(h);
+        s.give_up(now);
     }
 }
 
@@ -572,12 +580,7 @@ fn free_one(sent: &mut [Sent], window: Duration, now: Instant) -> bool {
         .min_by_key(|s| s.at);
     match oldest {
         Some(s) => {
-            if let Some(a) = s.abort.take() {
-                a.abort();
-            }
-            let mut h = HopFacts::new(s.ttl, HopOutcome::Silent);
-            h.elapsed_ms = ms(now.saturating_duration_since(s.at));
-            s.answer = Some(h);
+            s.give_up(now);
             true
         }
         None => false,
